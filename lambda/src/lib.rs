@@ -1,0 +1,11 @@
+//! git2s3's webhook receiver and worker, and the pieces the CLI reuses.
+//!
+//! This crate never depends on the CLI. It holds:
+//! - [`layout`]: where a push lands in S3 (`<owner>/<repo>/<branch>/<owner>_<repo>.zip`);
+//! - [`provider`]: the Git hosting services git2s3 knows.
+
+pub mod layout;
+pub mod provider;
+
+pub use layout::{object_key, GitRef, LayoutError};
+pub use provider::Provider;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything git2s3's tests and demo need on a fresh Debian machine.
+# Idempotent: a second run only checks what is there. Nothing goes outside the
+# repo except Debian packages and the cargo cache.
+#
+#   scripts/setup.sh           apt packages, the Python venv (.venv/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------
+APT_PACKAGES=(openssh-server openssh-client git zip unzip curl ca-certificates python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "apt packages present"
+fi
+
+# --- Python tools, pinned, in .venv/ ----------------------------------------
+REQS=scripts/requirements.txt
+STAMP=.venv/.installed-$(sha256sum "$REQS" | cut -c1-16)
+if [ ! -f "$STAMP" ]; then
+  log "python venv .venv/ ($REQS)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r "$REQS"
+  rm -f .venv/.installed-*
+  touch "$STAMP"
+else
+  log "python venv up to date"
+fi

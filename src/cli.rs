@@ -1,0 +1,68 @@
+//! The command line. These structs hold what the user typed and nothing
+//! more; their `///` comments are the `--help` text. Turning flags into
+//! configuration is `settings`' job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Connect any Git server to AWS CodePipeline: every push lands as a zip in a
+/// versioned S3 bucket, at <owner>/<repo>/<branch>/<owner>_<repo>.zip.
+#[derive(Debug, Parser)]
+#[command(
+    name = "git2s3",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: git2s3.yaml, if it exists].
+    #[arg(long, global = true, value_name = "FILE", env = "GIT2S3_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: text for people, json for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More logging on stderr: -v for debug, -vv for trace. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a CloudFormation template, or its parameter values as JSON.
+    ///
+    /// The template is printed exactly as git2s3 deploys it. With
+    /// --parameters, the values come from git2s3.yaml, GIT2S3_* variables
+    /// and flags, in the form `aws cloudformation create-stack --parameters
+    /// file://params.json` reads, so you can deploy with your own tooling.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The pipeline template (one CodePipeline for one repo and branch)
+    /// instead of the core stack.
+    #[arg(long)]
+    pub pipeline: bool,
+
+    /// Print the parameter values as JSON instead of the template.
+    #[arg(long)]
+    pub parameters: bool,
+}

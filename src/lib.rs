@@ -1,0 +1,17 @@
+//! git2s3: connect any Git server to AWS CodePipeline.
+//!
+//! The binary's `main` only parses, sets up logging and calls
+//! [`commands::run`]. Everything else lives here, so that tests use the same
+//! code as the binary:
+//! - [`cli`]: the command line (clap); its doc comments are the `--help` text;
+//! - [`settings`]: configuration, merged in one place;
+//! - [`template`]: the embedded CloudFormation templates and their parameters;
+//! - [`aws`]: the AWS SDK configuration, built in one place;
+//! - [`commands`]: one module per subcommand.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod logging;
+pub mod settings;
+pub mod template;

@@ -1,0 +1,323 @@
+//! The two CloudFormation templates, embedded in the binary, and the
+//! parameter values that [`Settings`] gives them.
+//!
+//! The templates are printed and deployed byte for byte as they are in
+//! `templates/`, so what CI lints (cfn-lint, checkov) is what runs. All
+//! variation goes through parameters, computed here and nowhere else.
+//! Secret values never become parameters: only secret names do.
+
+use git2s3_lambda::layout::{object_key, GitRef, LayoutError};
+use git2s3_lambda::Provider;
+use serde::Serialize;
+
+use crate::settings::{Method, Settings};
+
+/// `templates/git2s3.yaml`: bucket, API, receiver, queue, worker.
+pub const CORE: &str = include_str!("../templates/git2s3.yaml");
+/// `templates/pipeline.yaml`: one CodePipeline for one repo and branch.
+pub const PIPELINE: &str = include_str!("../templates/pipeline.yaml");
+
+/// Which template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Core,
+    Pipeline,
+}
+
+impl Template {
+    pub fn body(self) -> &'static str {
+        match self {
+            Template::Core => CORE,
+            Template::Pipeline => PIPELINE,
+        }
+    }
+}
+
+/// One parameter, in the shape `aws cloudformation create-stack
+/// --parameters file://…` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Parameter {
+    pub parameter_key: String,
+    pub parameter_value: String,
+}
+
+/// Why parameter values cannot be computed yet, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "lambda.code_bucket and lambda.code_key are not set, so the stack has no code to run: \
+         run `git2s3 init`, which uploads the Lambda zip and records both, \
+         or upload bootstrap.zip yourself and set them in git2s3.yaml \
+         (or GIT2S3_LAMBDA_CODE_BUCKET and GIT2S3_LAMBDA_CODE_KEY)"
+    )]
+    MissingLambdaCode,
+    #[error("no pipeline is configured: add `pipeline: {{repo: OWNER/REPO, branch: BRANCH}}` to git2s3.yaml")]
+    NoPipeline,
+    #[error(
+        "the pipeline's source bucket is not known: set bucket.name in git2s3.yaml \
+         to the core stack's OutputBucketName output (`git2s3 status` shows it)"
+    )]
+    PipelineBucketUnknown,
+    #[error("pipeline.branch: {0}")]
+    Layout(#[from] LayoutError),
+}
+
+impl Template {
+    /// The value of every parameter the template declares.
+    pub fn parameters(self, settings: &Settings) -> Result<Vec<Parameter>, RenderError> {
+        let pairs = match self {
+            Template::Core => core_parameters(settings)?,
+            Template::Pipeline => pipeline_parameters(settings)?,
+        };
+        Ok(pairs
+            .into_iter()
+            .map(|(k, v)| Parameter {
+                parameter_key: k.to_string(),
+                parameter_value: v,
+            })
+            .collect())
+    }
+}
+
+fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderError> {
+    let (Some(code_bucket), Some(code_key)) = (&s.lambda.code_bucket, &s.lambda.code_key) else {
+        return Err(RenderError::MissingLambdaCode);
+    };
+    let git_pull = s.method == Method::GitPull;
+    let zip_download = s.method == Method::ZipDownload;
+    let oauth = s.auth.bitbucket_oauth_consumer && s.provider == Provider::Bitbucket;
+    // Each secret is passed only where the method uses it, unless the
+    // configuration names it explicitly.
+    let secret = |explicit: &Option<String>, used: bool, id: String| match explicit {
+        Some(_) => id,
+        None if used => id,
+        None => String::new(),
+    };
+    let secrets = &s.auth.secrets;
+    Ok(vec![
+        (
+            "OutputBucketName",
+            s.bucket.name.clone().unwrap_or_default(),
+        ),
+        (
+            "NoncurrentVersionDays",
+            s.bucket.noncurrent_version_days.to_string(),
+        ),
+        ("LambdaCodeBucket", code_bucket.clone()),
+        ("LambdaCodeKey", code_key.clone()),
+        (
+            "LambdaCodeObjectVersion",
+            s.lambda.code_version.clone().unwrap_or_default(),
+        ),
+        ("Architecture", s.lambda.architecture.as_str().to_string()),
+        ("WorkerMemorySize", s.lambda.worker_memory_mb.to_string()),
+        ("WorkerTimeout", s.lambda.worker_timeout_seconds.to_string()),
+        (
+            "WorkerEphemeralStorage",
+            s.lambda.worker_ephemeral_storage_mb.to_string(),
+        ),
+        ("WebhookSecretId", s.webhook_secret_id()),
+        ("AllowedIps", s.auth.allowed_ips.join(",")),
+        (
+            "SshKeySecretId",
+            secret(&secrets.ssh_key, git_pull, s.ssh_key_secret_id()),
+        ),
+        (
+            "GitTokenSecretId",
+            secret(
+                &secrets.git_token,
+                zip_download && !oauth,
+                s.git_token_secret_id(),
+            ),
+        ),
+        (
+            "OauthConsumerSecretId",
+            secret(
+                &secrets.oauth_consumer,
+                zip_download && oauth,
+                s.oauth_consumer_secret_id(),
+            ),
+        ),
+        (
+            "PublicSSHKey",
+            s.auth.public_ssh_key.clone().unwrap_or_default(),
+        ),
+        ("KnownHosts", s.auth.known_hosts.join("\n")),
+        ("IncludeRefs", s.filters.include_refs.join(",")),
+        ("ExcludeRefs", s.filters.exclude_refs.join(",")),
+        ("IncludePaths", s.filters.include_paths.join(",")),
+        ("ProviderApiUrl", s.api_url.clone().unwrap_or_default()),
+        (
+            "ApiThrottleRateLimit",
+            s.api.throttle_rate_limit.to_string(),
+        ),
+        (
+            "ApiThrottleBurstLimit",
+            s.api.throttle_burst_limit.to_string(),
+        ),
+        (
+            "ConfigureApiGatewayLogging",
+            s.api.configure_account_logging_role.to_string(),
+        ),
+        ("LogRetentionDays", s.logs.retention_days.to_string()),
+        ("LogLevel", s.logs.level.as_str().to_string()),
+    ])
+}
+
+fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderError> {
+    let pipeline = s.pipeline.as_ref().ok_or(RenderError::NoPipeline)?;
+    let bucket = s
+        .bucket
+        .name
+        .clone()
+        .ok_or(RenderError::PipelineBucketUnknown)?;
+    let key = object_key(&pipeline.repo, &GitRef::branch(&pipeline.branch)?)?;
+    let mut params = vec![("SourceBucketName", bucket), ("SourceObjectKey", key)];
+    if let Some(image) = &pipeline.build_image {
+        params.push(("BuildImage", image.clone()));
+    }
+    params.push(("LogRetentionDays", s.logs.retention_days.to_string()));
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::PipelineSettings;
+    use std::collections::BTreeSet;
+
+    /// Parameter names the template declares, and those without a default.
+    fn declared(template: Template) -> (BTreeSet<String>, BTreeSet<String>) {
+        let doc: serde_yaml::Value = serde_yaml::from_str(template.body()).unwrap();
+        let params = doc["Parameters"].as_mapping().unwrap();
+        let all = params
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .collect();
+        let required = params
+            .iter()
+            .filter(|(_, v)| v.get("Default").is_none())
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .collect();
+        (all, required)
+    }
+
+    fn keys(params: &[Parameter]) -> BTreeSet<String> {
+        params.iter().map(|p| p.parameter_key.clone()).collect()
+    }
+
+    fn value<'a>(params: &'a [Parameter], key: &str) -> &'a str {
+        &params
+            .iter()
+            .find(|p| p.parameter_key == key)
+            .unwrap()
+            .parameter_value
+    }
+
+    fn with_code() -> Settings {
+        let mut s = Settings::default();
+        s.lambda.code_bucket = Some("artifacts".into());
+        s.lambda.code_key = Some("git2s3/bootstrap-abc.zip".into());
+        s
+    }
+
+    #[test]
+    fn core_parameters_are_exactly_the_declared_ones() {
+        let params = Template::Core.parameters(&with_code()).unwrap();
+        let (all, _) = declared(Template::Core);
+        assert_eq!(keys(&params), all);
+    }
+
+    #[test]
+    fn pipeline_parameters_cover_every_required_one_and_nothing_undeclared() {
+        let mut s = with_code();
+        s.bucket.name = Some("out".into());
+        s.pipeline = Some(PipelineSettings {
+            repo: "acme/api".into(),
+            branch: "main".into(),
+            stack_name: None,
+            build_image: Some("aws/codebuild/standard:7.0".into()),
+        });
+        let params = Template::Pipeline.parameters(&s).unwrap();
+        let (all, required) = declared(Template::Pipeline);
+        assert!(keys(&params).is_subset(&all));
+        assert!(required.is_subset(&keys(&params)));
+        assert_eq!(
+            value(&params, "SourceObjectKey"),
+            "acme/api/main/acme_api.zip"
+        );
+    }
+
+    #[test]
+    fn git_pull_passes_the_deploy_key_secret_and_no_token() {
+        let params = Template::Core.parameters(&with_code()).unwrap();
+        assert_eq!(
+            value(&params, "SshKeySecretId"),
+            "git2s3/git2s3/ssh-deploy-key"
+        );
+        assert_eq!(value(&params, "GitTokenSecretId"), "");
+        assert_eq!(value(&params, "OauthConsumerSecretId"), "");
+        assert_eq!(
+            value(&params, "WebhookSecretId"),
+            "git2s3/git2s3/webhook-secret"
+        );
+    }
+
+    #[test]
+    fn zip_download_passes_the_token_or_the_bitbucket_consumer() {
+        let mut s = with_code();
+        s.method = Method::ZipDownload;
+        let params = Template::Core.parameters(&s).unwrap();
+        assert_eq!(value(&params, "SshKeySecretId"), "");
+        assert_eq!(
+            value(&params, "GitTokenSecretId"),
+            "git2s3/git2s3/git-token"
+        );
+
+        s.provider = Provider::Bitbucket;
+        s.auth.bitbucket_oauth_consumer = true;
+        let params = Template::Core.parameters(&s).unwrap();
+        assert_eq!(value(&params, "GitTokenSecretId"), "");
+        assert_eq!(
+            value(&params, "OauthConsumerSecretId"),
+            "git2s3/git2s3/bitbucket-oauth-consumer"
+        );
+    }
+
+    #[test]
+    fn missing_lambda_code_says_how_to_provide_it() {
+        let err = Template::Core.parameters(&Settings::default()).unwrap_err();
+        assert!(err.to_string().contains("git2s3 init"), "{err}");
+    }
+
+    #[test]
+    fn pipeline_without_configuration_says_what_to_add() {
+        let err = Template::Pipeline.parameters(&with_code()).unwrap_err();
+        assert!(matches!(err, RenderError::NoPipeline));
+    }
+
+    #[test]
+    fn templates_declare_their_checkov_skips_with_a_reason() {
+        for t in [Template::Core, Template::Pipeline] {
+            let doc: serde_yaml::Value = serde_yaml::from_str(t.body()).unwrap();
+            for (name, resource) in doc["Resources"].as_mapping().unwrap() {
+                let Some(skips) = resource
+                    .get("Metadata")
+                    .and_then(|m| m.get("checkov"))
+                    .and_then(|c| c.get("skip"))
+                else {
+                    continue;
+                };
+                for skip in skips.as_sequence().unwrap() {
+                    let comment = skip["comment"].as_str().unwrap_or("");
+                    assert!(
+                        skip["id"].as_str().is_some_and(|id| id.starts_with("CKV"))
+                            && comment.len() > 20,
+                        "{name:?}: every checkov skip needs an id and a one-line reason"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! git2s3's integration tests: the real binary, against real parts.
+//!
+//! One test binary (faster to link, one moto for all tests), with:
+//! - [`util`]: a small builder that runs the `git2s3` binary in a clean environment;
+//! - [`moto`]: moto's server on loopback, started once per run;
+//! - [`render`]: `git2s3 render`, end to end;
+//! - [`docs`]: docs/configuration.md lists every key and variable the code reads;
+//! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
+
+mod docs;
+mod moto;
+mod render;
+mod stack;
+mod util;

@@ -1,0 +1,95 @@
+//! Runs the `git2s3` binary the way a user would, in an environment with no
+//! `GIT2S3_*` or `AWS_*` variables from the outside, and in a scratch
+//! directory so that no stray git2s3.yaml is read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root, for reading `templates/` and `.venv/`.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Git2s3 {
+    cmd: Command,
+    // Kept alive for the command's lifetime.
+    _scratch: tempfile::TempDir,
+}
+
+/// `git2s3` with no arguments yet.
+pub fn git2s3() -> Git2s3 {
+    let scratch = tempfile::tempdir().expect("create scratch dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git2s3"));
+    cmd.current_dir(scratch.path());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("GIT2S3_") || key.starts_with("AWS_") || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    Git2s3 {
+        cmd,
+        _scratch: scratch,
+    }
+}
+
+impl Git2s3 {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn config(mut self, path: &Path) -> Self {
+        self.cmd.arg("--config").arg(path);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn output(mut self) -> Output {
+        self.cmd.output().expect("run git2s3")
+    }
+
+    /// Runs, asserts success, and returns stdout.
+    pub fn stdout(self) -> String {
+        let desc = format!("{:?}", self.cmd);
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "{desc} failed with {}:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Runs, asserts failure with nothing on stdout, and returns stderr.
+    pub fn fails(self) -> String {
+        let desc = format!("{:?}", self.cmd);
+        let out = self.output();
+        assert!(
+            !out.status.success(),
+            "{desc} succeeded but should have failed"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{desc} printed to stdout while failing"
+        );
+        String::from_utf8(out.stderr).expect("stderr is UTF-8")
+    }
+}
+
+/// Writes `text` to a git2s3.yaml in a fresh directory.
+pub fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("create config dir");
+    let path = dir.path().join("git2s3.yaml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
