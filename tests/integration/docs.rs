@@ -59,7 +59,10 @@ fn every_configuration_key_is_documented() {
         .into_iter()
         .filter(|k| !doc.contains(&format!("`{k}`")))
         .collect();
-    assert!(missing.is_empty(), "docs/configuration.md lacks {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md lacks {missing:?}"
+    );
 }
 
 #[test]
@@ -67,6 +70,9 @@ fn every_environment_variable_is_documented_with_its_key() {
     let doc = doc();
     for (var, key, _) in ENV_VARS {
         let row = format!("| `{var}` | `{key}`");
-        assert!(doc.contains(&row), "docs/configuration.md lacks the row {row}");
+        assert!(
+            doc.contains(&row),
+            "docs/configuration.md lacks the row {row}"
+        );
     }
 }
