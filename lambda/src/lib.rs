@@ -2,10 +2,18 @@
 //!
 //! This crate never depends on the CLI. It holds:
 //! - [`layout`]: where a push lands in S3 (`<owner>/<repo>/<branch>/<owner>_<repo>.zip`);
-//! - [`provider`]: the Git hosting services git2s3 knows.
+//! - [`provider`]: the Git hosting services git2s3 knows;
+//! - [`webhook`]: from a webhook request to jobs: provider detection,
+//!   authentication, payload parsing;
+//! - [`filter`]: which refs and paths to build;
+//! - [`job`]: one ref to build, as it crosses the queue.
 
+pub mod filter;
+pub mod job;
 pub mod layout;
 pub mod provider;
+pub mod webhook;
 
+pub use job::{Job, Method};
 pub use layout::{object_key, GitRef, LayoutError};
 pub use provider::Provider;

@@ -1,0 +1,781 @@
+//! The receiver's logic against captured payloads (`tests/data/webhooks/`,
+//! modelled on each provider's documented examples), a table of bad input,
+//! and properties over arbitrary input.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use proptest::prelude::*;
+
+use super::*;
+
+const SECRET: &str = "wh-secret-for-tests";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/webhooks/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn config() -> ReceiverConfig {
+    ReceiverConfig {
+        secrets: Secrets::from_lines(SECRET),
+        allowed_ips: AllowedIps::default(),
+        filters: Filters::all(),
+    }
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    map
+}
+
+/// The headers each provider sends with a correctly signed `body`.
+fn signed(provider: &str, event: &str, body: &[u8]) -> HeaderMap {
+    let sig = sign(SECRET, body);
+    let json = ("content-type", "application/json");
+    match provider {
+        "github" => headers(&[
+            json,
+            ("x-github-event", event),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("x-hub-signature-256", &sig),
+        ]),
+        "ghes" => headers(&[
+            json,
+            ("x-github-event", event),
+            ("x-github-delivery", "d-ghes"),
+            ("x-github-enterprise-host", "ghe.example.com"),
+            ("x-hub-signature-256", &sig),
+        ]),
+        "gitlab" => headers(&[
+            json,
+            ("x-gitlab-event", event),
+            ("x-gitlab-token", SECRET),
+            ("x-gitlab-event-uuid", "ev-1"),
+            ("idempotency-key", "idem-1"),
+        ]),
+        "bitbucket" => headers(&[
+            json,
+            ("x-event-key", event),
+            ("x-request-uuid", "req-1"),
+            ("x-hook-uuid", "hook-1"),
+            ("x-hub-signature", &sig),
+        ]),
+        "bitbucket-server" => headers(&[
+            json,
+            ("x-event-key", event),
+            ("x-request-id", "dc-1"),
+            ("x-hub-signature", &sig),
+        ]),
+        "generic" => headers(&[
+            json,
+            ("x-git2s3-event", event),
+            ("x-git2s3-delivery", "gen-1"),
+            ("x-hub-signature-256", &sig),
+        ]),
+        other => panic!("no such provider {other}"),
+    }
+}
+
+fn run(
+    method: Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    config: &ReceiverConfig,
+) -> Result<Outcome, Rejection> {
+    receive(
+        &Request {
+            method,
+            headers,
+            body,
+            source_ip: Some("198.51.100.10".parse().unwrap()),
+        },
+        config,
+    )
+}
+
+fn push(provider: &str, event: &str, file: &str) -> Outcome {
+    let body = fixture(file);
+    run(
+        Method::GitPull,
+        &signed(provider, event, &body),
+        &body,
+        &config(),
+    )
+    .unwrap()
+}
+
+/// (repo, ref, commit, delivery, ssh_url) of each job.
+fn summary(outcome: &Outcome) -> Vec<(String, String, String, String, Option<String>)> {
+    let Outcome::Push { jobs, .. } = outcome else {
+        panic!("expected a push, got {outcome:?}")
+    };
+    jobs.iter()
+        .map(|j| {
+            (
+                j.repo.clone(),
+                j.git_ref.clone(),
+                j.commit.clone(),
+                j.delivery_id.clone(),
+                j.ssh_url.clone(),
+            )
+        })
+        .collect()
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+#[test]
+fn github_branch_push_is_one_job() {
+    let outcome = push("github", "push", "github-push.json");
+    assert_eq!(
+        summary(&outcome),
+        vec![(
+            s("Codertocat/Hello-World"),
+            s("refs/heads/main"),
+            s("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"),
+            s("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            Some(s("git@github.com:Codertocat/Hello-World.git"))
+        )]
+    );
+    let Outcome::Push { provider, jobs, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(provider, Provider::Github);
+    assert_eq!(jobs[0].pusher.as_deref(), Some("Codertocat"));
+    assert_eq!(
+        jobs[0].object_key().unwrap(),
+        "Codertocat/Hello-World/main/Codertocat_Hello-World.zip"
+    );
+}
+
+#[test]
+fn github_enterprise_is_told_apart_by_its_host_header() {
+    let Outcome::Push { provider, .. } = push("ghes", "push", "github-push.json") else {
+        panic!()
+    };
+    assert_eq!(provider, Provider::GithubEnterprise);
+}
+
+#[test]
+fn github_tag_push_lands_under_tags() {
+    let outcome = push("github", "push", "github-push-tag.json");
+    let Outcome::Push { jobs, .. } = &outcome else {
+        panic!()
+    };
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].object_key().unwrap(),
+        "Codertocat/Hello-World/tags/v1.0.0/Codertocat_Hello-World.zip"
+    );
+}
+
+#[test]
+fn github_branch_deletion_writes_nothing() {
+    let outcome = push("github", "push", "github-push-delete.json");
+    assert_eq!(
+        outcome,
+        Outcome::Push {
+            provider: Provider::Github,
+            jobs: vec![],
+            skipped: vec![(s("refs/heads/feature/old"), s("deleted"))]
+        }
+    );
+}
+
+#[test]
+fn github_ping_is_a_pong() {
+    assert_eq!(
+        push("github", "ping", "github-ping.json"),
+        Outcome::Pong {
+            provider: Provider::Github
+        }
+    );
+}
+
+#[test]
+fn other_github_events_are_ignored() {
+    assert_eq!(
+        push("github", "issues", "github-issues.json"),
+        Outcome::Ignored {
+            provider: Provider::Github,
+            event: s("issues")
+        }
+    );
+}
+
+#[test]
+fn github_form_encoded_payload_is_accepted() {
+    let json = fixture("github-push.json");
+    let body =
+        serde_urlencoded::to_string([("payload", String::from_utf8(json).unwrap())]).unwrap();
+    let mut h = signed("github", "push", body.as_bytes());
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let outcome = run(Method::GitPull, &h, body.as_bytes(), &config()).unwrap();
+    assert_eq!(summary(&outcome).len(), 1);
+}
+
+#[test]
+fn gitlab_push_uses_the_idempotency_key_and_project_id() {
+    let outcome = push("gitlab", "Push Hook", "gitlab-push.json");
+    assert_eq!(
+        summary(&outcome),
+        vec![(
+            s("mike/diaspora"),
+            s("refs/heads/master"),
+            s("da1560886d4f094c3e6c9ef40349f7d38b5d27d7"),
+            s("idem-1"),
+            Some(s("git@example.com:mike/diaspora.git"))
+        )]
+    );
+    let Outcome::Push { jobs, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(jobs[0].project_id.as_deref(), Some("15"));
+    assert_eq!(jobs[0].pusher.as_deref(), Some("jsmith"));
+}
+
+#[test]
+fn gitlab_tag_push_builds_the_commit_the_tag_points_at() {
+    let outcome = push("gitlab", "Tag Push Hook", "gitlab-tag-push.json");
+    let Outcome::Push { jobs, .. } = &outcome else {
+        panic!()
+    };
+    assert_eq!(jobs[0].git_ref, "refs/tags/v1.0.0");
+    assert_eq!(jobs[0].commit, "5937ac0a7beb003549fc5fd26fc247adbce4a52e");
+    assert_eq!(
+        jobs[0].object_key().unwrap(),
+        "jsmith/example/tags/v1.0.0/jsmith_example.zip"
+    );
+}
+
+#[test]
+fn gitlab_deletion_in_a_nested_group_writes_nothing() {
+    let Outcome::Push { jobs, skipped, .. } =
+        push("gitlab", "Push Hook", "gitlab-push-nested-delete.json")
+    else {
+        panic!()
+    };
+    assert!(jobs.is_empty());
+    assert_eq!(skipped, vec![(s("refs/heads/feature/done"), s("deleted"))]);
+}
+
+#[test]
+fn bitbucket_cloud_push_gives_one_job_per_change() {
+    let outcome = push("bitbucket", "repo:push", "bitbucket-push.json");
+    let ssh = Some(s("git@bitbucket.org:acme-ws/web-app.git"));
+    assert_eq!(
+        summary(&outcome),
+        vec![
+            (
+                s("acme-ws/web-app"),
+                s("refs/heads/main"),
+                s("709d658dc5b6d6afcd46049c2f332ee3f515a67d"),
+                s("req-1"),
+                ssh.clone()
+            ),
+            (
+                s("acme-ws/web-app"),
+                s("refs/tags/v2.1.0"),
+                s("709d658dc5b6d6afcd46049c2f332ee3f515a67d"),
+                s("req-1"),
+                ssh
+            ),
+        ]
+    );
+    let Outcome::Push { jobs, skipped, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(
+        skipped,
+        vec![(s("refs/heads/feature/retired"), s("deleted"))]
+    );
+    assert_ne!(jobs[0].deduplication_id(), jobs[1].deduplication_id());
+    assert_eq!(jobs[0].pusher.as_deref(), Some("emma"));
+}
+
+#[test]
+fn bitbucket_data_center_push_and_ping() {
+    let outcome = push(
+        "bitbucket-server",
+        "repo:refs_changed",
+        "bitbucket-server-refs-changed.json",
+    );
+    let ssh = Some(s(
+        "ssh://git@bitbucket.example.com:7999/proj/repository.git",
+    ));
+    assert_eq!(
+        summary(&outcome),
+        vec![
+            (
+                s("PROJ/repository"),
+                s("refs/heads/master"),
+                s("178864a7d521b6f5e720b386b2c2b0ef8563e0dc"),
+                s("dc-1"),
+                ssh.clone()
+            ),
+            (
+                s("PROJ/repository"),
+                s("refs/tags/1.4.0"),
+                s("178864a7d521b6f5e720b386b2c2b0ef8563e0dc"),
+                s("dc-1"),
+                ssh
+            ),
+        ]
+    );
+    assert_eq!(
+        push(
+            "bitbucket-server",
+            "diagnostics:ping",
+            "bitbucket-server-ping.json"
+        ),
+        Outcome::Pong {
+            provider: Provider::BitbucketServer
+        }
+    );
+}
+
+#[test]
+fn generic_hook_push() {
+    let outcome = push("generic", "push", "generic-push.json");
+    assert_eq!(
+        summary(&outcome),
+        vec![(
+            s("infra/deploy-scripts"),
+            s("refs/heads/main"),
+            s("c0ffee0123456789abcdef0123456789abcdef01"),
+            s("gen-1"),
+            Some(s(
+                "ssh://git@git.internal.example:2222/srv/git/infra/deploy-scripts.git"
+            ))
+        )]
+    );
+}
+
+#[test]
+fn the_route_picks_the_method() {
+    let body = fixture("github-push.json");
+    let outcome = run(
+        Method::ZipDownload,
+        &signed("github", "push", &body),
+        &body,
+        &config(),
+    )
+    .unwrap();
+    let Outcome::Push { jobs, .. } = outcome else {
+        panic!()
+    };
+    assert_eq!(jobs[0].method, Method::ZipDownload);
+}
+
+#[test]
+fn filters_leave_out_refs_and_say_why() {
+    let mut cfg = config();
+    cfg.filters = Filters::new(&[s("release/*")], &[], &[]).unwrap();
+    let body = fixture("github-push.json");
+    let outcome = run(
+        Method::GitPull,
+        &signed("github", "push", &body),
+        &body,
+        &cfg,
+    )
+    .unwrap();
+    let Outcome::Push { jobs, skipped, .. } = outcome else {
+        panic!()
+    };
+    assert!(jobs.is_empty());
+    assert_eq!(
+        skipped[0].1,
+        "the ref matches none of the include_refs globs"
+    );
+}
+
+#[test]
+fn path_filters_use_the_listed_files() {
+    let mut cfg = config();
+    cfg.filters = Filters::new(&[], &[], &[s("app/**")]).unwrap();
+    let body = fixture("gitlab-push.json");
+    let outcome = run(
+        Method::GitPull,
+        &signed("gitlab", "Push Hook", &body),
+        &body,
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&outcome).len(),
+        1,
+        "app/controller/application.rb matches"
+    );
+    cfg.filters = Filters::new(&[], &[], &[s("docs/**")]).unwrap();
+    let outcome = run(
+        Method::GitPull,
+        &signed("gitlab", "Push Hook", &body),
+        &body,
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!(summary(&outcome).len(), 0);
+}
+
+#[test]
+fn a_rotated_secret_still_verifies() {
+    let mut cfg = config();
+    cfg.secrets = Secrets::from_lines(&format!("next-secret\n{SECRET}"));
+    let body = fixture("github-push.json");
+    assert!(run(
+        Method::GitPull,
+        &signed("github", "push", &body),
+        &body,
+        &cfg
+    )
+    .is_ok());
+}
+
+#[test]
+fn the_ip_allow_list_admits_unsigned_calls_only_where_configured() {
+    let body = fixture("bitbucket-push.json");
+    let mut h = signed("bitbucket", "repo:push", &body);
+    h.remove("x-hub-signature");
+    assert_eq!(
+        run(Method::GitPull, &h, &body, &config()),
+        Err(Rejection::Unauthorized(
+            "the request carries no signature or token"
+        ))
+    );
+    let mut cfg = config();
+    cfg.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
+    assert!(run(Method::GitPull, &h, &body, &cfg).is_ok());
+    cfg.allowed_ips = AllowedIps::from_csv("203.0.113.0/24").unwrap();
+    assert!(matches!(
+        run(Method::GitPull, &h, &body, &cfg),
+        Err(Rejection::Unauthorized(_))
+    ));
+}
+
+#[test]
+fn a_missing_delivery_id_falls_back_to_the_body_hash() {
+    let body = fixture("generic-push.json");
+    let mut h = signed("generic", "push", &body);
+    h.remove("x-git2s3-delivery");
+    let a = run(Method::GitPull, &h, &body, &config()).unwrap();
+    let b = run(Method::GitPull, &h, &body, &config()).unwrap();
+    let (Outcome::Push { jobs: a, .. }, Outcome::Push { jobs: b, .. }) = (a, b) else {
+        panic!()
+    };
+    assert!(a[0].delivery_id.starts_with("body-sha256:"));
+    assert_eq!(a[0].deduplication_id(), b[0].deduplication_id());
+}
+
+/// Each row: what is wrong, the request, the status it must get.
+#[test]
+fn bad_input_gets_its_documented_status_and_no_job() {
+    let good = fixture("github-push.json");
+    let sig = |body: &[u8]| sign(SECRET, body);
+    let with = |pairs: &[(&str, &str)]| headers(pairs);
+    let json = ("content-type", "application/json");
+    let push_headers = |body: &[u8]| signed("github", "push", body);
+    let mut odd_ref = serde_json::from_slice::<Value>(&good).unwrap();
+    odd_ref["ref"] = Value::from("refs/heads/../../etc/passwd");
+    let odd_ref = serde_json::to_vec(&odd_ref).unwrap();
+    let mut bad_sha = serde_json::from_slice::<Value>(&good).unwrap();
+    bad_sha["after"] = Value::from("not-a-sha");
+    let bad_sha = serde_json::to_vec(&bad_sha).unwrap();
+    let mut bad_repo = serde_json::from_slice::<Value>(&good).unwrap();
+    bad_repo["repository"]["full_name"] = Value::from("../escape");
+    let bad_repo = serde_json::to_vec(&bad_repo).unwrap();
+    let huge = vec![b' '; body::MAX_BODY_BYTES + 1];
+    let truncated = &good[..good.len() / 2];
+    let missing_fields = br#"{"ref":"refs/heads/main"}"#.to_vec();
+    let wrong_sig = sign("not-the-secret", &good);
+
+    let rows: Vec<(&str, HeaderMap, Vec<u8>, ReceiverConfig, u16)> = vec![
+        (
+            "missing signature",
+            with(&[json, ("x-github-event", "push")]),
+            good.clone(),
+            config(),
+            401,
+        ),
+        (
+            "wrong signature",
+            with(&[
+                json,
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &wrong_sig),
+            ]),
+            good.clone(),
+            config(),
+            401,
+        ),
+        (
+            "SHA-1 signature only",
+            with(&[
+                json,
+                ("x-github-event", "push"),
+                (
+                    "x-hub-signature",
+                    "sha1=0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+                ),
+            ]),
+            good.clone(),
+            config(),
+            401,
+        ),
+        (
+            "empty secret configured",
+            push_headers(&good),
+            good.clone(),
+            ReceiverConfig {
+                secrets: Secrets::from_lines(""),
+                ..config()
+            },
+            401,
+        ),
+        (
+            "wrong GitLab token",
+            with(&[
+                json,
+                ("x-gitlab-event", "Push Hook"),
+                ("x-gitlab-token", "guess"),
+            ]),
+            fixture("gitlab-push.json"),
+            config(),
+            401,
+        ),
+        (
+            "wrong content type",
+            with(&[
+                ("content-type", "text/plain"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &sig(&good)),
+            ]),
+            good.clone(),
+            config(),
+            415,
+        ),
+        (
+            "no content type",
+            with(&[
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &sig(&good)),
+            ]),
+            good.clone(),
+            config(),
+            415,
+        ),
+        (
+            "malformed JSON",
+            push_headers(b"{not json"),
+            b"{not json".to_vec(),
+            config(),
+            400,
+        ),
+        (
+            "truncated body",
+            push_headers(truncated),
+            truncated.to_vec(),
+            config(),
+            400,
+        ),
+        (
+            "huge body",
+            push_headers(&huge),
+            huge.clone(),
+            config(),
+            413,
+        ),
+        (
+            "unknown provider",
+            with(&[json, ("x-gitea-event", "push")]),
+            good.clone(),
+            config(),
+            400,
+        ),
+        (
+            "missing fields",
+            push_headers(&missing_fields),
+            missing_fields.clone(),
+            config(),
+            400,
+        ),
+        (
+            "ref with ..",
+            push_headers(&odd_ref),
+            odd_ref.clone(),
+            config(),
+            400,
+        ),
+        (
+            "commit id that is not a sha",
+            push_headers(&bad_sha),
+            bad_sha.clone(),
+            config(),
+            400,
+        ),
+        (
+            "repo path escaping its prefix",
+            push_headers(&bad_repo),
+            bad_repo.clone(),
+            config(),
+            400,
+        ),
+    ];
+    for (what, headers, body, cfg, status) in rows {
+        let result = run(Method::GitPull, &headers, &body, &cfg);
+        match result {
+            Err(rejection) => {
+                assert_eq!(rejection.status(), status, "{what}: {rejection}");
+                let message = rejection.to_string();
+                assert!(
+                    !message.contains(SECRET),
+                    "{what}: the message leaks the secret"
+                );
+            }
+            Ok(outcome) => panic!("{what}: accepted as {outcome:?}"),
+        }
+    }
+}
+
+#[test]
+fn deletions_non_push_events_and_replays_write_nothing_new() {
+    // Deleted branch and other events: accepted, no job.
+    let Outcome::Push { jobs, .. } = push("github", "push", "github-push-delete.json") else {
+        panic!()
+    };
+    assert!(jobs.is_empty());
+    assert!(matches!(
+        push("github", "issues", "github-issues.json"),
+        Outcome::Ignored { .. }
+    ));
+    // A replayed delivery produces the same deduplication id, which the
+    // FIFO queue (and serve's queue) drops.
+    let a = push("github", "push", "github-push.json");
+    let b = push("github", "push", "github-push.json");
+    let (Outcome::Push { jobs: a, .. }, Outcome::Push { jobs: b, .. }) = (a, b) else {
+        panic!()
+    };
+    assert_eq!(a[0].deduplication_id(), b[0].deduplication_id());
+}
+
+#[test]
+fn repo_names_with_spaces_or_unicode_are_kept() {
+    let body = fixture("generic-push.json");
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    v["repository"]["full_name"] = Value::from("équipe/mon dépôt");
+    let body = serde_json::to_vec(&v).unwrap();
+    let outcome = run(
+        Method::GitPull,
+        &signed("generic", "push", &body),
+        &body,
+        &config(),
+    )
+    .unwrap();
+    let Outcome::Push { jobs, .. } = outcome else {
+        panic!()
+    };
+    assert_eq!(
+        jobs[0].object_key().unwrap(),
+        "équipe/mon dépôt/main/équipe_mon dépôt.zip"
+    );
+}
+
+fn provider_headers() -> impl Strategy<Value = Vec<(String, String)>> {
+    let names = prop::sample::select(vec![
+        "x-github-event",
+        "x-gitlab-event",
+        "x-event-key",
+        "x-git2s3-event",
+        "x-hub-signature-256",
+        "x-hub-signature",
+        "x-gitlab-token",
+        "content-type",
+        "x-request-uuid",
+        "x-github-enterprise-host",
+    ]);
+    let values = prop::sample::select(vec![
+        "push",
+        "ping",
+        "Push Hook",
+        "Tag Push Hook",
+        "repo:push",
+        "repo:refs_changed",
+        "diagnostics:ping",
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "sha256=00",
+        "",
+        "x",
+    ]);
+    prop::collection::vec(
+        (names.prop_map(String::from), values.prop_map(String::from)),
+        0..6,
+    )
+}
+
+proptest! {
+    /// Whatever arrives, the receiver answers without panicking, and only a
+    /// correctly signed request is ever accepted.
+    #[test]
+    fn arbitrary_requests_never_panic_and_unsigned_ones_never_pass(
+        pairs in provider_headers(),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let mut h = HeaderMap::new();
+        for (k, v) in &pairs {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), v);
+            }
+        }
+        // No generated header can carry a valid signature, so every request
+        // is refused, with one of the documented statuses.
+        match run(Method::GitPull, &h, &body, &config()) {
+            Ok(outcome) => prop_assert!(false, "accepted without a signature: {:?}", outcome),
+            Err(e) => prop_assert!([400, 401].contains(&e.status()), "status {}", e.status()),
+        }
+    }
+
+    /// Signed payloads with arbitrary field values parse or are refused, never panic.
+    #[test]
+    fn signed_arbitrary_push_fields_never_panic(
+        git_ref in ".{0,40}",
+        after in "[0-9a-f]{0,64}|.{0,10}",
+        repo in ".{0,30}",
+    ) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "ref": git_ref, "after": after, "repository": {"full_name": repo}
+        })).unwrap();
+        for provider in ["github", "generic"] {
+            let result = run(Method::GitPull, &signed(provider, "push", &body), &body, &config());
+            if let Ok(Outcome::Push { jobs, .. }) = result {
+                for job in jobs {
+                    prop_assert!(job.object_key().is_ok());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signatures_verify_only_for_the_signed_body(
+        secret in "[ -~]{1,40}",
+        body in prop::collection::vec(any::<u8>(), 0..256),
+        other in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let secrets = Secrets::from_lines(&secret);
+        prop_assume!(!secrets.is_empty());
+        let trimmed = secret.trim();
+        prop_assert!(secrets.verify_hmac_sha256(&body, &sign(trimmed, &body)));
+        if other != body {
+            prop_assert!(!secrets.verify_hmac_sha256(&other, &sign(trimmed, &body)));
+        }
+    }
+}
