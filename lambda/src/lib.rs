@@ -6,12 +6,16 @@
 //! - [`webhook`]: from a webhook request to jobs: provider detection,
 //!   authentication, payload parsing;
 //! - [`filter`]: which refs and paths to build;
-//! - [`job`]: one ref to build, as it crosses the queue.
+//! - [`job`]: one ref to build, as it crosses the queue;
+//! - [`queue`]: the job queue trait, and SQS FIFO;
+//! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter.
 
 pub mod filter;
 pub mod job;
 pub mod layout;
 pub mod provider;
+pub mod queue;
+pub mod receiver;
 pub mod webhook;
 
 pub use job::{Job, Method};

@@ -5,10 +5,12 @@
 //! - [`moto`]: moto's server on loopback, started once per run;
 //! - [`render`]: `git2s3 render`, end to end;
 //! - [`docs`]: docs/configuration.md lists every key and variable the code reads;
+//! - [`queue`]: the receiver's SQS FIFO queue in moto;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
 mod docs;
 mod moto;
+mod queue;
 mod render;
 mod stack;
 mod util;
