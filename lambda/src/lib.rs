@@ -8,15 +8,25 @@
 //! - [`filter`]: which refs and paths to build;
 //! - [`job`]: one ref to build, as it crosses the queue;
 //! - [`queue`]: the job queue trait, and SQS FIFO;
-//! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter.
+//! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter;
+//! - [`fetch`]: getting the pushed code (git over SSH, host keys);
+//! - [`snapshot`]: a commit's tree as a zip, compressed on every core;
+//! - [`zip`]: the streaming zip writer;
+//! - [`store`]: the only place that writes to S3 (streamed multipart upload);
+//! - [`worker`]: the worker role: one job in, one zip in S3 out.
 
+pub mod fetch;
 pub mod filter;
 pub mod job;
 pub mod layout;
 pub mod provider;
 pub mod queue;
 pub mod receiver;
+pub mod snapshot;
+pub mod store;
 pub mod webhook;
+pub mod worker;
+pub mod zip;
 
 pub use job::{Job, Method};
 pub use layout::{object_key, GitRef, LayoutError};

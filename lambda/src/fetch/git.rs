@@ -1,0 +1,267 @@
+//! Git pull: fetch one pushed ref over SSH with libgit2, at depth 1, into
+//! a fresh bare repository, authenticating with the deploy key (held in
+//! memory, never written to disk) and checking the server's host key.
+//!
+//! Only git objects touch the disk (`/tmp` on Lambda); the zip is built
+//! from the object database by `snapshot` and streamed to S3.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::path::Path;
+
+use git2::{
+    AutotagOption, CertificateCheckStatus, Cred, FetchOptions, RemoteCallbacks, Repository,
+};
+
+use super::hostkeys::{fingerprint, pattern, KnownHosts};
+use crate::layout::GitRef;
+
+/// The deploy key's private half, OpenSSH format. `Debug` shows nothing.
+#[derive(Clone)]
+pub struct DeployKey(String);
+
+impl DeployKey {
+    pub fn new(openssh_pem: impl Into<String>) -> Self {
+        DeployKey(openssh_pem.into())
+    }
+}
+
+impl fmt::Debug for DeployKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeployKey(<redacted>)")
+    }
+}
+
+/// Where an SSH URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Reads `ssh://[user@]host[:port]/path` and scp-like `user@host:path`.
+pub fn parse_ssh_url(url: &str) -> Option<SshTarget> {
+    let authority = if let Some(rest) = url.strip_prefix("ssh://") {
+        rest.split('/').next()?
+    } else if url.contains("://") {
+        return None;
+    } else {
+        url.split(':').next()?
+    };
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((u, h)) => (u.to_string(), h),
+        None => ("git".to_string(), authority),
+    };
+    let (host, port) = if !url.starts_with("ssh://") {
+        (host_port.to_string(), 22)
+    } else if let Some(bracketed) = host_port.strip_prefix('[') {
+        // [v6-address] or [v6-address]:port
+        let (host, rest) = bracketed.split_once(']')?;
+        let port = match rest.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if rest.is_empty() => 22,
+            None => return None,
+        };
+        (host.to_string(), port)
+    } else {
+        match host_port.split_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (host_port.to_string(), 22),
+        }
+    };
+    (!host.is_empty()).then_some(SshTarget { user, host, port })
+}
+
+/// What was fetched.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The commit the ref points at now (peeled, for an annotated tag).
+    pub commit: String,
+    /// The object the ref points at (the tag object, for an annotated tag).
+    pub ref_target: String,
+    /// The commit's committer time, seconds since the epoch.
+    pub commit_time: i64,
+}
+
+/// Why a fetch failed, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("`{0}` is not an SSH URL (ssh://git@host[:port]/path or git@host:path)")]
+    NotSshUrl(String),
+    #[error(
+        "the SSH host key of {host} ({fingerprint}) is not one git2s3 trusts: if this is your own server, \
+         add its key to auth.known_hosts (run `ssh-keyscan{port_flag} {hostname}`) and update the stack"
+    )]
+    UnknownHost {
+        host: String,
+        hostname: String,
+        port_flag: String,
+        fingerprint: String,
+    },
+    #[error(
+        "the SSH host key of {host} changed ({fingerprint} is not the key git2s3 has for it): \
+         this may be an attack; if the server's key was rotated, update auth.known_hosts"
+    )]
+    HostKeyChanged { host: String, fingerprint: String },
+    #[error(
+        "Permission denied (publickey) for {url}: the deploy key is not registered on this repo. \
+         Run: git2s3 register-webhook --repo {repo} --deploy-key"
+    )]
+    DeployKeyRejected { url: String, repo: String },
+    #[error(
+        "{git_ref} does not exist in {url}: it was deleted after the push, or the URL is wrong"
+    )]
+    RefNotFound { url: String, git_ref: String },
+    #[error("fetching {git_ref} from {url} failed: {message}")]
+    Git {
+        url: String,
+        git_ref: String,
+        message: String,
+    },
+}
+
+/// Fetches `git_ref` from `url` into a new bare repository at `dir`.
+pub fn fetch(
+    url: &str,
+    repo_name: &str,
+    git_ref: &GitRef,
+    key: &DeployKey,
+    known_hosts: &KnownHosts,
+    dir: &Path,
+) -> Result<Fetched, FetchError> {
+    let target = parse_ssh_url(url).ok_or_else(|| FetchError::NotSshUrl(url.to_string()))?;
+    let full_ref = git_ref.full_name();
+    let git_error = |e: git2::Error| FetchError::Git {
+        url: url.to_string(),
+        git_ref: full_ref.clone(),
+        message: e.message().to_string(),
+    };
+    let repo = Repository::init_bare(dir).map_err(git_error)?;
+    let mut remote = repo.remote_anonymous(url).map_err(git_error)?;
+
+    let host_key_problem: RefCell<Option<FetchError>> = RefCell::new(None);
+    let key_offered = Cell::new(false);
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(|_url, username, _allowed| {
+        if key_offered.replace(true) {
+            // libgit2 asks again after the server refused the key.
+            return Err(git2::Error::from_str("the server refused the deploy key"));
+        }
+        Cred::ssh_key_from_memory(username.unwrap_or(&target.user), None, &key.0, None)
+    });
+    callbacks.certificate_check(|cert, _host| {
+        let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
+            return Err(git2::Error::from_str("the server sent no SSH host key"));
+        };
+        if known_hosts.trusts(&target.host, target.port, blob) {
+            return Ok(CertificateCheckStatus::CertificateOk);
+        }
+        let host = pattern(&target.host, target.port);
+        let problem = if known_hosts.knows(&target.host, target.port) {
+            FetchError::HostKeyChanged {
+                host,
+                fingerprint: fingerprint(blob),
+            }
+        } else {
+            FetchError::UnknownHost {
+                host,
+                hostname: target.host.clone(),
+                port_flag: if target.port == 22 {
+                    String::new()
+                } else {
+                    format!(" -p {}", target.port)
+                },
+                fingerprint: fingerprint(blob),
+            }
+        };
+        *host_key_problem.borrow_mut() = Some(problem);
+        Err(git2::Error::from_str("untrusted SSH host key"))
+    });
+
+    let mut options = FetchOptions::new();
+    options
+        .remote_callbacks(callbacks)
+        .depth(1)
+        .download_tags(AutotagOption::None);
+    let refspec = format!("+{full_ref}:refs/git2s3/fetched");
+    let result = remote.fetch(&[refspec.as_str()], Some(&mut options), None);
+    drop(options);
+    if let Some(problem) = host_key_problem.take() {
+        return Err(problem);
+    }
+    if let Err(e) = result {
+        let message = e.message().to_ascii_lowercase();
+        if key_offered.get()
+            && (e.code() == git2::ErrorCode::Auth
+                || message.contains("refused the deploy key")
+                || message.contains("authentication"))
+        {
+            return Err(FetchError::DeployKeyRejected {
+                url: url.to_string(),
+                repo: repo_name.to_string(),
+            });
+        }
+        if message.contains("couldn't find remote ref") || message.contains("not found") {
+            return Err(FetchError::RefNotFound {
+                url: url.to_string(),
+                git_ref: full_ref,
+            });
+        }
+        return Err(git_error(e));
+    }
+    let reference = repo
+        .find_reference("refs/git2s3/fetched")
+        .map_err(git_error)?;
+    let ref_target = reference
+        .target()
+        .map(|oid| oid.to_string())
+        .unwrap_or_default();
+    let commit = reference.peel_to_commit().map_err(git_error)?;
+    Ok(Fetched {
+        commit: commit.id().to_string(),
+        ref_target,
+        commit_time: commit.time().seconds(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_urls_of_both_forms_are_read() {
+        let t = |user: &str, host: &str, port| SshTarget {
+            user: user.into(),
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            parse_ssh_url("git@github.com:acme/api.git"),
+            Some(t("git", "github.com", 22))
+        );
+        assert_eq!(
+            parse_ssh_url("ssh://git@bitbucket.example.com:7999/proj/repo.git"),
+            Some(t("git", "bitbucket.example.com", 7999))
+        );
+        assert_eq!(
+            parse_ssh_url("ssh://deploy@127.0.0.1/srv/a.git"),
+            Some(t("deploy", "127.0.0.1", 22))
+        );
+        assert_eq!(
+            parse_ssh_url("ssh://git@[::1]:2222/a.git"),
+            Some(t("git", "::1", 2222))
+        );
+        assert_eq!(
+            parse_ssh_url("ssh://git@[::1]/a.git"),
+            Some(t("git", "::1", 22))
+        );
+        assert_eq!(parse_ssh_url("https://github.com/acme/api.git"), None);
+    }
+
+    #[test]
+    fn the_deploy_key_never_shows_in_debug_output() {
+        let key = DeployKey::new("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n");
+        assert!(!format!("{key:?}").contains("secret"));
+    }
+}

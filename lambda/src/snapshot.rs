@@ -1,0 +1,310 @@
+//! A commit's tree, as a zip: every file with its bytes, its executable bit
+//! and its symlinks, in git's tree order, with the commit's time on every
+//! entry, so the same commit always gives the same bytes.
+//!
+//! What goes in, and what does not:
+//! - everything in the tree, dotfiles included (`.gitignore`, `.github/`);
+//!   there is no `.git` in a tree, so none in the zip;
+//! - symlinks as symlinks (mode 120777, the target as content);
+//! - Git LFS files as the pointer files git stores, not their content;
+//! - submodules (gitlinks) are left out: the zip holds no empty folder for
+//!   them. They are counted in [`Stats::submodules_skipped`].
+//!
+//! Blobs are read and compressed in parallel, a batch at a time, on every
+//! core, then written in order; a batch holds at most [`BATCH_BYTES`] of
+//! file content, which bounds memory whatever the repo's size (one file
+//! larger than that is a batch of its own).
+
+use std::io::Write;
+use std::path::Path;
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use rayon::prelude::*;
+
+use crate::zip::{DosTime, Entry, ZipWriter, MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK};
+
+/// Upper bound on the file content read into memory at once.
+pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+const BATCH_ENTRIES: usize = 256;
+
+/// What was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub files: u64,
+    pub bytes_in: u64,
+    pub zip_bytes: u64,
+    pub submodules_skipped: u64,
+}
+
+/// Why a snapshot failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("reading the git objects failed: {0}")]
+    Git(#[from] git2::Error),
+    #[error("writing the zip failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Item {
+    path: String,
+    mode: u32,
+    oid: Oid,
+    size: u64,
+}
+
+fn zip_mode(git_mode: i32) -> Option<u32> {
+    match git_mode {
+        0o100644 | 0o100664 => Some(MODE_FILE),
+        0o100755 => Some(MODE_EXECUTABLE),
+        0o120000 => Some(MODE_SYMLINK),
+        _ => None,
+    }
+}
+
+/// The files of `commit`'s tree, in tree order, with the commit's time
+/// and the number of submodules left out.
+fn list(repo_path: &Path, commit: &str) -> Result<(Vec<Item>, DosTime, u64), SnapshotError> {
+    let repo = Repository::open(repo_path)?;
+    let commit = repo.find_commit(Oid::from_str(commit)?)?;
+    let modified = DosTime::from_unix(commit.time().seconds());
+    let tree = commit.tree()?;
+    let odb = repo.odb()?;
+    let mut items = Vec::new();
+    let mut submodules = 0;
+    let mut walk_error = None;
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        match (entry.kind(), zip_mode(entry.filemode())) {
+            (Some(ObjectType::Blob), Some(mode)) => {
+                let Ok(name) = entry.name() else {
+                    walk_error = Some(git2::Error::from_str("a path in the tree is not UTF-8"));
+                    return TreeWalkResult::Abort;
+                };
+                let size = match odb.read_header(entry.id()) {
+                    Ok((size, _)) => size as u64,
+                    Err(e) => {
+                        walk_error = Some(e);
+                        return TreeWalkResult::Abort;
+                    }
+                };
+                items.push(Item {
+                    path: format!("{dir}{name}"),
+                    mode,
+                    oid: entry.id(),
+                    size,
+                });
+            }
+            (Some(ObjectType::Commit), _) => submodules += 1,
+            _ => {}
+        }
+        TreeWalkResult::Ok
+    })?;
+    match walk_error {
+        Some(e) => Err(e.into()),
+        None => Ok((items, modified, submodules)),
+    }
+}
+
+/// Writes the tree of `commit` in the repository at `repo_path` as a zip
+/// into `out`, and returns `out` with the counts.
+pub fn write_zip<W: Write>(
+    repo_path: &Path,
+    commit: &str,
+    out: W,
+) -> Result<(W, Stats), SnapshotError> {
+    let (items, modified, submodules_skipped) = list(repo_path, commit)?;
+    let mut stats = Stats {
+        submodules_skipped,
+        ..Stats::default()
+    };
+    let mut zip = ZipWriter::new(out);
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = start;
+        let mut batch_bytes = 0;
+        while end < items.len()
+            && end - start < BATCH_ENTRIES
+            && (end == start || batch_bytes + items[end].size <= BATCH_BYTES)
+        {
+            batch_bytes += items[end].size;
+            end += 1;
+        }
+        let entries: Vec<Result<Entry, SnapshotError>> = items[start..end]
+            .par_iter()
+            .map_init(
+                || Repository::open(repo_path),
+                |repo, item| {
+                    let repo = repo
+                        .as_ref()
+                        .map_err(|e| git2::Error::from_str(e.message()))?;
+                    let blob = repo.find_blob(item.oid)?;
+                    Ok(Entry::deflate(
+                        item.path.clone(),
+                        item.mode,
+                        blob.content(),
+                        modified,
+                    )?)
+                },
+            )
+            .collect();
+        for entry in entries {
+            let entry = entry?;
+            stats.files += 1;
+            stats.bytes_in += entry.uncompressed_size;
+            zip.add(&entry)?;
+        }
+        start = end;
+    }
+    let (out, zip_bytes) = zip.finish()?;
+    stats.zip_bytes = zip_bytes;
+    Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+    use std::process::Command;
+
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "protocol.file.allow=always",
+                "-c",
+                "core.quotePath=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A repo with every kind of tree entry git2s3 must handle.
+    fn sample_repo() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        std::fs::create_dir_all(root.join(".github/workflows")).unwrap();
+        std::fs::write(root.join("README.md"), "hello\n".repeat(50)).unwrap();
+        std::fs::write(root.join("src/deep/lib.rs"), "pub fn f() {}\n").unwrap();
+        std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+        std::fs::write(root.join(".github/workflows/ci.yml"), "on: push\n").unwrap();
+        std::fs::write(root.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::write(
+            root.join("blob.bin"),
+            (0..=255u8).cycle().take(10_000).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        std::fs::write(root.join("ünïcode.txt"), "ü\n").unwrap();
+        std::os::unix::fs::symlink("README.md", root.join("link-to-readme")).unwrap();
+        git(root, &["add", "."]);
+        git(root, &["update-index", "--chmod=+x", "run.sh"]);
+        // A submodule entry (gitlink), without fetching anything.
+        git(
+            root,
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                "160000,0123456789abcdef0123456789abcdef01234567,vendor/lib",
+            ],
+        );
+        git(root, &["commit", "-q", "-m", "sample"]);
+        let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
+        (dir, head)
+    }
+
+    #[test]
+    fn the_zip_holds_the_tree_exactly() {
+        let (dir, head) = sample_repo();
+        let (bytes, stats) = write_zip(&dir.path().join(".git"), &head, Vec::new()).unwrap();
+        assert_eq!(stats.submodules_skipped, 1);
+        assert_eq!(stats.zip_bytes, bytes.len() as u64);
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+
+        // Same paths as git's own listing of the tree, minus the submodule.
+        let listing = git(
+            dir.path(),
+            &[
+                "ls-tree",
+                "-r",
+                "-z",
+                "--format=%(objectmode) %(path)",
+                "HEAD",
+            ],
+        );
+        let mut expected: Vec<(String, u32)> = listing
+            .split('\0')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| {
+                let (mode, path) = l.split_once(' ').unwrap();
+                let mode = u32::from_str_radix(mode, 8).unwrap();
+                (mode != 0o160000).then(|| {
+                    (
+                        path.to_string(),
+                        if mode == 0o120000 { MODE_SYMLINK } else { mode },
+                    )
+                })
+            })
+            .collect();
+        expected.sort();
+        let mut got: Vec<(String, u32)> = (0..archive.len())
+            .map(|i| {
+                let f = archive.by_index(i).unwrap();
+                (f.name().to_string(), f.unix_mode().unwrap())
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, expected);
+        assert_eq!(stats.files, expected.len() as u64);
+
+        // Byte for byte, symlinks as their target.
+        for (path, _) in &expected {
+            let mut content = Vec::new();
+            archive
+                .by_name(path)
+                .unwrap()
+                .read_to_end(&mut content)
+                .unwrap();
+            let on_disk = if path == "link-to-readme" {
+                b"README.md".to_vec()
+            } else {
+                std::fs::read(dir.path().join(path)).unwrap()
+            };
+            assert_eq!(content, on_disk, "{path}");
+        }
+        assert!(
+            archive.by_name(".gitignore").is_ok()
+                && archive.by_name(".github/workflows/ci.yml").is_ok()
+        );
+        assert!((0..archive.len()).all(|i| !archive
+            .by_index(i)
+            .unwrap()
+            .name()
+            .starts_with(".git/")));
+    }
+
+    #[test]
+    fn the_same_commit_gives_the_same_bytes() {
+        let (dir, head) = sample_repo();
+        let a = write_zip(&dir.path().join(".git"), &head, Vec::new())
+            .unwrap()
+            .0;
+        let b = write_zip(&dir.path().join(".git"), &head, Vec::new())
+            .unwrap()
+            .0;
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,431 @@
+//! The only place that writes to S3.
+//!
+//! The zip is uploaded while it is being built: [`PartWriter`] (a blocking
+//! `Write`, for the zip builder's thread) cuts the bytes into 8 MiB parts
+//! and hands them over a small channel to [`Store::upload`], which uploads
+//! up to four parts at once as an S3 multipart upload. Memory stays at a
+//! few parts whatever the zip's size. A zip smaller than one part is sent
+//! with a single PutObject.
+//!
+//! The upload completes only when the writer says the zip is finished
+//! ([`PartWriter::finish`]); if the builder fails or is dropped half-way,
+//! the multipart upload is aborted, so a truncated zip never lands.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Size of each multipart part (S3's minimum is 5 MiB).
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// What travels from the writer to the uploader.
+#[derive(Debug)]
+pub enum Part {
+    Data(Bytes),
+    /// The zip is complete.
+    End,
+}
+
+/// Metadata stored on each zip, read back by `status` and by the worker's
+/// "already built" check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub commit: String,
+    pub git_ref: String,
+    pub repo: String,
+    pub provider: String,
+    pub delivery_id: String,
+    pub pusher: Option<String>,
+}
+
+impl ObjectMeta {
+    /// As S3 user metadata (`x-amz-meta-*`); values are percent-encoded
+    /// where they are not printable ASCII, since they travel as HTTP headers.
+    pub fn to_headers(&self) -> HashMap<String, String> {
+        let mut m = HashMap::from([
+            ("commit".to_string(), header_safe(&self.commit)),
+            ("ref".to_string(), header_safe(&self.git_ref)),
+            ("repo".to_string(), header_safe(&self.repo)),
+            ("provider".to_string(), header_safe(&self.provider)),
+            ("delivery-id".to_string(), header_safe(&self.delivery_id)),
+        ]);
+        if let Some(p) = &self.pusher {
+            m.insert("pusher".to_string(), header_safe(p));
+        }
+        m
+    }
+}
+
+fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub version_id: Option<String>,
+    pub bytes: u64,
+    pub parts: usize,
+}
+
+/// Why S3 refused, with the fix where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("S3 {action} on s3://{bucket}/{key} failed: {message}{hint}")]
+    S3 {
+        action: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+        hint: &'static str,
+    },
+    #[error("the zip for s3://{bucket}/{key} was not finished (the builder stopped); nothing was written")]
+    Unfinished { bucket: String, key: String },
+}
+
+/// The output bucket.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Store {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn error(&self, action: &'static str, key: &str, err: impl std::error::Error) -> StoreError {
+        let message = DisplayErrorContext(&err).to_string();
+        let hint = if message.contains("AccessDenied") {
+            "; the worker's role needs s3:PutObject, s3:GetObject and s3:AbortMultipartUpload on this bucket"
+        } else if message.contains("NoSuchBucket") {
+            "; the output bucket does not exist: check the stack, or --bucket for serve"
+        } else {
+            ""
+        };
+        StoreError::S3 {
+            action,
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            message,
+            hint,
+        }
+    }
+
+    /// The commit recorded on the current object at `key`, if any.
+    pub async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(head.metadata().and_then(|m| m.get("commit").cloned())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(self.error("HeadObject", key, e)),
+        }
+    }
+
+    /// Uploads what arrives on `parts` to `key`, as one PutObject or a
+    /// multipart upload, and completes it only after [`Part::End`].
+    pub async fn upload(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        mut parts: mpsc::Receiver<Part>,
+    ) -> Result<Uploaded, StoreError> {
+        let unfinished = || StoreError::Unfinished {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+        };
+        let first = match parts.recv().await {
+            Some(Part::Data(bytes)) => bytes,
+            _ => return Err(unfinished()),
+        };
+        let second = match parts.recv().await {
+            Some(Part::End) => {
+                let bytes = first.len() as u64;
+                let put = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/zip")
+                    .set_metadata(Some(meta.to_headers()))
+                    .body(ByteStream::from(first))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("PutObject", key, e))?;
+                return Ok(Uploaded {
+                    version_id: put.version_id().map(String::from),
+                    bytes,
+                    parts: 1,
+                });
+            }
+            Some(Part::Data(bytes)) => bytes,
+            None => return Err(unfinished()),
+        };
+
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/zip")
+            .set_metadata(Some(meta.to_headers()))
+            .send()
+            .await
+            .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result = self
+            .upload_parts(key, &upload_id, [first, second], &mut parts)
+            .await;
+        match result {
+            Ok((completed, bytes)) => {
+                let count = completed.len();
+                let done = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(completed))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CompleteMultipartUpload", key, e));
+                match done {
+                    Ok(done) => Ok(Uploaded {
+                        version_id: done.version_id().map(String::from),
+                        bytes,
+                        parts: count,
+                    }),
+                    Err(e) => {
+                        self.abort(key, &upload_id).await;
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => {
+                self.abort(key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        first_two: [Bytes; 2],
+        rest: &mut mpsc::Receiver<Part>,
+    ) -> Result<(Vec<CompletedPart>, u64), StoreError> {
+        let mut in_flight: JoinSet<Result<CompletedPart, StoreError>> = JoinSet::new();
+        let mut completed = Vec::new();
+        let mut number = 0;
+        let mut bytes = 0u64;
+        let mut pending: Vec<Bytes> = first_two.into();
+        pending.reverse();
+        loop {
+            let chunk = match pending.pop() {
+                Some(chunk) => chunk,
+                None => match rest.recv().await {
+                    Some(Part::Data(chunk)) => chunk,
+                    Some(Part::End) => break,
+                    None => {
+                        in_flight.abort_all();
+                        return Err(StoreError::Unfinished {
+                            bucket: self.bucket.clone(),
+                            key: key.to_string(),
+                        });
+                    }
+                },
+            };
+            while in_flight.len() >= PARTS_IN_FLIGHT {
+                completed.push(joined(in_flight.join_next().await)?);
+            }
+            number += 1;
+            bytes += chunk.len() as u64;
+            let request = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk));
+            let store = self.clone();
+            let key = key.to_string();
+            in_flight.spawn(async move {
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| store.error("UploadPart", &key, e))?;
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(String::from))
+                    .build())
+            });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            completed.push(joined(Some(done))?);
+        }
+        completed.sort_by_key(|p| p.part_number());
+        Ok((completed, bytes))
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            // The bucket's lifecycle rule removes it after a day anyway.
+            tracing::warn!(key, error = %DisplayErrorContext(&e), "could not abort the multipart upload");
+        }
+    }
+}
+
+fn joined(
+    done: Option<Result<Result<CompletedPart, StoreError>, tokio::task::JoinError>>,
+) -> Result<CompletedPart, StoreError> {
+    match done {
+        Some(Ok(part)) => part,
+        Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        None => unreachable!("join_next is called only while parts are in flight"),
+    }
+}
+
+/// A blocking `Write` that cuts what it is given into parts for [`Store::upload`].
+pub struct PartWriter {
+    tx: mpsc::Sender<Part>,
+    buf: BytesMut,
+}
+
+impl PartWriter {
+    pub fn new(tx: mpsc::Sender<Part>) -> Self {
+        PartWriter {
+            tx,
+            buf: BytesMut::with_capacity(PART_BYTES),
+        }
+    }
+
+    fn send(&self, part: Part) -> io::Result<()> {
+        self.tx
+            .blocking_send(part)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the S3 upload stopped"))
+    }
+
+    /// Sends what is left and marks the zip complete.
+    pub fn finish(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let rest = self.buf.split().freeze();
+            self.send(Part::Data(rest))?;
+        }
+        self.send(Part::End)
+    }
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        while self.buf.len() >= PART_BYTES {
+            let part = self.buf.split_to(PART_BYTES).freeze();
+            self.send(Part::Data(part))?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_header_safe() {
+        let meta = ObjectMeta {
+            commit: "a".repeat(40),
+            git_ref: "refs/heads/été".into(),
+            repo: "équipe/api".into(),
+            provider: "gitlab".into(),
+            delivery_id: "d-1".into(),
+            pusher: Some("Zoë 100%".into()),
+        };
+        let h = meta.to_headers();
+        assert_eq!(h["ref"], "refs/heads/%C3%A9t%C3%A9");
+        assert_eq!(h["pusher"], "Zo%C3%AB 100%25");
+        assert!(h
+            .values()
+            .all(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b))));
+    }
+
+    #[test]
+    fn the_writer_cuts_full_parts_and_ends_only_on_finish() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let writer_thread = std::thread::spawn(move || {
+            let mut w = PartWriter::new(tx);
+            w.write_all(&vec![1u8; PART_BYTES + 10]).unwrap();
+            w.finish().unwrap();
+        });
+        let mut sizes = Vec::new();
+        let mut ended = false;
+        while let Some(part) = rx.blocking_recv() {
+            match part {
+                Part::Data(b) => sizes.push(b.len()),
+                Part::End => ended = true,
+            }
+        }
+        writer_thread.join().unwrap();
+        assert_eq!(sizes, vec![PART_BYTES, 10]);
+        assert!(ended);
+    }
+
+    #[test]
+    fn a_dropped_writer_never_ends_the_stream() {
+        let (tx, mut rx) = mpsc::channel(8);
+        std::thread::spawn(move || {
+            let mut w = PartWriter::new(tx);
+            w.write_all(b"half a zip").unwrap();
+            // dropped without finish()
+        })
+        .join()
+        .unwrap();
+        assert!(rx.blocking_recv().is_none(), "nothing, and no End");
+    }
+}

@@ -1,0 +1,226 @@
+//! The worker role: one [`Job`] in, one zip in S3 out.
+//!
+//! 1. If the object at the job's key already records this commit, stop:
+//!    a redelivered or repeated job writes nothing.
+//! 2. Fetch the ref (git pull over SSH) into a scratch directory.
+//! 3. If the ref has moved on since the push, build what it points at now
+//!    (and say so): the newest commit wins, and the later job for that
+//!    commit then finds it built.
+//! 4. Build the zip on a blocking thread while [`Store::upload`] streams it
+//!    to S3, and record commit, ref, repo, provider, delivery and pusher
+//!    on the object.
+//!
+//! Every error says what to fix. The SQS adapter reports failed jobs one by
+//! one, so the queue retries them and, after three tries, moves them to the
+//! dead-letter queue.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use tokio::sync::mpsc;
+
+use crate::fetch::git::{fetch, DeployKey, FetchError};
+use crate::fetch::hostkeys::KnownHosts;
+use crate::job::{Job, Method};
+use crate::layout::LayoutError;
+use crate::snapshot::{self, SnapshotError, Stats};
+use crate::store::{ObjectMeta, PartWriter, Store, StoreError};
+
+/// What the worker needs besides the job.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The deploy key, for the git-pull method.
+    pub deploy_key: Option<DeployKey>,
+    pub known_hosts: KnownHosts,
+    /// Where git objects go while a job runs (`/tmp` on Lambda).
+    pub scratch: PathBuf,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    Written {
+        key: String,
+        commit: String,
+        version_id: Option<String>,
+        zip_bytes: u64,
+        files: u64,
+        submodules_skipped: u64,
+    },
+    /// The object already holds this commit.
+    AlreadyCurrent { key: String, commit: String },
+}
+
+/// Why a job failed, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error("{0}")]
+    Layout(#[from] LayoutError),
+    #[error(
+        "no deploy key is configured, so {repo} cannot be fetched over SSH: set SshKeySecretId on the stack \
+         (git2s3 init does), or pass --ssh-key to git2s3 serve"
+    )]
+    NoDeployKey { repo: String },
+    #[error("the {provider} payload for {repo} names no SSH URL to fetch from")]
+    NoSshUrl { provider: String, repo: String },
+    #[error(
+        "the zip-download method (/zipdl) is not available in this version of git2s3: \
+         point the webhook at /gitpull and register the deploy key"
+    )]
+    ZipDownloadUnavailable,
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("could not create a scratch directory in {dir}: {source}")]
+    Scratch { dir: String, source: std::io::Error },
+    #[error("the job message is not a git2s3 job: {0}")]
+    BadMessage(String),
+}
+
+/// Builds one job's zip.
+pub async fn handle(job: &Job, config: &WorkerConfig, store: &Store) -> Result<Done, WorkError> {
+    let key = job.object_key()?;
+    if store.current_commit(&key).await?.as_deref() == Some(job.commit.as_str()) {
+        return Ok(Done::AlreadyCurrent {
+            key,
+            commit: job.commit.clone(),
+        });
+    }
+    if job.method == Method::ZipDownload {
+        return Err(WorkError::ZipDownloadUnavailable);
+    }
+    let deploy_key = config
+        .deploy_key
+        .clone()
+        .ok_or_else(|| WorkError::NoDeployKey {
+            repo: job.repo.clone(),
+        })?;
+    let url = job.ssh_url.clone().ok_or_else(|| WorkError::NoSshUrl {
+        provider: job.provider.to_string(),
+        repo: job.repo.clone(),
+    })?;
+    let scratch = tempfile::Builder::new()
+        .prefix("git2s3-")
+        .tempdir_in(&config.scratch)
+        .map_err(|source| WorkError::Scratch {
+            dir: config.scratch.display().to_string(),
+            source,
+        })?;
+    let repo_dir = scratch.path().join("repo.git");
+
+    let fetched = {
+        let (repo_dir, git_ref, known_hosts, repo) = (
+            repo_dir.clone(),
+            job.parsed_ref()?,
+            config.known_hosts.clone(),
+            job.repo.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            fetch(&url, &repo, &git_ref, &deploy_key, &known_hosts, &repo_dir)
+        })
+        .await
+        .expect("the fetch thread does not panic")?
+    };
+    if fetched.commit != job.commit && fetched.ref_target != job.commit {
+        tracing::info!(
+            repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %fetched.commit,
+            "the ref moved on since this push; building the newer commit"
+        );
+        if store.current_commit(&key).await?.as_deref() == Some(fetched.commit.as_str()) {
+            return Ok(Done::AlreadyCurrent {
+                key,
+                commit: fetched.commit,
+            });
+        }
+    }
+
+    let meta = ObjectMeta {
+        commit: fetched.commit.clone(),
+        git_ref: job.git_ref.clone(),
+        repo: job.repo.clone(),
+        provider: job.provider.to_string(),
+        delivery_id: job.delivery_id.clone(),
+        pusher: job.pusher.clone(),
+    };
+    let (tx, rx) = mpsc::channel(2);
+    let builder = {
+        let commit = fetched.commit.clone();
+        tokio::task::spawn_blocking(move || -> Result<Stats, SnapshotError> {
+            let (writer, stats) = snapshot::write_zip(&repo_dir, &commit, PartWriter::new(tx))?;
+            writer.finish()?;
+            Ok(stats)
+        })
+    };
+    let uploaded = store.upload(&key, &meta, rx).await;
+    let built = builder.await.expect("the zip thread does not panic");
+    // A builder error explains an unfinished upload better than the upload does.
+    let stats = built?;
+    let uploaded = uploaded?;
+    drop(scratch);
+    Ok(Done::Written {
+        key,
+        commit: fetched.commit,
+        version_id: uploaded.version_id,
+        zip_bytes: uploaded.bytes,
+        files: stats.files,
+        submodules_skipped: stats.submodules_skipped,
+    })
+}
+
+/// Logs the outcome of one job, without any secret.
+pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
+    match result {
+        Ok(Done::Written {
+            key,
+            commit,
+            version_id,
+            zip_bytes,
+            files,
+            submodules_skipped,
+        }) => tracing::info!(
+            repo = %job.repo, git_ref = %job.git_ref, commit = %commit, key = %key,
+            version = version_id.as_deref().unwrap_or("-"), zip_bytes, files, submodules_skipped,
+            delivery = %job.delivery_id, "zip written"
+        ),
+        Ok(Done::AlreadyCurrent { key, commit }) => tracing::info!(
+            repo = %job.repo, git_ref = %job.git_ref, commit = %commit, key = %key,
+            delivery = %job.delivery_id, "already current; nothing written"
+        ),
+        Err(e) => tracing::error!(
+            repo = %job.repo, git_ref = %job.git_ref, commit = %job.commit,
+            delivery = %job.delivery_id, error = %e, "job failed"
+        ),
+    }
+}
+
+/// The SQS event → one [`handle`] per message → the failed message ids.
+pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &Store) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let job = serde_json::from_str::<Job>(message.body.as_deref().unwrap_or(""))
+            .map_err(|e| WorkError::BadMessage(e.to_string()));
+        let result = match job {
+            Ok(job) => {
+                let result = handle(&job, config, store).await;
+                log_outcome(&job, &result);
+                result.map(|_| ())
+            }
+            Err(e) => {
+                tracing::error!(message = %id, error = %e, "unreadable job");
+                Err(e)
+            }
+        };
+        if result.is_err() {
+            failures.push(BatchItemFailure {
+                item_identifier: id,
+            });
+        }
+    }
+    SqsBatchResponse {
+        batch_item_failures: failures,
+    }
+}

@@ -1,0 +1,403 @@
+//! A streaming zip writer: entries go out as soon as they are ready, into
+//! any `Write` (in the worker, an S3 multipart upload), and nothing is ever
+//! seeked back to. Only the central directory (about 100 bytes an entry) is
+//! kept until the end.
+//!
+//! Entries are compressed before they are written ([`Entry::deflate`]), so
+//! that many can be compressed at once on every core and then written in
+//! order, and so that each local header already knows its sizes and CRC
+//! (no data descriptors; every unzip reads the result). Unix modes are kept
+//! (executable bit, symlinks), names are UTF-8, and zip64 records are added
+//! when the archive passes 4 GiB or 65,535 entries. One entry may hold at
+//! most 4 GiB.
+
+use std::io::{self, Write};
+
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
+const ZIP64_END_OF_CENTRAL_DIRECTORY: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR: u32 = 0x0706_4b50;
+/// General purpose flag bit 11: names are UTF-8.
+const FLAG_UTF8: u16 = 1 << 11;
+/// "Version made by": Unix (3), spec 6.3, so unzip honours the mode bits.
+const MADE_BY_UNIX: u16 = (3 << 8) | 63;
+const VERSION_DEFAULT: u16 = 20;
+const VERSION_ZIP64: u16 = 45;
+
+/// Stored or deflated.
+pub const METHOD_STORE: u16 = 0;
+pub const METHOD_DEFLATE: u16 = 8;
+
+/// Unix file types and modes as git records them.
+pub const MODE_FILE: u32 = 0o100_644;
+pub const MODE_EXECUTABLE: u32 = 0o100_755;
+pub const MODE_SYMLINK: u32 = 0o120_777;
+
+/// A timestamp in MS-DOS form, as zip stores it (2-second resolution, local
+/// to nothing: git2s3 writes the commit's UTC time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DosTime {
+    pub time: u16,
+    pub date: u16,
+}
+
+impl DosTime {
+    /// From seconds since the Unix epoch; clamped to 1980-01-01, the
+    /// earliest time zip can hold.
+    pub fn from_unix(secs: i64) -> Self {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        if y < 1980 {
+            return DosTime {
+                time: 0,
+                date: (1 << 5) | 1,
+            };
+        }
+        let y = y.min(2107);
+        let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+        DosTime {
+            time: ((hh << 11) | (mm << 5) | (ss / 2)) as u16,
+            date: (((y - 1980) << 9) | ((m as i64) << 5) | d as i64) as u16,
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One entry, compressed and ready to write.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub mode: u32,
+    pub method: u16,
+    pub crc32: u32,
+    pub uncompressed_size: u64,
+    pub modified: DosTime,
+    /// The bytes as they go into the archive (deflated or stored).
+    pub data: Vec<u8>,
+}
+
+impl Entry {
+    /// Deflates `content`, or stores it if deflating does not make it smaller.
+    pub fn deflate(
+        name: String,
+        mode: u32,
+        content: &[u8],
+        modified: DosTime,
+    ) -> io::Result<Entry> {
+        let crc32 = crc32fast::hash(content);
+        if content.is_empty() {
+            return Ok(Entry {
+                name,
+                mode,
+                method: METHOD_STORE,
+                crc32,
+                uncompressed_size: 0,
+                modified,
+                data: Vec::new(),
+            });
+        }
+        let mut encoder = DeflateEncoder::new(
+            Vec::with_capacity(content.len() / 2),
+            Compression::default(),
+        );
+        encoder.write_all(content)?;
+        let deflated = encoder.finish()?;
+        let (method, data) = if deflated.len() < content.len() {
+            (METHOD_DEFLATE, deflated)
+        } else {
+            (METHOD_STORE, content.to_vec())
+        };
+        Ok(Entry {
+            name,
+            mode,
+            method,
+            crc32,
+            uncompressed_size: content.len() as u64,
+            modified,
+            data,
+        })
+    }
+}
+
+/// What the central directory needs of an entry already written.
+struct CentralRecord {
+    name: String,
+    mode: u32,
+    method: u16,
+    crc32: u32,
+    compressed_size: u32,
+    uncompressed_size: u32,
+    modified: DosTime,
+    offset: u64,
+}
+
+/// Writes a zip archive front to back.
+pub struct ZipWriter<W: Write> {
+    out: W,
+    written: u64,
+    central: Vec<CentralRecord>,
+}
+
+fn too_large(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{name} is larger than 4 GiB, which git2s3 cannot put in one zip entry"),
+    )
+}
+
+impl<W: Write> ZipWriter<W> {
+    pub fn new(out: W) -> Self {
+        ZipWriter {
+            out,
+            written: 0,
+            central: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes one prepared entry.
+    pub fn add(&mut self, entry: &Entry) -> io::Result<()> {
+        let compressed_size =
+            u32::try_from(entry.data.len()).map_err(|_| too_large(&entry.name))?;
+        let uncompressed_size =
+            u32::try_from(entry.uncompressed_size).map_err(|_| too_large(&entry.name))?;
+        let name = entry.name.as_bytes();
+        let name_len = u16::try_from(name.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("path too long for zip: {}", entry.name),
+            )
+        })?;
+        let offset = self.written;
+        let mut header = Vec::with_capacity(30 + name.len());
+        header.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        header.extend_from_slice(&VERSION_DEFAULT.to_le_bytes());
+        header.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        header.extend_from_slice(&entry.method.to_le_bytes());
+        header.extend_from_slice(&entry.modified.time.to_le_bytes());
+        header.extend_from_slice(&entry.modified.date.to_le_bytes());
+        header.extend_from_slice(&entry.crc32.to_le_bytes());
+        header.extend_from_slice(&compressed_size.to_le_bytes());
+        header.extend_from_slice(&uncompressed_size.to_le_bytes());
+        header.extend_from_slice(&name_len.to_le_bytes());
+        header.extend_from_slice(&0u16.to_le_bytes());
+        header.extend_from_slice(name);
+        self.put(&header)?;
+        self.put(&entry.data)?;
+        self.central.push(CentralRecord {
+            name: entry.name.clone(),
+            mode: entry.mode,
+            method: entry.method,
+            crc32: entry.crc32,
+            compressed_size,
+            uncompressed_size,
+            modified: entry.modified,
+            offset,
+        });
+        Ok(())
+    }
+
+    /// Writes the central directory and the end records, and hands back
+    /// the writer and the archive's size in bytes.
+    pub fn finish(mut self) -> io::Result<(W, u64)> {
+        let cd_start = self.written;
+        let records = std::mem::take(&mut self.central);
+        for r in &records {
+            let zip64 = r.offset > u64::from(u32::MAX - 1);
+            let mut h = Vec::with_capacity(46 + r.name.len() + 12);
+            h.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
+            h.extend_from_slice(&MADE_BY_UNIX.to_le_bytes());
+            h.extend_from_slice(
+                &(if zip64 {
+                    VERSION_ZIP64
+                } else {
+                    VERSION_DEFAULT
+                })
+                .to_le_bytes(),
+            );
+            h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+            h.extend_from_slice(&r.method.to_le_bytes());
+            h.extend_from_slice(&r.modified.time.to_le_bytes());
+            h.extend_from_slice(&r.modified.date.to_le_bytes());
+            h.extend_from_slice(&r.crc32.to_le_bytes());
+            h.extend_from_slice(&r.compressed_size.to_le_bytes());
+            h.extend_from_slice(&r.uncompressed_size.to_le_bytes());
+            h.extend_from_slice(&(r.name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&(if zip64 { 12u16 } else { 0 }).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes()); // comment
+            h.extend_from_slice(&0u16.to_le_bytes()); // disk
+            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            h.extend_from_slice(&(r.mode << 16).to_le_bytes());
+            let offset32 = if zip64 { u32::MAX } else { r.offset as u32 };
+            h.extend_from_slice(&offset32.to_le_bytes());
+            h.extend_from_slice(r.name.as_bytes());
+            if zip64 {
+                h.extend_from_slice(&1u16.to_le_bytes());
+                h.extend_from_slice(&8u16.to_le_bytes());
+                h.extend_from_slice(&r.offset.to_le_bytes());
+            }
+            self.put(&h)?;
+        }
+        let cd_size = self.written - cd_start;
+        let count = records.len() as u64;
+        let needs_zip64 =
+            count >= 0xFFFF || cd_start >= u64::from(u32::MAX) || cd_size >= u64::from(u32::MAX);
+        if needs_zip64 {
+            let record_start = self.written;
+            let mut z = Vec::with_capacity(76);
+            z.extend_from_slice(&ZIP64_END_OF_CENTRAL_DIRECTORY.to_le_bytes());
+            z.extend_from_slice(&44u64.to_le_bytes());
+            z.extend_from_slice(&MADE_BY_UNIX.to_le_bytes());
+            z.extend_from_slice(&VERSION_ZIP64.to_le_bytes());
+            z.extend_from_slice(&0u32.to_le_bytes());
+            z.extend_from_slice(&0u32.to_le_bytes());
+            z.extend_from_slice(&count.to_le_bytes());
+            z.extend_from_slice(&count.to_le_bytes());
+            z.extend_from_slice(&cd_size.to_le_bytes());
+            z.extend_from_slice(&cd_start.to_le_bytes());
+            z.extend_from_slice(&ZIP64_LOCATOR.to_le_bytes());
+            z.extend_from_slice(&0u32.to_le_bytes());
+            z.extend_from_slice(&record_start.to_le_bytes());
+            z.extend_from_slice(&1u32.to_le_bytes());
+            self.put(&z)?;
+        }
+        let clamp16 = |n: u64| if needs_zip64 { 0xFFFF } else { n as u16 };
+        let clamp32 = |n: u64| if needs_zip64 { u32::MAX } else { n as u32 };
+        let mut e = Vec::with_capacity(22);
+        e.extend_from_slice(&END_OF_CENTRAL_DIRECTORY.to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(&clamp16(count).to_le_bytes());
+        e.extend_from_slice(&clamp16(count).to_le_bytes());
+        e.extend_from_slice(&clamp32(cd_size).to_le_bytes());
+        e.extend_from_slice(&clamp32(cd_start).to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        self.put(&e)?;
+        self.out.flush()?;
+        Ok((self.out, self.written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+
+    use super::*;
+
+    const T: DosTime = DosTime {
+        time: 0,
+        date: (1 << 5) | 1,
+    };
+
+    fn build(entries: &[Entry]) -> Vec<u8> {
+        let mut w = ZipWriter::new(Vec::new());
+        for e in entries {
+            w.add(e).unwrap();
+        }
+        let (bytes, size) = w.finish().unwrap();
+        assert_eq!(bytes.len() as u64, size);
+        bytes
+    }
+
+    #[test]
+    fn entries_read_back_with_their_bytes_and_modes() {
+        let text = "hello\n".repeat(100);
+        let bytes = build(&[
+            Entry::deflate("README.md".into(), MODE_FILE, text.as_bytes(), T).unwrap(),
+            Entry::deflate(
+                "bin/run.sh".into(),
+                MODE_EXECUTABLE,
+                b"#!/bin/sh\necho hi\n",
+                T,
+            )
+            .unwrap(),
+            Entry::deflate("link".into(), MODE_SYMLINK, b"README.md", T).unwrap(),
+            Entry::deflate("données/ünïcode.txt".into(), MODE_FILE, b"", T).unwrap(),
+        ]);
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 4);
+        let mut readme = String::new();
+        let mut f = archive.by_name("README.md").unwrap();
+        f.read_to_string(&mut readme).unwrap();
+        assert_eq!(readme, text);
+        assert_eq!(f.compression(), zip::CompressionMethod::Deflated);
+        drop(f);
+        assert_eq!(
+            archive.by_name("bin/run.sh").unwrap().unix_mode(),
+            Some(MODE_EXECUTABLE)
+        );
+        assert_eq!(
+            archive.by_name("link").unwrap().unix_mode(),
+            Some(MODE_SYMLINK)
+        );
+        assert_eq!(archive.by_name("données/ünïcode.txt").unwrap().size(), 0);
+    }
+
+    #[test]
+    fn incompressible_content_is_stored() {
+        // xorshift64*: bytes deflate cannot shrink.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+            })
+            .collect();
+        let e = Entry::deflate("noise.bin".into(), MODE_FILE, &noise, T).unwrap();
+        assert_eq!(e.method, METHOD_STORE);
+        let mut archive = zip::ZipArchive::new(Cursor::new(build(&[e]))).unwrap();
+        let mut out = Vec::new();
+        archive.by_index(0).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, noise);
+    }
+
+    #[test]
+    fn more_than_65535_entries_use_zip64() {
+        let entries: Vec<Entry> = (0..70_000)
+            .map(|i| Entry::deflate(format!("f/{i}"), MODE_FILE, b"", T).unwrap())
+            .collect();
+        let mut archive = zip::ZipArchive::new(Cursor::new(build(&entries))).unwrap();
+        assert_eq!(archive.len(), 70_000);
+        assert_eq!(archive.by_index(69_999).unwrap().name(), "f/69999");
+    }
+
+    #[test]
+    fn dos_times_convert_from_unix_seconds() {
+        // 2024-02-29 13:45:58 UTC
+        let t = DosTime::from_unix(1_709_214_358);
+        assert_eq!(t.date, ((2024 - 1980) << 9) | (2 << 5) | 29);
+        assert_eq!(t.time, (13 << 11) | (45 << 5) | (58 / 2));
+        assert_eq!(
+            DosTime::from_unix(0),
+            DosTime {
+                time: 0,
+                date: (1 << 5) | 1
+            }
+        );
+    }
+}
