@@ -36,6 +36,18 @@ pub struct GlobalArgs {
     /// More logging on stderr: -v for debug, -vv for trace. RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// AWS profile from your AWS config.
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region [default: the configuration's `region`, then the AWS config's].
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint, e.g. moto or LocalStack on http://127.0.0.1:5000.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +65,37 @@ pub enum Command {
     /// and flags, in the form `aws cloudformation create-stack --parameters
     /// file://params.json` reads, so you can deploy with your own tooling.
     Render(RenderArgs),
+
+    /// Run the webhook receiver and the worker locally, in one process.
+    ///
+    /// It answers API Gateway's routes (POST /gitpull, POST /zipdl) and
+    /// writes zips to S3 (or to --endpoint-url). The webhook secret comes
+    /// from GIT2S3_WEBHOOK_SECRET (one per line while you rotate), never
+    /// from a flag. Ref filters and the IP allow list come from git2s3.yaml.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+
+    /// Output bucket [default: bucket.name from the configuration].
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// The deploy key's private half (OpenSSH format), for git pull.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Extra SSH host keys, in OpenSSH known_hosts format (ssh-keyscan output).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Jobs built at once (pushes to one branch are always built one at a time).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub parallel: usize,
 }
 
 #[derive(Debug, Args)]

@@ -7,11 +7,13 @@
 //! - [`settings`]: configuration, merged in one place;
 //! - [`template`]: the embedded CloudFormation templates and their parameters;
 //! - [`aws`]: the AWS SDK configuration, built in one place;
-//! - [`commands`]: one module per subcommand.
+//! - [`commands`]: one module per subcommand;
+//! - [`serve`]: the local receiver + worker server behind `git2s3 serve`.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod logging;
+pub mod serve;
 pub mod settings;
 pub mod template;

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = git2s3::cli::Cli::parse();
     git2s3::logging::init(cli.global.verbose);
-    match git2s3::commands::run(&cli) {
+    match git2s3::commands::run(&cli).await {
         Ok(code) => code,
         Err(err) => git2s3::commands::report(&err),
     }

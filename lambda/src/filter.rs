@@ -36,6 +36,17 @@ pub enum Skip {
     NoMatchingPath,
 }
 
+impl FilterError {
+    /// The Lambda environment variable that holds this setting.
+    pub fn setting_var(&self) -> &'static str {
+        match self.setting {
+            "include_refs" => "GIT2S3_INCLUDE_REFS",
+            "exclude_refs" => "GIT2S3_EXCLUDE_REFS",
+            _ => "GIT2S3_INCLUDE_PATHS",
+        }
+    }
+}
+
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

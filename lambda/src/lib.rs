@@ -15,10 +15,12 @@
 //! - [`store`]: the only place that writes to S3 (streamed multipart upload);
 //! - [`worker`]: the worker role: one job in, one zip in S3 out.
 
+pub mod config;
 pub mod fetch;
 pub mod filter;
 pub mod job;
 pub mod layout;
+pub mod logging;
 pub mod provider;
 pub mod queue;
 pub mod receiver;

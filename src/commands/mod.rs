@@ -7,11 +7,23 @@ use crate::cli::{Cli, Command, GlobalArgs};
 use crate::settings::{self, Overrides, Settings, Sources};
 
 pub mod render;
+pub mod serve;
 
 /// Runs the command the user asked for.
-pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Render(args) => render::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+    }
+}
+
+/// The AWS options from the global flags, with the configuration's region
+/// as the fallback for --region.
+pub fn aws_options(global: &GlobalArgs, settings: &Settings) -> crate::aws::AwsOptions {
+    crate::aws::AwsOptions {
+        profile: global.profile.clone(),
+        region: global.region.clone().or_else(|| settings.region.clone()),
+        endpoint_url: global.endpoint_url.clone(),
     }
 }
 

@@ -6,11 +6,16 @@
 //! - [`render`]: `git2s3 render`, end to end;
 //! - [`docs`]: docs/configuration.md lists every key and variable the code reads;
 //! - [`queue`]: the receiver's SQS FIFO queue in moto;
+//! - [`gitpull`]: push → sshd → `git2s3 serve` → moto's S3, end to end;
+//! - [`server`], [`sshd`]: the real `git2s3 serve` and a real OpenSSH server, as fixtures;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
 mod docs;
+mod gitpull;
 mod moto;
 mod queue;
 mod render;
+mod server;
+mod sshd;
 mod stack;
 mod util;

@@ -1,0 +1,139 @@
+//! The Lambda's configuration: the environment variables the stack sets
+//! (see `templates/git2s3.yaml`) and the Secrets Manager secrets they name.
+//! Secret values are read here and handed to the code that uses them;
+//! nothing here logs them.
+
+use std::path::PathBuf;
+
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+
+use crate::fetch::git::DeployKey;
+use crate::fetch::hostkeys::KnownHosts;
+use crate::filter::Filters;
+use crate::webhook::{AllowedIps, ReceiverConfig, Secrets};
+use crate::worker::WorkerConfig;
+
+/// Which job this process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Receiver,
+    Worker,
+}
+
+/// What is missing or wrong in the Lambda's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set: deploy this function with the git2s3 stack, which sets it")]
+    Missing(&'static str),
+    #[error("GIT2S3_ROLE is `{0}`: it must be `receiver` or `worker`")]
+    BadRole(String),
+    #[error("{var}: {message}")]
+    Invalid { var: &'static str, message: String },
+    #[error(
+        "cannot read secret {id}: {message}. The function's role needs secretsmanager:GetSecretValue on it, \
+         and the secret must exist (git2s3 init creates it)"
+    )]
+    Secret { id: String, message: String },
+    #[error("secret {id} is empty: store a value in it (git2s3 init does)")]
+    EmptySecret { id: String },
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or(ConfigError::Missing(name))
+}
+
+impl Role {
+    pub fn from_env() -> Result<Role, ConfigError> {
+        match required("GIT2S3_ROLE")?.as_str() {
+            "receiver" => Ok(Role::Receiver),
+            "worker" => Ok(Role::Worker),
+            other => Err(ConfigError::BadRole(other.to_string())),
+        }
+    }
+}
+
+/// Reads a secret's string value.
+pub async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> Result<String, ConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Secret {
+            id: id.to_string(),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+    match out.secret_string() {
+        Some(s) if !s.trim().is_empty() => Ok(s.to_string()),
+        _ => Err(ConfigError::EmptySecret { id: id.to_string() }),
+    }
+}
+
+/// The receiver's settings, and the queue URL to send jobs to.
+pub async fn receiver(
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<(ReceiverConfig, String), ConfigError> {
+    let queue_url = required("GIT2S3_QUEUE_URL")?;
+    let secrets = match var("GIT2S3_WEBHOOK_SECRET_ID") {
+        Some(id) => Secrets::from_lines(&read_secret(client, &id).await?),
+        None => Secrets::default(),
+    };
+    let allowed_ips = AllowedIps::from_csv(&var("GIT2S3_ALLOWED_IPS").unwrap_or_default())
+        .map_err(|e| ConfigError::Invalid {
+            var: "GIT2S3_ALLOWED_IPS",
+            message: e.to_string(),
+        })?;
+    let filters = filters_from_env()?;
+    Ok((
+        ReceiverConfig {
+            secrets,
+            allowed_ips,
+            filters,
+        },
+        queue_url,
+    ))
+}
+
+/// The ref and path filters from `GIT2S3_INCLUDE_REFS`, `GIT2S3_EXCLUDE_REFS`, `GIT2S3_INCLUDE_PATHS`.
+pub fn filters_from_env() -> Result<Filters, ConfigError> {
+    Filters::from_csv(
+        &var("GIT2S3_INCLUDE_REFS").unwrap_or_default(),
+        &var("GIT2S3_EXCLUDE_REFS").unwrap_or_default(),
+        &var("GIT2S3_INCLUDE_PATHS").unwrap_or_default(),
+    )
+    .map_err(|e| ConfigError::Invalid {
+        var: e.setting_var(),
+        message: e.to_string(),
+    })
+}
+
+/// The worker's settings, and the output bucket.
+pub async fn worker(
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<(WorkerConfig, String), ConfigError> {
+    let bucket = required("GIT2S3_OUTPUT_BUCKET")?;
+    let deploy_key = match var("GIT2S3_SSH_KEY_SECRET_ID") {
+        Some(id) => Some(DeployKey::new(read_secret(client, &id).await?)),
+        None => None,
+    };
+    let known_hosts = KnownHosts::with_extra(&var("GIT2S3_KNOWN_HOSTS").unwrap_or_default())
+        .map_err(|e| ConfigError::Invalid {
+            var: "GIT2S3_KNOWN_HOSTS",
+            message: e.to_string(),
+        })?;
+    Ok((
+        WorkerConfig {
+            deploy_key,
+            known_hosts,
+            scratch: PathBuf::from(var("TMPDIR").unwrap_or_else(|| "/tmp".into())),
+        },
+        bucket,
+    ))
+}

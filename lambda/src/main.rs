@@ -1,0 +1,42 @@
+//! `bootstrap`: the one binary of both Lambda functions. `GIT2S3_ROLE`
+//! picks the role; this file only wires configuration, clients and the
+//! runtime to the handlers in the library.
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use git2s3_lambda::config::{self, Role};
+use git2s3_lambda::queue::SqsQueue;
+use git2s3_lambda::store::Store;
+use git2s3_lambda::{receiver, worker};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    git2s3_lambda::logging::init();
+    let role = Role::from_env()?;
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    match role {
+        Role::Receiver => {
+            let (config, queue_url) = config::receiver(&secrets).await?;
+            let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+            let (config, queue) = (&config, &queue);
+            lambda_runtime::run(service_fn(
+                move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
+                    Ok::<_, Error>(receiver::handle_api_gateway(event.payload, config, queue).await)
+                },
+            ))
+            .await
+        }
+        Role::Worker => {
+            let (config, bucket) = config::worker(&secrets).await?;
+            let store = Store::new(aws_sdk_s3::Client::new(&aws), bucket);
+            let (config, store) = (&config, &store);
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+                Ok::<_, Error>(worker::handle_sqs(event.payload, config, store).await)
+            }))
+            .await
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `git2s3 serve`: the receiver and the worker in one process, behind a
+//! small HTTP server with API Gateway's routes (`POST /gitpull`,
+//! `POST /zipdl`), writing to S3 at the configured endpoint. It is the
+//! local stand-in for API Gateway and Lambda in tests and the demo, and a
+//! way to run git2s3 next to a Git server that cannot reach AWS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use git2s3_lambda::store::Store;
+use git2s3_lambda::webhook::body::MAX_BODY_BYTES;
+use git2s3_lambda::webhook::{ReceiverConfig, Request};
+use git2s3_lambda::worker::{self, WorkerConfig};
+use git2s3_lambda::{receiver, Method};
+
+pub mod queue;
+
+use queue::MemoryQueue;
+
+/// Everything `serve` runs with.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub receiver: ReceiverConfig,
+    pub worker: WorkerConfig,
+    pub store: Store,
+    pub parallel: usize,
+}
+
+struct AppState {
+    receiver: ReceiverConfig,
+    queue: MemoryQueue,
+}
+
+async fn webhook(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let method = Method::from_path(uri.path()).expect("only the webhook routes reach this handler");
+    let request = Request {
+        method,
+        headers: &headers,
+        body: &body,
+        source_ip: Some(peer.ip()),
+    };
+    let response = receiver::handle(&request, &state.receiver, &state.queue).await;
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(response.body))
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets running jobs finish (up to a minute).
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let worker_config = Arc::new(config.worker);
+    let store = config.store.clone();
+    let queue = MemoryQueue::new(config.parallel, move |job| {
+        let (worker_config, store) = (worker_config.clone(), store.clone());
+        async move {
+            let result = worker::handle(&job, &worker_config, &store).await;
+            worker::log_outcome(&job, &result);
+        }
+    });
+    let state = Arc::new(AppState {
+        receiver: config.receiver,
+        queue: queue.clone(),
+    });
+    let app = Router::new()
+        .route("/gitpull", post(webhook))
+        .route("/zipdl", post(webhook))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e}; pick another address with --listen",
+                config.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "git2s3 serve: listening on http://{addr} (POST /gitpull, POST /zipdl), writing to s3://{}",
+        config.store.bucket()
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    let left = queue.drain(Duration::from_secs(60)).await;
+    if left > 0 {
+        eprintln!("git2s3 serve: stopped with {left} job(s) unfinished; the next push to those branches rebuilds them");
+    } else {
+        eprintln!("git2s3 serve: stopped");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,139 @@
+//! The real `git2s3 serve` binary, on a free loopback port, against moto,
+//! with its log kept for assertions; and a signed webhook sender that
+//! speaks git2s3's generic hook format.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use git2s3_lambda::webhook::sign;
+
+use crate::moto::moto;
+
+pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret-0f9b3c";
+
+pub struct Server {
+    pub url: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `git2s3 serve` for `bucket`, fetching with `ssh_key` and trusting `known_hosts`.
+    pub fn start(bucket: &str, ssh_key: &Path, known_hosts: &Path) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.path().join("serve.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_git2s3"));
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().to_string();
+            if key.starts_with("GIT2S3_") || key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .current_dir(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--bucket",
+                bucket,
+                "--ssh-key",
+            ])
+            .arg(ssh_key)
+            .arg("--known-hosts")
+            .arg(known_hosts)
+            .args([
+                "--endpoint-url",
+                &moto().endpoint,
+                "--region",
+                crate::moto::REGION,
+                "-v",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start git2s3 serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "git2s3 serve did not listen: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+            child,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Posts a signed generic push event; returns status and JSON body.
+    pub async fn push(
+        &self,
+        delivery: &str,
+        repo: &str,
+        ssh_url: &str,
+        git_ref: &str,
+        after: &str,
+    ) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "ref": git_ref,
+            "before": "0000000000000000000000000000000000000000",
+            "after": after,
+            "repository": { "full_name": repo, "ssh_url": ssh_url },
+            "pusher": { "name": "Test Pusher" },
+        }))
+        .unwrap();
+        self.post(delivery, &body, &sign(WEBHOOK_SECRET, &body))
+            .await
+    }
+
+    pub async fn post(
+        &self,
+        delivery: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/gitpull", self.url))
+            .header("content-type", "application/json")
+            .header("x-git2s3-event", "push")
+            .header("x-git2s3-delivery", delivery)
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("serve answers");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
