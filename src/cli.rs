@@ -93,6 +93,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
+    /// API base URL of GitHub Enterprise Server, self-managed GitLab or
+    /// Bitbucket Data Center, for zip download [default: api_url from the
+    /// configuration]. The token comes from GIT2S3_GIT_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
     /// Jobs built at once (pushes to one branch are always built one at a time).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub parallel: usize,

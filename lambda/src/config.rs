@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
+use crate::fetch::archive::{Credentials, Endpoints};
 use crate::fetch::git::DeployKey;
 use crate::fetch::hostkeys::KnownHosts;
 use crate::filter::Filters;
 use crate::webhook::{AllowedIps, ReceiverConfig, Secrets};
-use crate::worker::WorkerConfig;
+use crate::worker::{ArchiveAccess, WorkerConfig};
 
 /// Which job this process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,12 +129,50 @@ pub async fn worker(
             var: "GIT2S3_KNOWN_HOSTS",
             message: e.to_string(),
         })?;
+    let credentials = match (
+        var("GIT2S3_GIT_TOKEN_SECRET_ID"),
+        var("GIT2S3_OAUTH_CONSUMER_SECRET_ID"),
+    ) {
+        (Some(id), _) => Some(Credentials::Token(
+            read_secret(client, &id).await?.trim().to_string(),
+        )),
+        (None, Some(id)) => Some(oauth_consumer(&id, &read_secret(client, &id).await?)?),
+        (None, None) => None,
+    };
+    let archive = credentials.map(|credentials| ArchiveAccess {
+        endpoints: Endpoints {
+            api_url: var("GIT2S3_PROVIDER_API_URL"),
+            ..Endpoints::default()
+        },
+        credentials,
+    });
     Ok((
         WorkerConfig {
             deploy_key,
             known_hosts,
             scratch: PathBuf::from(var("TMPDIR").unwrap_or_else(|| "/tmp".into())),
+            archive,
         },
         bucket,
     ))
+}
+
+/// The Bitbucket OAuth consumer secret: `{"key": "…", "secret": "…"}`.
+fn oauth_consumer(id: &str, text: &str) -> Result<Credentials, ConfigError> {
+    let bad = |message: String| ConfigError::Invalid {
+        var: "GIT2S3_OAUTH_CONSUMER_SECRET_ID",
+        message,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+        bad(format!(
+            "secret {id} must be JSON: {{\"key\": \"…\", \"secret\": \"…\"}}"
+        ))
+    })?;
+    match (value["key"].as_str(), value["secret"].as_str()) {
+        (Some(key), Some(secret)) => Ok(Credentials::OauthConsumer {
+            key: key.to_string(),
+            secret: secret.to_string(),
+        }),
+        _ => Err(bad(format!("secret {id} needs both `key` and `secret`"))),
+    }
 }

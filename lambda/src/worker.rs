@@ -2,11 +2,12 @@
 //!
 //! 1. If the object at the job's key already records this commit, stop:
 //!    a redelivered or repeated job writes nothing.
-//! 2. Fetch the ref (git pull over SSH) into a scratch directory.
-//! 3. If the ref has moved on since the push, build what it points at now
-//!    (and say so): the newest commit wins, and the later job for that
-//!    commit then finds it built.
-//! 4. Build the zip on a blocking thread while [`Store::upload`] streams it
+//! 2. Git pull: fetch the ref over SSH into a scratch directory. If the
+//!    ref has moved on since the push, build what it points at now (and
+//!    say so): the newest commit wins, and the later job for that commit
+//!    then finds it built. Zip download: fetch the provider's archive of
+//!    the pushed commit.
+//! 3. Build the zip on a blocking thread while [`Store::upload`] streams it
 //!    to S3, and record commit, ref, repo, provider, delivery and pusher
 //!    on the object.
 //!
@@ -19,12 +20,14 @@ use std::path::PathBuf;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
 
+use crate::fetch::archive::{self, ArchiveError, Credentials, Endpoints};
 use crate::fetch::git::{fetch, DeployKey, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
-use crate::snapshot::{self, SnapshotError, Stats};
-use crate::store::{ObjectMeta, PartWriter, Store, StoreError};
+use crate::snapshot::{self, SnapshotError};
+use crate::store::{ObjectMeta, PartWriter, Store, StoreError, Uploaded};
+use crate::zip::ZipWriter;
 
 /// What the worker needs besides the job.
 #[derive(Debug, Clone)]
@@ -34,6 +37,15 @@ pub struct WorkerConfig {
     pub known_hosts: KnownHosts,
     /// Where git objects go while a job runs (`/tmp` on Lambda).
     pub scratch: PathBuf,
+    /// The provider's API and token, for the zip-download method.
+    pub archive: Option<ArchiveAccess>,
+}
+
+/// How to reach the provider's archive API.
+#[derive(Debug, Clone)]
+pub struct ArchiveAccess {
+    pub endpoints: Endpoints,
+    pub credentials: Credentials,
 }
 
 /// What a job did.
@@ -64,10 +76,14 @@ pub enum WorkError {
     #[error("the {provider} payload for {repo} names no SSH URL to fetch from")]
     NoSshUrl { provider: String, repo: String },
     #[error(
-        "the zip-download method (/zipdl) is not available in this version of git2s3: \
-         point the webhook at /gitpull and register the deploy key"
+        "no provider token is configured, so {repo} cannot be downloaded: set GitTokenSecretId on the stack \
+         (git2s3 init does), or export GIT2S3_GIT_TOKEN for git2s3 serve"
     )]
-    ZipDownloadUnavailable,
+    NoToken { repo: String },
+    #[error("{0}")]
+    Archive(#[from] ArchiveError),
+    #[error("writing the zip failed: {0}")]
+    Write(#[from] std::io::Error),
     #[error("{0}")]
     Fetch(#[from] FetchError),
     #[error("{0}")]
@@ -89,9 +105,69 @@ pub async fn handle(job: &Job, config: &WorkerConfig, store: &Store) -> Result<D
             commit: job.commit.clone(),
         });
     }
-    if job.method == Method::ZipDownload {
-        return Err(WorkError::ZipDownloadUnavailable);
+    match job.method {
+        Method::GitPull => git_pull(job, config, store, key).await,
+        Method::ZipDownload => zip_download(job, config, store, key).await,
     }
+}
+
+/// Counts from building a zip.
+struct Built {
+    files: u64,
+    submodules_skipped: u64,
+}
+
+/// Runs `build` on a blocking thread, writing into a [`PartWriter`], while
+/// the parts stream to S3; the upload completes only if `build` succeeds.
+async fn stream_to_s3<F>(
+    store: &Store,
+    key: &str,
+    meta: &ObjectMeta,
+    build: F,
+) -> Result<(Uploaded, Built), WorkError>
+where
+    F: FnOnce(PartWriter) -> Result<(PartWriter, Built), WorkError> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(2);
+    let builder = tokio::task::spawn_blocking(move || -> Result<Built, WorkError> {
+        let (writer, built) = build(PartWriter::new(tx))?;
+        writer.finish()?;
+        Ok(built)
+    });
+    let uploaded = store.upload(key, meta, rx).await;
+    // A builder error explains an unfinished upload better than the upload does.
+    let built = builder.await.expect("the zip thread does not panic")?;
+    Ok((uploaded?, built))
+}
+
+fn meta(job: &Job, commit: &str) -> ObjectMeta {
+    ObjectMeta {
+        commit: commit.to_string(),
+        git_ref: job.git_ref.clone(),
+        repo: job.repo.clone(),
+        provider: job.provider.to_string(),
+        delivery_id: job.delivery_id.clone(),
+        pusher: job.pusher.clone(),
+    }
+}
+
+fn written(key: String, commit: String, uploaded: Uploaded, built: Built) -> Done {
+    Done::Written {
+        key,
+        commit,
+        version_id: uploaded.version_id,
+        zip_bytes: uploaded.bytes,
+        files: built.files,
+        submodules_skipped: built.submodules_skipped,
+    }
+}
+
+async fn git_pull(
+    job: &Job,
+    config: &WorkerConfig,
+    store: &Store,
+    key: String,
+) -> Result<Done, WorkError> {
     let deploy_key = config
         .deploy_key
         .clone()
@@ -136,38 +212,46 @@ pub async fn handle(job: &Job, config: &WorkerConfig, store: &Store) -> Result<D
             });
         }
     }
-
-    let meta = ObjectMeta {
-        commit: fetched.commit.clone(),
-        git_ref: job.git_ref.clone(),
-        repo: job.repo.clone(),
-        provider: job.provider.to_string(),
-        delivery_id: job.delivery_id.clone(),
-        pusher: job.pusher.clone(),
-    };
-    let (tx, rx) = mpsc::channel(2);
-    let builder = {
-        let commit = fetched.commit.clone();
-        tokio::task::spawn_blocking(move || -> Result<Stats, SnapshotError> {
-            let (writer, stats) = snapshot::write_zip(&repo_dir, &commit, PartWriter::new(tx))?;
-            writer.finish()?;
-            Ok(stats)
-        })
-    };
-    let uploaded = store.upload(&key, &meta, rx).await;
-    let built = builder.await.expect("the zip thread does not panic");
-    // A builder error explains an unfinished upload better than the upload does.
-    let stats = built?;
-    let uploaded = uploaded?;
-    drop(scratch);
-    Ok(Done::Written {
-        key,
-        commit: fetched.commit,
-        version_id: uploaded.version_id,
-        zip_bytes: uploaded.bytes,
-        files: stats.files,
-        submodules_skipped: stats.submodules_skipped,
+    let commit = fetched.commit.clone();
+    let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &commit), move |writer| {
+        let (writer, stats) = snapshot::write_zip(&repo_dir, &fetched.commit, writer)?;
+        Ok((
+            writer,
+            Built {
+                files: stats.files,
+                submodules_skipped: stats.submodules_skipped,
+            },
+        ))
     })
+    .await?;
+    drop(scratch);
+    Ok(written(key, commit, uploaded, built))
+}
+
+async fn zip_download(
+    job: &Job,
+    config: &WorkerConfig,
+    store: &Store,
+    key: String,
+) -> Result<Done, WorkError> {
+    let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
+        repo: job.repo.clone(),
+    })?;
+    let owned = job.clone();
+    let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &job.commit), move |writer| {
+        let mut zip = ZipWriter::new(writer);
+        let files = archive::download(&owned, &access.endpoints, &access.credentials, &mut zip)?;
+        let (writer, _) = zip.finish()?;
+        Ok((
+            writer,
+            Built {
+                files,
+                submodules_skipped: 0,
+            },
+        ))
+    })
+    .await?;
+    Ok(written(key, job.commit.clone(), uploaded, built))
 }
 
 /// Logs the outcome of one job, without any secret.

@@ -220,6 +220,16 @@ impl<W: Write> ZipWriter<W> {
         Ok(())
     }
 
+    /// Sets the Unix mode of entries already written, by name: for
+    /// archives whose modes arrive only in their central directory.
+    pub fn set_modes(&mut self, modes: &std::collections::HashMap<String, u32>) {
+        for record in &mut self.central {
+            if let Some(mode) = modes.get(&record.name) {
+                record.mode = *mode;
+            }
+        }
+    }
+
     /// Writes the central directory and the end records, and hands back
     /// the writer and the archive's size in bytes.
     pub fn finish(mut self) -> io::Result<(W, u64)> {

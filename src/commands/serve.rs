@@ -4,12 +4,13 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use git2s3_lambda::fetch::archive::{Credentials, Endpoints};
 use git2s3_lambda::fetch::git::DeployKey;
 use git2s3_lambda::fetch::hostkeys::KnownHosts;
 use git2s3_lambda::filter::Filters;
 use git2s3_lambda::store::Store;
 use git2s3_lambda::webhook::{AllowedIps, ReceiverConfig, Secrets};
-use git2s3_lambda::worker::WorkerConfig;
+use git2s3_lambda::worker::{ArchiveAccess, WorkerConfig};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::serve::ServeConfig;
@@ -17,6 +18,8 @@ use crate::settings::Overrides;
 
 /// Where `serve` reads the webhook secret(s) from.
 pub const WEBHOOK_SECRET_VAR: &str = "GIT2S3_WEBHOOK_SECRET";
+/// Where `serve` reads the provider token for zip download from.
+pub const GIT_TOKEN_VAR: &str = "GIT2S3_GIT_TOKEN";
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = super::load_settings(global, &Overrides::new())?;
@@ -53,6 +56,16 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         extra_hosts = format!("{extra_hosts}\n{text}");
     }
     let known_hosts = KnownHosts::with_extra(&extra_hosts)?;
+    let archive = std::env::var(GIT_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|token| ArchiveAccess {
+            endpoints: Endpoints {
+                api_url: args.api_url.clone().or_else(|| settings.api_url.clone()),
+                ..Endpoints::default()
+            },
+            credentials: Credentials::Token(token.trim().to_string()),
+        });
 
     let aws = crate::aws::sdk_config(&super::aws_options(global, &settings)).await;
     let store = Store::new(crate::aws::s3_client(&aws), bucket);
@@ -67,6 +80,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
             deploy_key,
             known_hosts,
             scratch: std::env::temp_dir(),
+            archive,
         },
         store,
         parallel: args.parallel,

@@ -8,6 +8,7 @@
 //! - [`queue`]: the receiver's SQS FIFO queue in moto;
 //! - [`gitpull`]: push → sshd → `git2s3 serve` → moto's S3, end to end;
 //! - [`server`], [`sshd`]: the real `git2s3 serve` and a real OpenSSH server, as fixtures;
+//! - [`zipdl`]: a provider's zipball → `git2s3 serve` → moto's S3, end to end;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
 mod docs;
@@ -19,3 +20,4 @@ mod server;
 mod sshd;
 mod stack;
 mod util;
+mod zipdl;

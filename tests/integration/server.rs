@@ -23,6 +23,17 @@ pub struct Server {
 impl Server {
     /// Starts `git2s3 serve` for `bucket`, fetching with `ssh_key` and trusting `known_hosts`.
     pub fn start(bucket: &str, ssh_key: &Path, known_hosts: &Path) -> Server {
+        let args = [
+            "--ssh-key".to_string(),
+            ssh_key.display().to_string(),
+            "--known-hosts".to_string(),
+            known_hosts.display().to_string(),
+        ];
+        Server::start_with(bucket, &args, &[])
+    }
+
+    /// Starts `git2s3 serve` for `bucket` with extra arguments and environment.
+    pub fn start_with(bucket: &str, extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -45,11 +56,8 @@ impl Server {
                 &format!("127.0.0.1:{port}"),
                 "--bucket",
                 bucket,
-                "--ssh-key",
             ])
-            .arg(ssh_key)
-            .arg("--known-hosts")
-            .arg(known_hosts)
+            .args(extra_args)
             .args([
                 "--endpoint-url",
                 &moto().endpoint,
@@ -60,6 +68,7 @@ impl Server {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -107,22 +116,36 @@ impl Server {
             .await
     }
 
+    /// Posts a generic push `body` with `signature` to /gitpull.
     pub async fn post(
         &self,
         delivery: &str,
         body: &[u8],
         signature: &str,
     ) -> (u16, serde_json::Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/gitpull", self.url))
+        let headers = [
+            ("x-git2s3-event", "push"),
+            ("x-git2s3-delivery", delivery),
+            ("x-hub-signature-256", signature),
+        ];
+        self.post_to("/gitpull", &headers, body).await
+    }
+
+    /// Posts `body` as JSON to `path` with `headers`; returns status and JSON body.
+    pub async fn post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
             .header("content-type", "application/json")
-            .header("x-git2s3-event", "push")
-            .header("x-git2s3-delivery", delivery)
-            .header("x-hub-signature-256", signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .expect("serve answers");
+            .body(body.to_vec());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("serve answers");
         let status = response.status().as_u16();
         (
             status,

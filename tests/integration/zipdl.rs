@@ -1,0 +1,191 @@
+//! Zip download end to end: a GitHub Enterprise push webhook to
+//! `git2s3 serve` on /zipdl, the archive fetched with the token from a
+//! local server that speaks GitHub's zipball route (a 302 to a codeload
+//! URL) and serves real `git archive` output, and the zip in moto's S3
+//! without the provider's top folder, with modes intact.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use git2s3_lambda::webhook::sign;
+
+use crate::moto::moto;
+use crate::server::{Server, WEBHOOK_SECRET};
+use crate::sshd::WorkTree;
+
+const TOKEN: &str = "ghp_e2eTokenThatMustNotLeak";
+
+struct Archives {
+    repo: PathBuf,
+}
+
+async fn zipball(
+    State(_): State<Arc<Archives>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response();
+    }
+    Redirect::temporary(&format!("/codeload/{owner}/{repo}/legacy.zip/{sha}")).into_response()
+}
+
+async fn codeload(
+    State(archives): State<Arc<Archives>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+) -> Response {
+    let out = std::process::Command::new("git")
+        .args([
+            "archive",
+            "--format=zip",
+            &format!("--prefix={owner}-{repo}-{}/", &sha[..7]),
+            &sha,
+        ])
+        .current_dir(&archives.repo)
+        .output()
+        .unwrap();
+    ([("content-type", "application/zip")], out.stdout).into_response()
+}
+
+async fn provider(repo: PathBuf) -> SocketAddr {
+    let app = Router::new()
+        .route("/repos/{owner}/{repo}/zipball/{sha}", get(zipball))
+        .route("/codeload/{owner}/{repo}/legacy.zip/{sha}", get(codeload))
+        .with_state(Arc::new(Archives { repo }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn github_push(repo: &str, sha: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": sha,
+        "repository": { "full_name": repo, "ssh_url": format!("git@ghe.example.com:{repo}.git") },
+        "pusher": { "name": "octocat" },
+        "commits": [],
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_enterprise_zipball_lands_without_its_top_folder() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "zipdl-e2e";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+
+    let origin = tempfile::tempdir().unwrap();
+    let work = WorkTree::new(origin.path());
+    work.write("README.md", b"# zipped\n");
+    work.write("bin/tool", b"#!/bin/sh\n");
+    std::fs::set_permissions(
+        work.dir.path().join("bin/tool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let sha = work.commit("first");
+    let addr = provider(work.dir.path().to_path_buf()).await;
+
+    let api = format!("http://{addr}");
+    let server = Server::start_with(
+        bucket,
+        &["--api-url".into(), api],
+        &[("GIT2S3_GIT_TOKEN", TOKEN)],
+    );
+    let body = github_push("acme/web", &sha);
+    let signature = sign(WEBHOOK_SECRET, &body);
+    let headers = [
+        ("x-github-event", "push"),
+        ("x-github-delivery", "ghes-1"),
+        ("x-github-enterprise-host", "ghe.example.com"),
+        ("x-hub-signature-256", signature.as_str()),
+    ];
+    let (status, answer) = server.post_to("/zipdl", &headers, &body).await;
+    assert_eq!(status, 202, "{answer}");
+
+    let key = "acme/web/main/acme_web.zip";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bytes = loop {
+        if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
+            assert_eq!(object.metadata().unwrap()["commit"], sha);
+            break object.body.collect().await.unwrap().into_bytes().to_vec();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no zip; serve said:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, vec!["README.md", "bin/tool"]);
+    assert_eq!(
+        archive.by_name("bin/tool").unwrap().unix_mode(),
+        Some(0o100755)
+    );
+    assert!(
+        !server.log_text().contains(TOKEN),
+        "the token is in the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_fails_with_the_fix_and_writes_nothing() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "zipdl-badtoken";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let origin = tempfile::tempdir().unwrap();
+    let work = WorkTree::new(origin.path());
+    work.write("a.txt", b"a\n");
+    let sha = work.commit("first");
+    let addr = provider(work.dir.path().to_path_buf()).await;
+    let server = Server::start_with(
+        bucket,
+        &["--api-url".into(), format!("http://{addr}")],
+        &[("GIT2S3_GIT_TOKEN", "ghp_wrong")],
+    );
+    let body = github_push("acme/web", &sha);
+    let signature = sign(WEBHOOK_SECRET, &body);
+    let headers = [
+        ("x-github-event", "push"),
+        ("x-github-delivery", "ghes-2"),
+        ("x-github-enterprise-host", "ghe.example.com"),
+        ("x-hub-signature-256", signature.as_str()),
+    ];
+    server.post_to("/zipdl", &headers, &body).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log_text().contains("job failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no failure logged: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = server.log_text();
+    assert!(
+        log.contains("answered 404") && log.contains("Contents read"),
+        "{log}"
+    );
+    assert!(s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .is_empty());
+}
