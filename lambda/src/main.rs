@@ -12,8 +12,17 @@ use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() {
     git2s3_lambda::logging::init();
+    if let Err(e) = run().await {
+        // Lambda shows this line in the function's log and marks the init failed.
+        tracing::error!(error = %e, "cannot start");
+        eprintln!("git2s3 bootstrap: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let role = Role::from_env()?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);

@@ -9,6 +9,7 @@
 //! - [`gitpull`]: push → sshd → `git2s3 serve` → moto's S3, end to end;
 //! - [`server`], [`sshd`]: the real `git2s3 serve` and a real OpenSSH server, as fixtures;
 //! - [`zipdl`]: a provider's zipball → `git2s3 serve` → moto's S3, end to end;
+//! - [`runtime`]: the `bootstrap` binary under cargo-lambda's emulator, in both roles;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
 mod docs;
@@ -16,6 +17,7 @@ mod gitpull;
 mod moto;
 mod queue;
 mod render;
+mod runtime;
 mod server;
 mod sshd;
 mod stack;

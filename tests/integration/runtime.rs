@@ -1,0 +1,264 @@
+//! The real Lambda wiring: the `bootstrap` binary, in each role, polling
+//! cargo-lambda's emulator of the Lambda runtime API
+//! (`cargo lambda watch --only-lambda-apis`), invoked once with an API
+//! Gateway event and once with an SQS event, its AWS calls going to moto
+//! (secrets, queue, bucket).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use base64::Engine;
+use git2s3_lambda::webhook::sign;
+use git2s3_lambda::{Job, Method, Provider};
+use serde_json::{json, Value};
+
+use crate::moto::{moto, REGION};
+use crate::util::repo_root;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The emulator of the Lambda runtime and invoke APIs.
+fn emulator() -> (Killed, u16) {
+    let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
+    assert!(
+        cargo_lambda.exists(),
+        "{} is missing: run scripts/setup.sh",
+        cargo_lambda.display()
+    );
+    let port = free_port();
+    let child = Command::new(cargo_lambda)
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(repo_root().join("lambda"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start cargo lambda watch");
+    let child = Killed(child);
+    wait_for_port(port, "cargo lambda watch");
+    (child, port)
+}
+
+/// The `bootstrap` binary that `cargo test --workspace` builds beside this
+/// test binary (the lambda crate's own tests need it too).
+fn bootstrap() -> PathBuf {
+    // Test binaries run from <target>/debug/deps/.
+    let path = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("bootstrap");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts `bootstrap` against the emulator with the role's environment.
+fn function(port: u16, env: &[(&str, &str)], log: &std::path::Path) -> Killed {
+    let mut cmd = Command::new(bootstrap());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().to_string();
+        if key.starts_with("GIT2S3_") || key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+        .spawn()
+        .expect("start bootstrap");
+    Killed(child)
+}
+
+async fn invoke(port: u16, event: &Value) -> Value {
+    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations");
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(event)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert!(
+        response.status().is_success(),
+        "invoke answered {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
+    let aws = moto().sdk_config().await;
+    let (_emulator, port) = emulator();
+    let logs = tempfile::tempdir().unwrap();
+
+    // Receiver: a signed API Gateway event becomes a message on the FIFO queue.
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("runtime-jobs.fifo")
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    secrets
+        .create_secret()
+        .name("git2s3/runtime/webhook-secret")
+        .secret_string("runtime-secret")
+        .send()
+        .await
+        .unwrap();
+    let receiver = function(
+        port,
+        &[
+            ("GIT2S3_ROLE", "receiver"),
+            ("GIT2S3_QUEUE_URL", &queue_url),
+            ("GIT2S3_WEBHOOK_SECRET_ID", "git2s3/runtime/webhook-secret"),
+        ],
+        &logs.path().join("receiver.log"),
+    );
+    let payload =
+        std::fs::read_to_string(repo_root().join("lambda/tests/data/webhooks/generic-push.json"))
+            .unwrap();
+    let template =
+        std::fs::read_to_string(repo_root().join("lambda/tests/data/apigw-proxy-gitpull.json"))
+            .unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(&payload);
+    let event: Value = serde_json::from_str(
+        &template
+            .replace("SIGNATURE", &sign("runtime-secret", payload.as_bytes()))
+            .replace("\"BODY\"", &format!("\"{body}\"")),
+    )
+    .unwrap();
+    let answer = invoke(port, &event).await;
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let messages = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.messages().len(), 1);
+    let job: Job = serde_json::from_str(messages.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(job.repo, "infra/deploy-scripts");
+    drop(receiver);
+    let log = std::fs::read_to_string(logs.path().join("receiver.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("push queued"))
+        .unwrap_or_else(|| panic!("no JSON log line: {log}"));
+    let parsed: Value = serde_json::from_str(line).expect("logs are JSON lines");
+    assert_eq!(parsed["level"], "INFO");
+    assert!(!log.contains("runtime-secret"), "the secret is in the log");
+
+    // Worker: an SQS batch with a job already built and an unreadable message;
+    // only the unreadable one is reported as failed.
+    let s3 = git2s3::aws::s3_client(&aws);
+    s3.create_bucket()
+        .bucket("runtime-zips")
+        .send()
+        .await
+        .unwrap();
+    let done = Job {
+        provider: Provider::Generic,
+        method: Method::GitPull,
+        repo: "acme/api".into(),
+        git_ref: "refs/heads/main".into(),
+        commit: "a".repeat(40),
+        ssh_url: Some("ssh://git@127.0.0.1:1/nowhere.git".into()),
+        project_id: None,
+        delivery_id: "d-1".into(),
+        pusher: None,
+    };
+    s3.put_object()
+        .bucket("runtime-zips")
+        .key(done.object_key().unwrap())
+        .metadata("commit", &done.commit)
+        .body(b"PK".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let _worker = function(
+        port,
+        &[
+            ("GIT2S3_ROLE", "worker"),
+            ("GIT2S3_OUTPUT_BUCKET", "runtime-zips"),
+        ],
+        &logs.path().join("worker.log"),
+    );
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id, "receiptHandle": "rh", "body": body, "attributes": {},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:runtime-jobs.fifo", "awsRegion": REGION
+        })
+    };
+    let event = json!({ "Records": [
+        record("m-1", &serde_json::to_string(&done).unwrap()),
+        record("m-2", "not a job"),
+    ]});
+    let answer = invoke(port, &event).await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        json!([{ "itemIdentifier": "m-2" }]),
+        "{answer}"
+    );
+}
