@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmark of the git-pull path (not a test; run it by hand):
+#
+#   bench/gitpull.sh [FILES] [MEGABYTES]      default: 20000 files, 300 MB
+#
+# It generates a repo (text plus some binaries), pushes it to a bare repo
+# behind an unprivileged sshd on loopback, and measures, in the same run:
+#   git2s3   - a signed webhook to `git2s3 serve` (release build) until the
+#              zip is in moto's S3: fetch, zip on every core, streamed upload;
+#   quick    - the Quick Start's steps: git clone --depth 1 --single-branch,
+#              zip -r -q -x '*.git*', then the upload to the same S3;
+#   clone    - the floor: the shallow clone alone.
+# It prints each time, the ratios to the references, and each one's peak
+# RSS; then the time of a second push with one file changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FILES=${1:-20000}
+MEGABYTES=${2:-300}
+ROOT=$(pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/git2s3/target}"
+
+scripts/setup.sh >/dev/null
+echo "==> building git2s3 (release)"
+cargo build -q --release --bin git2s3
+GIT2S3="$CARGO_TARGET_DIR/release/git2s3"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+now() { date +%s.%N; }
+
+echo "==> moto and sshd on loopback"
+MOTO_PORT=$(free_port)
+.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 & PIDS+=($!)
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+SSH_PORT=$(free_port)
+ssh-keygen -q -t ed25519 -N "" -f "$WORK/host" -C bench-host
+ssh-keygen -q -t ed25519 -N "" -f "$WORK/deploy" -C bench-deploy
+cp "$WORK/deploy.pub" "$WORK/authorized_keys"
+[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
+cat >"$WORK/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $WORK/host
+PidFile $WORK/sshd.pid
+AuthorizedKeysFile $WORK/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+EOF
+/usr/sbin/sshd -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" & PIDS+=($!)
+wait_port "$MOTO_PORT"; wait_port "$SSH_PORT"
+echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$WORK/host.pub")" >"$WORK/known_hosts"
+USER_NAME=$(id -un)
+BARE="$WORK/repos/bench/big.git"
+URL="ssh://$USER_NAME@127.0.0.1:$SSH_PORT$BARE"
+export GIT_SSH_COMMAND="ssh -i $WORK/deploy -o IdentitiesOnly=yes -o UserKnownHostsFile=$WORK/known_hosts -o StrictHostKeyChecking=yes"
+
+echo "==> generating a repo of $FILES files, about $MEGABYTES MB"
+mkdir -p "$WORK/src" "$BARE"
+git init -q --bare -b main "$BARE"
+python3 - "$WORK/src" "$FILES" "$MEGABYTES" <<'EOF'
+import os, random, sys
+root, files, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(42)
+words = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rng.randint(2, 10))) for _ in range(5000)]
+binaries = max(1, files // 100)
+binary_bytes = mb * 1024 * 1024 // 3      # a third of the size in binaries
+text_bytes = mb * 1024 * 1024 - binary_bytes
+for i in range(files):
+    d = os.path.join(root, f"pkg{i % 97}", f"mod{i % 13}")
+    os.makedirs(d, exist_ok=True)
+    if i < binaries:
+        with open(os.path.join(d, f"blob{i}.bin"), "wb") as f:
+            f.write(os.urandom(binary_bytes // binaries))
+    else:
+        size = text_bytes // (files - binaries)
+        out, n = [], 0
+        while n < size:
+            line = ' '.join(rng.choice(words) for _ in range(12)) + '\n'
+            out.append(line); n += len(line)
+        with open(os.path.join(d, f"file{i}.txt"), "w") as f:
+            f.write(''.join(out))
+EOF
+(cd "$WORK/src" && git init -q -b main && git add -A && git -c user.name=b -c user.email=b@example.com commit -q -m bench \
+  && git push -q "$BARE" main)
+COMMIT=$(git -C "$WORK/src" rev-parse HEAD)
+echo "    $(du -sh --exclude=.git "$WORK/src" | cut -f1) in $(git -C "$WORK/src" ls-files | wc -l) files; pack $(du -sh "$BARE" | cut -f1)"
+
+py() { .venv/bin/python - "$@"; }
+py "$ENDPOINT" <<'EOF'
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+for b in ("bench-git2s3", "bench-quick"):
+    s3.create_bucket(Bucket=b)
+EOF
+
+peak_kb() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
+
+echo "==> git2s3 serve (release)"
+SERVE_PORT=$(free_port)
+GIT2S3_WEBHOOK_SECRET=bench-secret "$GIT2S3" serve --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 \
+  --ssh-key "$WORK/deploy" --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$WORK/serve.log" 2>&1 & SERVE_PID=$!
+PIDS+=($SERVE_PID)
+wait_port "$SERVE_PORT"
+
+push_and_wait() { # commit, delivery -> seconds
+  py "$SERVE_PORT" "$URL" "$1" "$2" "$ENDPOINT" <<'EOF'
+import boto3, hashlib, hmac, json, sys, time, urllib.request
+port, url, commit, delivery, endpoint = sys.argv[1:]
+body = json.dumps({"ref": "refs/heads/main", "after": commit,
+                   "repository": {"full_name": "bench/big", "ssh_url": url}}).encode()
+sig = "sha256=" + hmac.new(b"bench-secret", body, hashlib.sha256).hexdigest()
+req = urllib.request.Request(f"http://127.0.0.1:{port}/gitpull", data=body, method="POST", headers={
+    "content-type": "application/json", "x-git2s3-event": "push", "x-git2s3-delivery": delivery,
+    "x-hub-signature-256": sig})
+s3 = boto3.client("s3", endpoint_url=endpoint)
+start = time.time()
+urllib.request.urlopen(req).read()
+while True:
+    try:
+        head = s3.head_object(Bucket="bench-git2s3", Key="bench/big/main/bench_big.zip")
+        if head["Metadata"].get("commit") == commit:
+            break
+    except Exception:
+        pass
+    time.sleep(0.05)
+print(f"{time.time() - start:.2f}")
+EOF
+}
+T_GIT2S3=$(push_and_wait "$COMMIT" first)
+RSS_GIT2S3=$(peak_kb "$SERVE_PID")
+
+echo "==> Quick Start steps: clone --depth 1, zip -r -x '*.git*', upload"
+timed() { /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>&1; cat "$WORK/time.out"; }
+read -r C1 R1 < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/quick")
+read -r Z1 R2 < <(cd "$WORK/quick" && timed zip -r -q -x '*.git*' "$WORK/quick.zip" .)
+read -r U1 R3 < <(timed .venv/bin/python -c "import boto3,sys; boto3.client('s3', endpoint_url='$ENDPOINT').upload_file('$WORK/quick.zip','bench-quick','bench/big/main/bench_big.zip')")
+T_QUICK=$(python3 -c "print(f'{$C1+$Z1+$U1:.2f}')")
+RSS_QUICK=$(printf '%s\n' "$R1" "$R2" "$R3" | sort -n | tail -1)
+
+echo "==> floor: the shallow clone alone"
+read -r T_CLONE RSS_CLONE < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/floor")
+
+echo "==> second push, one file changed"
+(cd "$WORK/src" && echo "changed" >>pkg0/mod0/file500.txt && git -c user.name=b -c user.email=b@example.com commit -q -am second && git push -q "$BARE" main)
+T_SECOND=$(push_and_wait "$(git -C "$WORK/src" rev-parse HEAD)" second)
+
+ZIP_BYTES=$(py "$ENDPOINT" <<'EOF'
+import boto3, sys
+print(boto3.client("s3", endpoint_url=sys.argv[1]).head_object(Bucket="bench-git2s3", Key="bench/big/main/bench_big.zip")["ContentLength"])
+EOF
+)
+python3 - "$T_GIT2S3" "$T_QUICK" "$T_CLONE" "$RSS_GIT2S3" "$RSS_QUICK" "$RSS_CLONE" "$T_SECOND" "$ZIP_BYTES" "$C1" "$Z1" "$U1" "$(nproc)" <<'EOF'
+import sys
+g, q, c, rg, rq, rc, second, size, c1, z1, u1, cores = sys.argv[1:]
+g, q, c, second = float(g), float(q), float(c), float(second)
+mb = lambda kb: f"{int(kb) / 1024:.0f} MiB"
+print()
+print(f"{'run':<34}{'time':>9}{'peak RSS':>11}")
+print(f"{'git2s3 (webhook to zip in S3)':<34}{g:>8.2f}s{mb(rg):>11}")
+print(f"{'Quick Start (clone+zip+upload)':<34}{q:>8.2f}s{mb(rq):>11}   clone {c1}s, zip {z1}s, upload {u1}s")
+print(f"{'shallow clone alone':<34}{c:>8.2f}s{mb(rc):>11}")
+print(f"{'git2s3, second push (1 file)':<34}{second:>8.2f}s")
+print()
+print(f"git2s3 / Quick Start = {g / q:.2f}x   (target <= 0.6x)")
+print(f"git2s3 / clone alone = {g / c:.2f}x   (target <= 1.15x)")
+print(f"git2s3 peak RSS      = {mb(rg)}   (target <= 128 MiB; the serve process's whole life)")
+print(f"zip size             = {int(size) / 1048576:.0f} MiB; cores: {cores}")
+EOF
