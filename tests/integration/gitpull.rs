@@ -249,16 +249,7 @@ async fn a_missing_deploy_key_is_reported_with_the_fix_and_writes_nothing() {
         .push("nokey-1", "acme/locked", &url, "refs/heads/main", &commit)
         .await;
     assert_eq!(status, 202, "the receiver accepts; the worker fails");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log_text().contains("job failed") {
-        assert!(
-            Instant::now() < deadline,
-            "no failure logged: {}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let log = server.log_text();
+    let log = server.wait_for_log("job failed").await;
     assert!(log.contains("Permission denied (publickey)"), "{log}");
     assert!(
         log.contains("git2s3 register-webhook --repo acme/locked --deploy-key"),
@@ -285,16 +276,7 @@ async fn an_unknown_host_key_is_refused() {
     server
         .push("mitm-1", "acme/mitm", &url, "refs/heads/main", &commit)
         .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log_text().contains("job failed") {
-        assert!(
-            Instant::now() < deadline,
-            "no failure logged: {}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let log = server.log_text();
+    let log = server.wait_for_log("job failed").await;
     assert!(
         log.contains("is not one git2s3 trusts") && log.contains("ssh-keyscan -p"),
         "{log}"

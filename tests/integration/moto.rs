@@ -4,10 +4,9 @@
 //! The server runs under a small shell watchdog that stops it when this
 //! test process exits, so no moto outlives the run.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::Credentials;
@@ -55,15 +54,9 @@ fn start() -> Moto {
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not listen on port {port} within 60 s; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::util::wait_for_port(port, "moto_server", || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    });
     Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
         _watchdog: watchdog,

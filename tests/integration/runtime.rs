@@ -4,10 +4,10 @@
 //! Gateway event and once with an SQS event, its AWS calls going to moto
 //! (secrets, queue, bucket).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine;
@@ -35,14 +35,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The emulator of the Lambda runtime and invoke APIs.
 fn emulator() -> (Killed, u16) {
     let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
@@ -67,7 +59,7 @@ fn emulator() -> (Killed, u16) {
         .spawn()
         .expect("start cargo lambda watch");
     let child = Killed(child);
-    wait_for_port(port, "cargo lambda watch");
+    crate::util::wait_for_port(port, "cargo lambda watch", String::new);
     (child, port)
 }
 

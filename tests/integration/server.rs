@@ -2,7 +2,7 @@
 //! with its log kept for assertions; and a signed webhook sender that
 //! speaks git2s3's generic hook format.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,15 +74,9 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start git2s3 serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "git2s3 serve did not listen: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::util::wait_for_port(port, "git2s3 serve", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         Server {
             url: format!("http://127.0.0.1:{port}"),
             log,
@@ -93,6 +87,19 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to 30 s for `needle` in the log, and returns the log.
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log_text();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "`{needle}` never logged:\n{log}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Posts a signed generic push event; returns status and JSON body.

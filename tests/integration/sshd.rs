@@ -2,10 +2,9 @@
 //! port, with its own host key and authorized_keys, serving bare repos
 //! from a temp dir, and a git working copy to push to them.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct Sshd {
     pub port: u16,
@@ -84,15 +83,10 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .expect("start sshd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not listen on {port}: {}",
-                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = d.join("sshd.log");
+        crate::util::wait_for_port(port, "sshd", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         let host_pub = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
         let mut fields = host_pub.split_whitespace();
         let line = format!(

@@ -93,3 +93,17 @@ pub fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&path, text).expect("write config");
     (dir, path)
 }
+
+/// Waits until something listens on `port`, for up to a minute; `log`
+/// says what went wrong if nothing does.
+pub fn wait_for_port(port: u16, what: &str, log: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on port {port} within 60 s:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

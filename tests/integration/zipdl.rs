@@ -166,16 +166,7 @@ async fn a_wrong_token_fails_with_the_fix_and_writes_nothing() {
         ("x-hub-signature-256", signature.as_str()),
     ];
     server.post_to("/zipdl", &headers, &body).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log_text().contains("job failed") {
-        assert!(
-            Instant::now() < deadline,
-            "no failure logged: {}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let log = server.log_text();
+    let log = server.wait_for_log("job failed").await;
     assert!(
         log.contains("answered 404") && log.contains("Contents read"),
         "{log}"

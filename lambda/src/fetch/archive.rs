@@ -121,18 +121,19 @@ pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveEr
             .clone()
             .unwrap_or_else(|| default.to_string())
     };
+    // Providers on the user's own host have no default address.
+    let own_api = || {
+        endpoints.api_url.clone().ok_or(ArchiveError::NoApiUrl {
+            provider: job.provider,
+        })
+    };
     let trim = |s: String| s.trim_end_matches('/').to_string();
     let url = match job.provider {
-        Provider::Github => format!(
-            "{}/repos/{}/zipball/{}",
-            trim(endpoints.github.clone()),
-            job.repo,
-            job.commit
-        ),
-        Provider::GithubEnterprise => {
-            let api = endpoints.api_url.clone().ok_or(ArchiveError::NoApiUrl {
-                provider: job.provider,
-            })?;
+        Provider::Github | Provider::GithubEnterprise => {
+            let api = match job.provider {
+                Provider::Github => endpoints.github.clone(),
+                _ => own_api()?,
+            };
             format!("{}/repos/{}/zipball/{}", trim(api), job.repo, job.commit)
         }
         Provider::Gitlab => {
@@ -156,9 +157,7 @@ pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveEr
             job.commit
         ),
         Provider::BitbucketServer => {
-            let api = endpoints.api_url.clone().ok_or(ArchiveError::NoApiUrl {
-                provider: job.provider,
-            })?;
+            let api = own_api()?;
             let (project, slug) = job.repo.split_once('/').unwrap_or((&job.repo, ""));
             format!(
                 "{}/rest/api/latest/projects/{project}/repos/{slug}/archive?at={}&format=zip",

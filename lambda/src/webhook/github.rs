@@ -3,12 +3,10 @@
 //! GitHub's: `ref`, `before`, `after`, `repository.full_name`,
 //! `repository.ssh_url`, and optionally `pusher.name`.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{parse_as, Change, Event, Push, Rejection};
+use super::{changed_paths, parse_as, Change, Event, ListedCommit, Push, Rejection};
 use crate::Provider;
 
 /// GitHub puts at most 20 commits in a push payload; with 20, the file
@@ -25,7 +23,7 @@ struct Payload {
     repository: Repository,
     pusher: Option<Pusher>,
     #[serde(default)]
-    commits: Vec<Commit>,
+    commits: Vec<ListedCommit>,
 }
 
 #[derive(Deserialize)]
@@ -39,31 +37,12 @@ struct Pusher {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Commit {
-    #[serde(default)]
-    added: Vec<String>,
-    #[serde(default)]
-    removed: Vec<String>,
-    #[serde(default)]
-    modified: Vec<String>,
-}
-
 pub(super) fn parse(provider: Provider, event: &str, payload: Value) -> Result<Event, Rejection> {
     match event {
         "ping" => Ok(Event::Ping),
         "push" => {
             let p: Payload = parse_as(provider, payload)?;
-            let changed_paths = (!p.commits.is_empty() && p.commits.len() < MAX_LISTED_COMMITS)
-                .then(|| {
-                    p.commits
-                        .iter()
-                        .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
-                        .cloned()
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect()
-                });
+            let changed_paths = changed_paths(&p.commits, p.commits.len() < MAX_LISTED_COMMITS);
             Ok(Event::Push(Push {
                 repo: p.repository.full_name,
                 ssh_url: p.repository.ssh_url,

@@ -2,12 +2,10 @@
 //! "Tag Push Hook". GitLab's "Test" button sends a real push event, so it
 //! is built like any push.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{parse_as, Change, Event, Push, Rejection};
+use super::{changed_paths, parse_as, Change, Event, ListedCommit, Push, Rejection};
 use crate::Provider;
 
 #[derive(Deserialize)]
@@ -21,7 +19,7 @@ struct Payload {
     project_id: Option<u64>,
     project: Project,
     #[serde(default)]
-    commits: Vec<Commit>,
+    commits: Vec<ListedCommit>,
     total_commits_count: Option<usize>,
 }
 
@@ -31,32 +29,13 @@ struct Project {
     git_ssh_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Commit {
-    #[serde(default)]
-    added: Vec<String>,
-    #[serde(default)]
-    removed: Vec<String>,
-    #[serde(default)]
-    modified: Vec<String>,
-}
-
 pub(super) fn parse(event: &str, payload: Value) -> Result<Event, Rejection> {
     match event {
         "Push Hook" | "Tag Push Hook" => {
             let p: Payload = parse_as(Provider::Gitlab, payload)?;
             // GitLab lists at most 20 commits; trust the file lists only when all are there.
-            let complete = !p.commits.is_empty()
-                && p.total_commits_count.is_some_and(|n| n == p.commits.len());
-            let changed_paths = complete.then(|| {
-                p.commits
-                    .iter()
-                    .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
-                    .cloned()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect()
-            });
+            let complete = p.total_commits_count == Some(p.commits.len());
+            let changed_paths = changed_paths(&p.commits, complete);
             let after = match p.checkout_sha {
                 Some(sha) if !sha.is_empty() => sha,
                 _ => p.after,

@@ -224,6 +224,31 @@ enum Event {
     Other,
 }
 
+/// A commit as GitHub and GitLab list it in a push, with its changed files.
+#[derive(serde::Deserialize)]
+struct ListedCommit {
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    modified: Vec<String>,
+}
+
+/// Every path the commits touch, sorted; `None` unless the payload is
+/// known to list all of the push's commits.
+fn changed_paths(commits: &[ListedCommit], complete: bool) -> Option<Vec<String>> {
+    (complete && !commits.is_empty()).then(|| {
+        commits
+            .iter()
+            .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    })
+}
+
 /// Reads the payload into a provider's own types, with a message that
 /// names the provider when a field is missing or of the wrong type.
 fn parse_as<T: serde::de::DeserializeOwned>(
