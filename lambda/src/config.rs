@@ -176,3 +176,51 @@ fn oauth_consumer(id: &str, text: &str) -> Result<Credentials, ConfigError> {
         _ => Err(bad(format!("secret {id} needs both `key` and `secret`"))),
     }
 }
+
+/// The receiver's configuration, read again once it is older than its
+/// time to live (`GIT2S3_SECRET_TTL_SECONDS`, default 300), so a rotated
+/// webhook secret reaches warm containers without a redeploy. If reading
+/// fails, the last good configuration stays in use, and the failure is
+/// logged.
+pub struct ReloadingReceiver {
+    client: aws_sdk_secretsmanager::Client,
+    ttl: std::time::Duration,
+    current: tokio::sync::Mutex<(std::time::Instant, std::sync::Arc<ReceiverConfig>)>,
+}
+
+impl ReloadingReceiver {
+    /// Reads the configuration once; returns it with the queue URL.
+    pub async fn load(
+        client: aws_sdk_secretsmanager::Client,
+    ) -> Result<(Self, String), ConfigError> {
+        let (config, queue_url) = receiver(&client).await?;
+        let ttl = var("GIT2S3_SECRET_TTL_SECONDS")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
+        let state = ReloadingReceiver {
+            client,
+            ttl: std::time::Duration::from_secs(ttl),
+            current: tokio::sync::Mutex::new((
+                std::time::Instant::now(),
+                std::sync::Arc::new(config),
+            )),
+        };
+        Ok((state, queue_url))
+    }
+
+    /// The configuration to answer the next request with.
+    pub async fn get(&self) -> std::sync::Arc<ReceiverConfig> {
+        let mut current = self.current.lock().await;
+        if current.0.elapsed() >= self.ttl {
+            match receiver(&self.client).await {
+                Ok((config, _)) => {
+                    *current = (std::time::Instant::now(), std::sync::Arc::new(config))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not reload the webhook secret; keeping the last one")
+                }
+            }
+        }
+        current.1.clone()
+    }
+}

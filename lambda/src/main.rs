@@ -28,12 +28,15 @@ async fn run() -> Result<(), Error> {
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     match role {
         Role::Receiver => {
-            let (config, queue_url) = config::receiver(&secrets).await?;
+            let (state, queue_url) = config::ReloadingReceiver::load(secrets).await?;
             let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-            let (config, queue) = (&config, &queue);
+            let (state, queue) = (&state, &queue);
             lambda_runtime::run(service_fn(
                 move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
-                    Ok::<_, Error>(receiver::handle_api_gateway(event.payload, config, queue).await)
+                    let config = state.get().await;
+                    Ok::<_, Error>(
+                        receiver::handle_api_gateway(event.payload, &config, queue).await,
+                    )
                 },
             ))
             .await

@@ -163,6 +163,8 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
             ("GIT2S3_ROLE", "receiver"),
             ("GIT2S3_QUEUE_URL", &queue_url),
             ("GIT2S3_WEBHOOK_SECRET_ID", "git2s3/runtime/webhook-secret"),
+            // Re-read the secret on every request, to see a rotation at once.
+            ("GIT2S3_SECRET_TTL_SECONDS", "0"),
         ],
         &logs.path().join("receiver.log"),
     );
@@ -191,6 +193,27 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
     assert_eq!(messages.messages().len(), 1);
     let job: Job = serde_json::from_str(messages.messages()[0].body().unwrap()).unwrap();
     assert_eq!(job.repo, "infra/deploy-scripts");
+    // Rotate: the new secret alone is stored; a warm container picks it up.
+    secrets
+        .put_secret_value()
+        .secret_id("git2s3/runtime/webhook-secret")
+        .secret_string("rotated-secret")
+        .send()
+        .await
+        .unwrap();
+    let rotated: Value = serde_json::from_str(
+        &template
+            .replace("SIGNATURE", &sign("rotated-secret", payload.as_bytes()))
+            .replace("5c2f1e8a-delivery", "after-rotation")
+            .replace("\"BODY\"", &format!("\"{body}\"")),
+    )
+    .unwrap();
+    assert_eq!(invoke(port, &rotated).await["statusCode"], 202);
+    assert_eq!(
+        invoke(port, &event).await["statusCode"],
+        401,
+        "the old secret still works"
+    );
     drop(receiver);
     let log = std::fs::read_to_string(logs.path().join("receiver.log")).unwrap();
     let line = log
