@@ -138,9 +138,14 @@ T_GIT2S3=$(push_and_wait "$COMMIT" first)
 RSS_GIT2S3=$(peak_kb "$SERVE_PID")
 
 echo "==> Quick Start steps: clone --depth 1, zip -r -x '*.git*', upload"
-timed() { /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>&1; cat "$WORK/time.out"; }
+timed() { # prints "seconds peak-KiB"; a failing step prints its stderr and stops the run
+  if ! /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>"$WORK/step.err"; then
+    echo "step failed: $*" >&2; cat "$WORK/step.err" >&2; kill $$; exit 1
+  fi
+  tail -1 "$WORK/time.out"
+}
 read -r C1 R1 < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/quick")
-read -r Z1 R2 < <(cd "$WORK/quick" && timed zip -r -q -x '*.git*' "$WORK/quick.zip" .)
+read -r Z1 R2 < <(cd "$WORK/quick" && timed zip -r -q "$WORK/quick.zip" . -x '*.git*')
 read -r U1 R3 < <(timed .venv/bin/python -c "import boto3,sys; boto3.client('s3', endpoint_url='$ENDPOINT').upload_file('$WORK/quick.zip','bench-quick','bench/big/main/bench_big.zip')")
 T_QUICK=$(python3 -c "print(f'{$C1+$Z1+$U1:.2f}')")
 RSS_QUICK=$(printf '%s\n' "$R1" "$R2" "$R3" | sort -n | tail -1)
@@ -149,7 +154,8 @@ echo "==> floor: the shallow clone alone"
 read -r T_CLONE RSS_CLONE < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/floor")
 
 echo "==> second push, one file changed"
-(cd "$WORK/src" && echo "changed" >>pkg0/mod0/file500.txt && git -c user.name=b -c user.email=b@example.com commit -q -am second && git push -q "$BARE" main)
+CHANGED=$(git -C "$WORK/src" ls-files '*.txt' | sed -n 1p)
+(cd "$WORK/src" && echo "changed" >>"$CHANGED" && git -c user.name=b -c user.email=b@example.com commit -q -am second && git push -q "$BARE" main)
 T_SECOND=$(push_and_wait "$(git -C "$WORK/src" rev-parse HEAD)" second)
 
 ZIP_BYTES=$(py "$ENDPOINT" <<'EOF'
