@@ -16,10 +16,12 @@ use std::io::{self, Write};
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
-const LOCAL_HEADER: u32 = 0x0403_4b50;
-const CENTRAL_HEADER: u32 = 0x0201_4b50;
-const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
-const ZIP64_END_OF_CENTRAL_DIRECTORY: u32 = 0x0606_4b50;
+// Record signatures; the archive reader in `fetch::archive` uses them too.
+pub(crate) const LOCAL_HEADER: u32 = 0x0403_4b50;
+pub(crate) const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
+pub(crate) const CENTRAL_HEADER: u32 = 0x0201_4b50;
+pub(crate) const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
+pub(crate) const ZIP64_END_OF_CENTRAL_DIRECTORY: u32 = 0x0606_4b50;
 const ZIP64_LOCATOR: u32 = 0x0706_4b50;
 /// General purpose flag bit 11: names are UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;

@@ -3,9 +3,8 @@
 //! so a mistake fails here, naming its key, and not half-way through a
 //! deploy. The name rules are public: the wizard and preflight reuse them.
 
-use std::net::IpAddr;
-
 use git2s3_lambda::layout::{check_repo_path, GitRef};
+use git2s3_lambda::webhook::auth::parse_cidr;
 use git2s3_lambda::Provider;
 
 use super::{ConfigError, Method, Settings};
@@ -62,7 +61,9 @@ impl Settings {
             );
         }
         for cidr in &self.auth.allowed_ips {
-            validate_cidr(cidr).or_else(|m| invalid("auth.allowed_ips", m))?;
+            parse_cidr(cidr)
+                .map(|_| ())
+                .or_else(|e| invalid("auth.allowed_ips", e.to_string()))?;
         }
         if self.webhook_secret_id().is_empty() && self.auth.allowed_ips.is_empty() {
             return invalid(
@@ -190,16 +191,4 @@ pub fn validate_bucket_name(name: &str) -> Result<(), String> {
         None => Ok(()),
         Some(r) => Err(format!("`{name}` is not a valid S3 bucket name: {r}")),
     }
-}
-
-fn validate_cidr(cidr: &str) -> Result<(), String> {
-    let bad = || format!("`{cidr}` is not a CIDR block such as 192.0.2.0/24 or 2001:db8::/32");
-    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(bad());
-    }
-    Ok(())
 }

@@ -60,6 +60,18 @@ async fn wait_for(s3: &S3, bucket: &str, key: &str, commit: &str, server: &Serve
     }
 }
 
+/// How many versions S3 keeps of `key`.
+async fn version_count(s3: &S3, bucket: &str, key: &str) -> usize {
+    let versions = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    versions.versions().len()
+}
+
 /// path → (unix mode, bytes) of every entry in a zip.
 fn zip_entries(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("a valid zip");
@@ -184,15 +196,8 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     assert_eq!(status, 202);
     let zip = wait_for(&s3, bucket, "acme/api/main/acme_api.zip", &second, &server).await;
     assert_eq!(zip_entries(&zip)["README.md"].1, b"# api, second edition\n");
-    let versions = s3
-        .list_object_versions()
-        .bucket(bucket)
-        .prefix("acme/api/main/acme_api.zip")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        versions.versions().len(),
+        version_count(&s3, bucket, "acme/api/main/acme_api.zip").await,
         2,
         "the first zip is kept as a noncurrent version"
     );
@@ -208,15 +213,8 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
         .await;
     assert_eq!(status, 401, "{body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let versions = s3
-        .list_object_versions()
-        .bucket(bucket)
-        .prefix("acme/api/main/acme_api.zip")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        versions.versions().len(),
+        version_count(&s3, bucket, "acme/api/main/acme_api.zip").await,
         2,
         "a redelivery or a bad signature wrote a version"
     );

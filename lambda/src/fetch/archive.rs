@@ -19,14 +19,12 @@ use std::io::{self, BufRead, Read, Write};
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::job::Job;
-use crate::zip::{DosTime, Entry, ZipWriter, METHOD_DEFLATE, METHOD_STORE, MODE_FILE};
+use crate::zip::{
+    DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
+    LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE, ZIP64_END_OF_CENTRAL_DIRECTORY,
+};
 use crate::Provider;
 
-const LOCAL_HEADER: u32 = 0x0403_4b50;
-const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
-const CENTRAL_HEADER: u32 = 0x0201_4b50;
-const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
-const ZIP64_END: u32 = 0x0606_4b50;
 const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
 const FLAG_ENCRYPTED: u16 = 1;
 
@@ -355,7 +353,7 @@ pub fn rewrite<R: BufRead, W: Write>(
                 apply_central_modes(&mut src, zip, &written)?;
                 return Ok(files);
             }
-            END_OF_CENTRAL_DIRECTORY | ZIP64_END => return Ok(files),
+            END_OF_CENTRAL_DIRECTORY | ZIP64_END_OF_CENTRAL_DIRECTORY => return Ok(files),
             other => {
                 return Err(ArchiveError::Format(format!(
                     "unexpected record {other:#010x}"

@@ -102,18 +102,12 @@ pub struct BadCidr(pub String);
 impl AllowedIps {
     /// Comma-separated CIDRs, as the Lambda's environment holds them.
     pub fn from_csv(text: &str) -> Result<Self, BadCidr> {
-        let mut blocks = Vec::new();
-        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let bad = || BadCidr(item.to_string());
-            let (addr, len) = item.split_once('/').ok_or_else(bad)?;
-            let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-            let len: u8 = len.parse().map_err(|_| bad())?;
-            if len > if addr.is_ipv4() { 32 } else { 128 } {
-                return Err(bad());
-            }
-            blocks.push((addr, len));
-        }
-        Ok(AllowedIps(blocks))
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_cidr)
+            .collect::<Result<_, _>>()
+            .map(AllowedIps)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -128,6 +122,18 @@ impl AllowedIps {
             _ => false,
         })
     }
+}
+
+/// One CIDR block: an address and a prefix length that fits it.
+pub fn parse_cidr(item: &str) -> Result<(IpAddr, u8), BadCidr> {
+    let bad = || BadCidr(item.to_string());
+    let (addr, len) = item.split_once('/').ok_or_else(bad)?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if len > if addr.is_ipv4() { 32 } else { 128 } {
+        return Err(bad());
+    }
+    Ok((addr, len))
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address.
