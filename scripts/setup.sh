@@ -37,3 +37,5 @@ if [ ! -f "$STAMP" ]; then
 else
   log "python venv up to date"
 fi
+# moto's ExecuteChangeSet leaves stack outputs and parameters stale; see the script.
+.venv/bin/python scripts/patch_moto.py

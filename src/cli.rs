@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
 
+    /// Never prompt: take every answer from flags, GIT2S3_* and the config
+    /// file. Implied when CI is set or stdin is not a terminal.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+
     /// Send every AWS call to this endpoint, e.g. moto or LocalStack on http://127.0.0.1:5000.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -73,6 +78,125 @@ pub enum Command {
     /// from GIT2S3_WEBHOOK_SECRET (one per line while you rotate), never
     /// from a flag. Ref filters and the IP allow list come from git2s3.yaml.
     Serve(ServeArgs),
+
+    /// Deploy git2s3 into an AWS account, or converge an existing install.
+    ///
+    /// Checks the credentials, region, bucket name and stack state; stores a
+    /// new webhook secret and SSH deploy key in Secrets Manager (never on
+    /// disk); uploads the Lambda zip; creates or updates the stack through a
+    /// change set, showing it first; optionally deploys the pipeline; and
+    /// writes git2s3.yaml. Running it again updates and never duplicates.
+    Init(InitArgs),
+
+    /// Re-render the stacks from git2s3.yaml and flags, show the change set, apply it.
+    ///
+    /// With --diff it only prints the changes and exits 0 when there are
+    /// none, 1 when there are some, and 2 on an error.
+    UpdateStack(UpdateStackArgs),
+
+    /// Show the stack, the newest zip of each branch, the queues and the pipeline.
+    Status(StatusArgs),
+
+    /// Remove git2s3 from the account: pipeline and core stacks, the output
+    /// bucket (all versions) and the secrets git2s3 created.
+    Destroy(DestroyArgs),
+}
+
+/// What the stacks are made of; each flag overrides git2s3.yaml.
+#[derive(Debug, Args, Default)]
+pub struct StackArgs {
+    /// CloudFormation stack name [config: stack_name, default git2s3].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+
+    /// Where the repositories live: github, github-enterprise, gitlab,
+    /// bitbucket, bitbucket-server or generic (a plain SSH server).
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<String>,
+
+    /// API base URL, for GitHub Enterprise Server (https://HOST/api/v3),
+    /// self-managed GitLab or Bitbucket Data Center.
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// A repository, OWNER/REPO; repeat for more. Replaces the configured list.
+    #[arg(long = "repo", value_name = "OWNER/REPO")]
+    pub repos: Vec<String>,
+
+    /// A whole organization, group or workspace.
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// How the worker gets the code: git-pull (SSH deploy key) or zip-download (API token).
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Output bucket name [default: CloudFormation makes one up].
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// Lambda CPU architecture: x86_64 or arm64.
+    #[arg(long, value_name = "ARCH")]
+    pub architecture: Option<String>,
+
+    /// Also deploy a CodePipeline for the first --repo (or configured repo) on this branch.
+    #[arg(long, value_name = "BRANCH")]
+    pub pipeline_branch: Option<String>,
+
+    /// The Lambda zip to deploy [default: the checkout's `cargo lambda build`
+    /// output, then bootstrap.zip beside the executable].
+    #[arg(long, value_name = "FILE")]
+    pub lambda_zip: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Environment variable that holds the provider token, for zip download
+    /// [default: GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN]. Tokens are
+    /// never taken as flag values.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+
+    /// Do not register the webhook and deploy key with the provider; the
+    /// output says what to add by hand.
+    #[arg(long)]
+    pub skip_register: bool,
+
+    /// If the stack is in ROLLBACK_COMPLETE (its creation failed), delete it
+    /// and create it again, without asking.
+    #[arg(long)]
+    pub delete_failed_stack: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateStackArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Only print the changes: exit 0 when there are none, 1 when there are, 2 on an error.
+    #[arg(long)]
+    pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// CloudFormation stack name [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// CloudFormation stack name [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+
+    /// Keep the output bucket and its zips.
+    #[arg(long)]
+    pub keep_bucket: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,13 +7,17 @@
 //! - [`settings`]: configuration, merged in one place;
 //! - [`template`]: the embedded CloudFormation templates and their parameters;
 //! - [`aws`]: the AWS SDK configuration, built in one place;
+//! - [`deploy`]: the deploy engine behind `init`, `update-stack`, `status`, `destroy`;
+//! - [`progress`]: spinners on a terminal, plain lines elsewhere;
 //! - [`commands`]: one module per subcommand;
 //! - [`serve`]: the local receiver + worker server behind `git2s3 serve`.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod logging;
+pub mod progress;
 pub mod serve;
 pub mod settings;
 pub mod template;

@@ -7,6 +7,15 @@
 //! `bucket.127.0.0.1` does not resolve.
 
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+mod error;
+pub use error::{AwsError, AwsResultExt};
 
 /// Where and as whom to talk to AWS.
 #[derive(Debug, Clone, Default)]
@@ -41,11 +50,75 @@ pub async fn sdk_config_from(mut loader: ConfigLoader, options: &AwsOptions) -> 
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(config.endpoint_url().is_some())
+        .interceptor(CallLog)
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
 /// A CloudFormation client.
 pub fn cloudformation_client(config: &SdkConfig) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::new(config)
+    client!(aws_sdk_cloudformation, config)
+}
+
+/// A client of `$sdk` that logs its calls.
+macro_rules! client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .interceptor(CallLog)
+                .build(),
+        )
+    };
+}
+use client;
+
+/// Logs every AWS operation before it is sent, at debug level (`-v`):
+/// `aws call service=CloudFormation operation=CreateChangeSet`. What the
+/// CLI calls is then visible, and a test checks it against docs/iam.md.
+#[derive(Debug)]
+struct CallLog;
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "git2s3-call-log"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(op) = cfg.load::<Metadata>() {
+            tracing::debug!(service = op.service(), operation = op.name(), "aws call");
+        }
+        Ok(())
+    }
+}
+
+/// Every client the deploy commands use, built from one configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    /// The region every client talks to, when one is configured.
+    pub region: Option<String>,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Clients {
+            cloudformation: cloudformation_client(config),
+            s3: s3_client(config),
+            sts: client!(aws_sdk_sts, config),
+            secrets: client!(aws_sdk_secretsmanager, config),
+            sqs: client!(aws_sdk_sqs, config),
+            codepipeline: client!(aws_sdk_codepipeline, config),
+            region: config.region().map(|r| r.to_string()),
+        }
+    }
 }

@@ -80,6 +80,8 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
 pub struct Sources<'a> {
     /// `--config`; `None` reads [`DEFAULT_CONFIG_FILE`] if it exists.
     pub config_file: Option<&'a Path>,
+    /// Whether a missing `config_file` is fine (for `init`, which writes it).
+    pub creating: bool,
     /// Looks up an environment variable.
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Values from command-line flags.
@@ -89,7 +91,7 @@ pub struct Sources<'a> {
 /// Loads, merges and validates the configuration. The one place that does.
 pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
     let mut merged = Value::Mapping(Mapping::new());
-    if let Some(file) = read_file_layer(sources.config_file)? {
+    if let Some(file) = read_file_layer(sources.config_file, sources.creating)? {
         merged = merge(merged, file);
     }
     merged = merge(merged, env_layer(sources.env)?);
@@ -117,14 +119,14 @@ pub fn merge(base: Value, over: Value) -> Value {
     }
 }
 
-fn read_file_layer(explicit: Option<&Path>) -> Result<Option<Value>, ConfigError> {
+fn read_file_layer(explicit: Option<&Path>, creating: bool) -> Result<Option<Value>, ConfigError> {
     let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return match explicit {
-                Some(_) => Err(ConfigError::NotFound { path: path.into() }),
-                None => Ok(None),
+                Some(_) if !creating => Err(ConfigError::NotFound { path: path.into() }),
+                _ => Ok(None),
             };
         }
         Err(source) => {

@@ -57,6 +57,11 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}: {message}")]
     Env { var: &'static str, message: String },
+    #[error("cannot write config file {path}: {source}. Check that its directory is writable, or point --config elsewhere")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -306,6 +311,32 @@ impl Settings {
         )
     }
 
+    /// Every secret the stack uses that git2s3 created (named by default
+    /// under `git2s3/<stack>/`), and so may delete.
+    pub fn owned_secret_ids(&self) -> Vec<String> {
+        let s = &self.auth.secrets;
+        [
+            (&s.webhook, self.webhook_secret_id()),
+            (&s.ssh_key, self.ssh_key_secret_id()),
+            (&s.git_token, self.git_token_secret_id()),
+            (&s.oauth_consumer, self.oauth_consumer_secret_id()),
+        ]
+        .into_iter()
+        .filter(|(explicit, _)| explicit.is_none())
+        .map(|(_, id)| id)
+        .collect()
+    }
+
+    /// The pipeline stack's name: `pipeline.stack_name`, else `<stack>-pipeline`.
+    pub fn pipeline_stack_name(&self) -> Option<String> {
+        let p = self.pipeline.as_ref()?;
+        Some(
+            p.stack_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-pipeline", self.stack_name)),
+        )
+    }
+
     fn secret_id(&self, explicit: &Option<String>, leaf: &str) -> String {
         match explicit {
             Some(id) => id.clone(),
@@ -315,8 +346,10 @@ impl Settings {
 }
 
 mod load;
+mod save;
 mod validate;
 pub use load::{load, merge, EnvKind, Sources, ENV_VARS};
+pub use save::{render as render_file, save};
 pub use validate::{validate_bucket_name, validate_stack_name, LOG_RETENTION_DAYS};
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ fn load_with(
         .collect();
     let lookup = move |k: &str| env.get(k).cloned();
     load(&Sources {
+        creating: false,
         config_file: file.map(|_| tmp.path()),
         env: &lookup,
         overrides,
@@ -99,6 +100,7 @@ fn unknown_key_far_from_any_valid_one_lists_the_valid_ones() {
 fn a_named_config_file_that_is_missing_is_an_error() {
     let lookup = |_: &str| None;
     let err = load(&Sources {
+        creating: false,
         config_file: Some(Path::new("/nonexistent/git2s3.yaml")),
         env: &lookup,
         overrides: &Overrides::new(),
@@ -217,4 +219,50 @@ fn settings_round_trip_through_yaml() {
     };
     let yaml = serde_yaml::to_string(&s).unwrap();
     assert_eq!(serde_yaml::from_str::<Settings>(&yaml).unwrap(), s);
+}
+
+#[test]
+fn a_saved_file_loads_back_the_same_settings() {
+    let s = Settings {
+        stack_name: "demo".into(),
+        repos: vec!["acme/api".into()],
+        method: Method::ZipDownload,
+        lambda: LambdaSettings {
+            code_bucket: Some("git2s3-artifacts-123456789012-eu-west-1".into()),
+            code_key: Some("lambda/abc/bootstrap.zip".into()),
+            code_version: Some("v1".into()),
+            ..LambdaSettings::default()
+        },
+        ..Settings::default()
+    };
+    let text = render_file(&s);
+    assert!(text.starts_with("# git2s3 configuration"), "{text}");
+    assert_eq!(load_with(Some(&text), &[], &Overrides::new()).unwrap(), s);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("git2s3.yaml");
+    save(&path, &s).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn only_default_named_secrets_are_owned() {
+    let mut s = Settings {
+        stack_name: "demo".into(),
+        ..Settings::default()
+    };
+    assert_eq!(
+        s.owned_secret_ids(),
+        [
+            "git2s3/demo/webhook-secret",
+            "git2s3/demo/ssh-deploy-key",
+            "git2s3/demo/git-token",
+            "git2s3/demo/bitbucket-oauth-consumer"
+        ]
+    );
+    s.auth.secrets.webhook = Some("team/shared-webhook-secret".into());
+    assert!(!s
+        .owned_secret_ids()
+        .contains(&"team/shared-webhook-secret".to_string()));
+    assert_eq!(s.owned_secret_ids().len(), 3);
 }

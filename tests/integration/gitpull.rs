@@ -16,20 +16,6 @@ async fn s3() -> S3 {
     git2s3::aws::s3_client(&moto().sdk_config().await)
 }
 
-async fn versioned_bucket(s3: &S3, name: &str) {
-    s3.create_bucket().bucket(name).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(name)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Waits until the object at `key` records `commit`; returns its bytes.
 async fn wait_for(s3: &S3, bucket: &str, key: &str, commit: &str, server: &Server) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -117,7 +103,7 @@ fn tree_entries(work: &WorkTree, commit: &str) -> BTreeMap<String, (u32, Vec<u8>
 async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     let s3 = s3().await;
     let bucket = "gitpull-e2e";
-    versioned_bucket(&s3, bucket).await;
+    crate::moto::versioned_bucket(&s3, bucket).await;
     let sshd = Sshd::start(true);
     let url = sshd.bare_repo("acme/api");
     let work = WorkTree::new(&sshd.repo_path("acme/api"));
@@ -235,7 +221,7 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
 async fn a_missing_deploy_key_is_reported_with_the_fix_and_writes_nothing() {
     let s3 = s3().await;
     let bucket = "gitpull-nokey";
-    versioned_bucket(&s3, bucket).await;
+    crate::moto::versioned_bucket(&s3, bucket).await;
     let sshd = Sshd::start(false);
     let url = sshd.bare_repo("acme/locked");
     let work = WorkTree::new(&sshd.repo_path("acme/locked"));
@@ -261,7 +247,7 @@ async fn a_missing_deploy_key_is_reported_with_the_fix_and_writes_nothing() {
 async fn an_unknown_host_key_is_refused() {
     let s3 = s3().await;
     let bucket = "gitpull-hostkey";
-    versioned_bucket(&s3, bucket).await;
+    crate::moto::versioned_bucket(&s3, bucket).await;
     let sshd = Sshd::start(true);
     let url = sshd.bare_repo("acme/mitm");
     let work = WorkTree::new(&sshd.repo_path("acme/mitm"));

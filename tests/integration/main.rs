@@ -10,10 +10,14 @@
 //! - [`server`], [`sshd`]: the real `git2s3 serve` and a real OpenSSH server, as fixtures;
 //! - [`zipdl`]: a provider's zipball → `git2s3 serve` → moto's S3, end to end;
 //! - [`runtime`]: the `bootstrap` binary under cargo-lambda's emulator, in both roles;
+//! - [`deploy`]: `init`, `update-stack`, `status`, `destroy` against moto;
+//! - [`iam`]: docs/iam.md against the calls the code makes, in a moto that enforces IAM;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
+mod deploy;
 mod docs;
 mod gitpull;
+mod iam;
 mod moto;
 mod queue;
 mod render;

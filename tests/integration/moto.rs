@@ -25,10 +25,17 @@ pub struct Moto {
 /// The shared moto server.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(start)
+    MOTO.get_or_init(|| start(&[]))
 }
 
-fn start() -> Moto {
+/// A second moto server that enforces IAM: after the first `free_calls`
+/// requests (which set up users), every request must be signed by a known
+/// access key and allowed by that user's policies.
+pub fn start_with_iam(free_calls: usize) -> Moto {
+    start(&[("INITIAL_NO_AUTH_ACTION_COUNT", free_calls.to_string())])
+}
+
+fn start(env: &[(&str, String)]) -> Moto {
     let server = repo_root().join(".venv/bin/moto_server");
     assert!(
         server.exists(),
@@ -48,6 +55,7 @@ fn start() -> Moto {
     );
     let watchdog = Command::new("sh")
         .args(["-c", &script])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg(&server)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -67,8 +75,13 @@ impl Moto {
     /// An SDK configuration for moto, built by git2s3's own code, with
     /// moto's test credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_as("testing", "testing").await
+    }
+
+    /// The same, signed with another access key.
+    pub async fn sdk_config_as(&self, key: &str, secret: &str) -> SdkConfig {
         let loader = aws_config::defaults(BehaviorVersion::latest())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"));
+            .credentials_provider(Credentials::new(key, secret, None, None, "moto"));
         git2s3::aws::sdk_config_from(
             loader,
             &AwsOptions {
@@ -79,4 +92,25 @@ impl Moto {
         )
         .await
     }
+}
+
+/// Creates a bucket with versioning on.
+pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.create_bucket().bucket(name).send().await.unwrap();
+    enable_versioning(s3, name).await;
+}
+
+/// Turns versioning on, which moto does not do for a template's
+/// VersioningConfiguration.
+pub async fn enable_versioning(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }

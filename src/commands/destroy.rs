@@ -1,0 +1,143 @@
+//! `git2s3 destroy`: take git2s3 out of the account. Pipeline stack (its
+//! artifact bucket emptied first), core stack, the output bucket with every
+//! version and delete marker (unless --keep-bucket), and the secrets git2s3
+//! created. Each step skips what is already gone, so a re-run finishes an
+//! interrupted destroy.
+
+use std::process::ExitCode;
+
+use git2s3_lambda::Provider;
+use serde::Serialize;
+use serde_yaml::Value;
+
+use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
+use crate::deploy::{artifact, bucket, identity, secrets, stack};
+use crate::progress::Progress;
+use crate::settings::Overrides;
+
+#[derive(Debug, Default, Serialize)]
+struct Removed {
+    stacks: Vec<String>,
+    buckets: Vec<String>,
+    object_versions: u64,
+    secrets: Vec<String>,
+    kept: Vec<String>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
+    let yes = super::assume_yes(global);
+    let mut overrides = Overrides::new();
+    if let Some(name) = &args.stack_name {
+        overrides.insert("stack_name", Value::String(name.clone()));
+    }
+    let settings = super::load_settings(global, &overrides)?;
+    let clients = super::clients(global, &settings).await;
+    let progress = Progress::new();
+    let cf = &clients.cloudformation;
+
+    progress.step("Checking AWS credentials and what exists");
+    let me = identity::whoami(&clients).await?;
+    let core = stack::describe(cf, &settings.stack_name).await?;
+    let pipeline = match settings.pipeline_stack_name() {
+        Some(name) => stack::describe(cf, &name).await?,
+        None => None,
+    };
+    let output_bucket = core
+        .as_ref()
+        .and_then(|s| s.outputs.get("OutputBucketName").cloned())
+        .or_else(|| settings.bucket.name.clone());
+
+    let mut plan = Vec::new();
+    if let Some(p) = &pipeline {
+        plan.push(format!("pipeline stack {} ({})", p.name, p.status));
+    }
+    match &core {
+        Some(c) => plan.push(format!("stack {} ({})", c.name, c.status)),
+        None => progress.line(format!("stack {} does not exist", settings.stack_name)),
+    }
+    if let (Some(b), false) = (&output_bucket, args.keep_bucket) {
+        plan.push(format!("bucket {b} with every version of every zip"));
+    }
+    let owned = settings.owned_secret_ids();
+    plan.push(format!("secrets {}", owned.join(", ")));
+    for line in &plan {
+        progress.line(format!("will delete: {line}"));
+    }
+    progress.done();
+    if !super::confirm(
+        yes,
+        &format!(
+            "Delete git2s3 stack {} and all of the above?",
+            settings.stack_name
+        ),
+    )? {
+        eprintln!("nothing was deleted");
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let mut removed = Removed::default();
+    if settings.provider != Provider::Generic {
+        progress.line(format!(
+            "remove the webhook and deploy key from {} by hand: this build cannot unregister them through its API",
+            settings.provider
+        ));
+    }
+    if let Some(p) = &pipeline {
+        progress.step(format!("Deleting pipeline stack {}", p.name));
+        if let Some(artifacts) = p.outputs.get("ArtifactBucketName") {
+            removed.object_versions += bucket::empty(&clients.s3, artifacts, &progress).await?;
+        }
+        stack::delete(cf, p, &progress).await?;
+        removed.stacks.push(p.name.clone());
+    }
+    if let Some(c) = &core {
+        progress.step(format!("Deleting stack {}", c.name));
+        stack::delete(cf, c, &progress).await?;
+        removed.stacks.push(c.name.clone());
+    }
+    match (&output_bucket, args.keep_bucket) {
+        (Some(b), false) => {
+            progress.step(format!("Emptying and deleting bucket {b}"));
+            match bucket::remove(&clients.s3, b, &progress).await? {
+                Some(versions) => {
+                    progress.line(format!(
+                        "{versions} object versions and delete markers deleted"
+                    ));
+                    removed.object_versions += versions;
+                    removed.buckets.push(b.clone());
+                }
+                None => progress.line(format!("{b} does not exist")),
+            }
+        }
+        (Some(b), true) => removed.kept.push(format!("bucket {b} (--keep-bucket)")),
+        (None, _) => {}
+    }
+    progress.step("Deleting secrets");
+    for id in owned {
+        if secrets::delete(&clients.secrets, &id).await? {
+            progress.line(format!("{id}: deleted"));
+            removed.secrets.push(id);
+        }
+    }
+    removed.kept.push(format!(
+        "bucket {}: Lambda zips shared by every git2s3 stack in this account and region",
+        artifact::artifacts_bucket(&me.account, &me.region)
+    ));
+    progress.done();
+    match global.output {
+        OutputFormat::Json => super::print_json(&removed)?,
+        OutputFormat::Text => {
+            println!(
+                "git2s3 stack {} is gone: {} stack(s), {} bucket(s), {} secret(s) deleted",
+                settings.stack_name,
+                removed.stacks.len(),
+                removed.buckets.len(),
+                removed.secrets.len()
+            );
+            for kept in &removed.kept {
+                println!("  kept {kept}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

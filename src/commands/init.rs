@@ -1,0 +1,358 @@
+//! `git2s3 init` without the wizard: preflight, secrets, Lambda zip, core
+//! stack, optional pipeline, then `git2s3.yaml`. Every step converges, so
+//! running it again on an installed stack updates it and never duplicates.
+
+use std::process::ExitCode;
+
+use git2s3_lambda::Provider;
+use serde::Serialize;
+
+use super::apply::{apply, Applied};
+use crate::aws::Clients;
+use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
+use crate::deploy::bucket::{self, Owner};
+use crate::deploy::identity::{self, Identity};
+use crate::deploy::secrets::{self, Outcome};
+use crate::deploy::stack::{self, StackInfo, State};
+use crate::deploy::{artifact, DeployError};
+use crate::progress::Progress;
+use crate::settings::{Method, Settings};
+use crate::template::Template;
+
+/// What happened to one secret (its name, never its value).
+#[derive(Debug, Serialize)]
+struct SecretOutcome {
+    id: String,
+    outcome: Outcome,
+}
+
+/// What `init` reports when it is done (`--output json` prints this).
+#[derive(Debug, Serialize)]
+struct Report {
+    stack: String,
+    status: String,
+    account: String,
+    region: String,
+    git_pull_url: Option<String>,
+    zip_download_url: Option<String>,
+    bucket: Option<String>,
+    public_key: Option<String>,
+    webhook_secret_id: String,
+    secrets: Vec<SecretOutcome>,
+    artifact: artifact::Staged,
+    pipeline_stack: Option<String>,
+    registered: bool,
+    config_file: String,
+}
+
+/// Added to an error once init has started creating things.
+const RESUME: &str = "init stopped part-way; what it made so far is kept. \
+     Fix the cause and run `git2s3 init` again: it resumes and converges. \
+     `git2s3 destroy` removes everything instead";
+
+pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let yes = super::assume_yes(global);
+    let mut settings = super::load_with_stack_flags(global, &args.stack, true)?;
+    check_registration(&settings, args)?;
+    let progress = Progress::new();
+    let clients = super::clients(global, &settings).await;
+
+    // Preflight: everything that can be checked before anything is made.
+    progress.step("Checking AWS credentials, region, stack, bucket and Lambda zip");
+    let me = identity::whoami(&clients).await?;
+    progress.line(format!(
+        "account {} as {}, region {}",
+        me.account, me.arn, me.region
+    ));
+    let current = preflight_stack(&clients, &settings, args, yes, &progress).await?;
+    preflight_bucket(&clients, &settings, current.as_ref()).await?;
+    let path = artifact::locate(args.stack.lambda_zip.as_deref())?;
+    let zip = artifact::load(&path, settings.lambda.architecture)?;
+    progress.line(format!("Lambda zip {}", path.display()));
+
+    let work = async {
+        progress.step("Storing the webhook secret and deploy key in Secrets Manager");
+        let secrets = store_secrets(&clients, &mut settings, args).await?;
+        for s in &secrets {
+            progress.line(format!("{}: {}", s.id, outcome_word(s.outcome)));
+        }
+
+        progress.step("Staging the Lambda zip");
+        let artifact =
+            artifact::deploy_from(&zip, &mut settings, &clients.s3, &me, &progress).await?;
+
+        progress.step(format!("Planning stack {}", settings.stack_name));
+        let stack_name = settings.stack_name.clone();
+        let core = match apply(
+            &clients,
+            Template::Core,
+            &stack_name,
+            &settings,
+            current.as_ref(),
+            yes,
+            &progress,
+        )
+        .await?
+        {
+            Applied::Declined => return Ok(None),
+            Applied::Unchanged(info) | Applied::Changed(info) => info,
+        };
+        let pipeline_stack =
+            match super::apply::apply_pipeline(&clients, &settings, &core, yes, &progress).await? {
+                Some(Applied::Declined) => return Ok(None),
+                Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
+                None => None,
+            };
+        let config = super::config_path(global);
+        crate::settings::save(&config, &settings)?;
+        anyhow::Ok(Some(Report {
+            stack: core.name.clone(),
+            status: core.status.clone(),
+            account: me.account.clone(),
+            region: me.region.clone(),
+            git_pull_url: core.outputs.get("GitPullWebHookApi").cloned(),
+            zip_download_url: core.outputs.get("ZipDownloadWebHookApi").cloned(),
+            bucket: core.outputs.get("OutputBucketName").cloned(),
+            public_key: settings.auth.public_ssh_key.clone(),
+            webhook_secret_id: settings.webhook_secret_id(),
+            secrets,
+            artifact,
+            pipeline_stack,
+            registered: false,
+            config_file: config.display().to_string(),
+        }))
+    };
+    let report = tokio::select! {
+        report = work => report.map_err(|e| e.context(RESUME))?,
+        _ = tokio::signal::ctrl_c() => {
+            progress.done();
+            eprintln!(
+                "interrupted. A stack change already sent keeps running in CloudFormation \
+                 (`git2s3 status` shows it); what init made so far is kept. \
+                 Run `git2s3 init` again to resume, or `git2s3 destroy` to remove it all"
+            );
+            return Ok(ExitCode::from(130));
+        }
+    };
+    progress.done();
+    let Some(report) = report else {
+        eprintln!("the stack was not changed; the secrets and Lambda zip init stored are kept for the next run");
+        return Ok(ExitCode::FAILURE);
+    };
+    match global.output {
+        OutputFormat::Json => super::print_json(&report)?,
+        OutputFormat::Text => print_text(&report, &settings, &me),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Registration through the provider APIs is not in this build, so asking
+/// for it fails before anything is created.
+fn check_registration(settings: &Settings, args: &InitArgs) -> anyhow::Result<()> {
+    if args.skip_register || settings.provider == Provider::Generic {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "this build of git2s3 cannot register webhooks through the {} API yet: \
+         pass --skip-register, and add the webhook and deploy key by hand as \
+         docs/providers.md shows (init prints the values)",
+        settings.provider
+    )
+}
+
+/// The stack's state, after dealing with a failed first creation.
+async fn preflight_stack(
+    clients: &Clients,
+    settings: &Settings,
+    args: &InitArgs,
+    yes: bool,
+    progress: &Progress,
+) -> anyhow::Result<Option<StackInfo>> {
+    let cf = &clients.cloudformation;
+    let Some(info) = stack::describe(cf, &settings.stack_name).await? else {
+        progress.line(format!(
+            "stack {} does not exist yet: it will be created",
+            settings.stack_name
+        ));
+        return Ok(None);
+    };
+    match stack::state(Some(&info.status)) {
+        State::Create => {
+            progress.line(format!(
+                "stack {} is {}: it will be created",
+                info.name, info.status
+            ));
+            Ok(Some(info))
+        }
+        State::Update => {
+            progress.line(format!(
+                "stack {} is {}: it will be updated",
+                info.name, info.status
+            ));
+            Ok(Some(info))
+        }
+        State::RolledBack => {
+            let blocked = stack::blocked(&info).expect("a rolled-back stack is blocked");
+            progress.line(blocked.to_string());
+            let delete = args.delete_failed_stack
+                || (!yes
+                    && super::confirm(
+                        false,
+                        &format!("Delete stack {} now and create it again?", info.name),
+                    )?);
+            if !delete {
+                return Err(blocked.into());
+            }
+            progress.step(format!("Deleting the rolled-back stack {}", info.name));
+            stack::delete(cf, &info, progress).await?;
+            Ok(None)
+        }
+        State::Busy | State::Stuck => Err(stack::blocked(&info).expect("blocked").into()),
+    }
+}
+
+/// The bucket name, if one is set, must be free or already the stack's.
+async fn preflight_bucket(
+    clients: &Clients,
+    settings: &Settings,
+    current: Option<&StackInfo>,
+) -> Result<(), DeployError> {
+    let Some(name) = &settings.bucket.name else {
+        return Ok(());
+    };
+    if current.and_then(|s| s.outputs.get("OutputBucketName")) == Some(name) {
+        return Ok(());
+    }
+    match bucket::owner(&clients.s3, name).await? {
+        Owner::Nobody => Ok(()),
+        Owner::ThisAccount => Err(DeployError::BucketInAccount {
+            bucket: name.clone(),
+            stack: settings.stack_name.clone(),
+        }),
+        Owner::OtherAccount => Err(DeployError::BucketElsewhere {
+            bucket: name.clone(),
+        }),
+    }
+}
+
+/// The environment variable that holds the provider token.
+fn token_var(settings: &Settings, args: &InitArgs) -> Option<String> {
+    args.token_env.clone().or(match settings.provider {
+        Provider::Github | Provider::GithubEnterprise => Some("GITHUB_TOKEN".into()),
+        Provider::Gitlab => Some("GITLAB_TOKEN".into()),
+        Provider::Bitbucket | Provider::BitbucketServer => Some("BITBUCKET_TOKEN".into()),
+        Provider::Generic => None,
+    })
+}
+
+/// Creates what is missing, keeps what exists; records the public key.
+async fn store_secrets(
+    clients: &Clients,
+    settings: &mut Settings,
+    args: &InitArgs,
+) -> anyhow::Result<Vec<SecretOutcome>> {
+    let sm = &clients.secrets;
+    let mut outcomes = Vec::new();
+    let id = settings.webhook_secret_id();
+    let outcome = secrets::ensure(sm, &id, "git2s3 webhook secret (HMAC-SHA256 key)", || {
+        Ok(secrets::new_webhook_secret())
+    })
+    .await?;
+    outcomes.push(SecretOutcome { id, outcome });
+
+    if settings.method == Method::GitPull {
+        let id = settings.ssh_key_secret_id();
+        let comment = format!("git2s3@{}", settings.stack_name);
+        let mut generated = None;
+        let outcome = secrets::ensure(
+            sm,
+            &id,
+            "git2s3 SSH deploy key (OpenSSH private key)",
+            || {
+                let (private, public) = secrets::new_deploy_key(&comment)?;
+                generated = Some(public);
+                Ok(private)
+            },
+        )
+        .await?;
+        let public = match generated {
+            Some(public) => public,
+            None => secrets::public_key(sm, &id).await?,
+        };
+        settings.auth.public_ssh_key = Some(public);
+        outcomes.push(SecretOutcome { id, outcome });
+    }
+
+    if settings.method == Method::ZipDownload {
+        let id = settings.git_token_secret_id();
+        let var = token_var(settings, args);
+        let token = var
+            .as_deref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|t| !t.trim().is_empty());
+        let outcome = match token {
+            Some(token) => secrets::put(sm, &id, "git2s3 provider API token", token.trim()).await?,
+            None => {
+                secrets::ensure(sm, &id, "", || {
+                    Err(DeployError::MissingToken {
+                        id: id.clone(),
+                        var: var.clone().unwrap_or_else(|| "the token variable".into()),
+                    })
+                })
+                .await?
+            }
+        };
+        outcomes.push(SecretOutcome { id, outcome });
+    }
+    Ok(outcomes)
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created => "created",
+        Outcome::Kept => "exists, kept",
+        Outcome::Updated => "updated",
+    }
+}
+
+fn print_text(report: &Report, settings: &Settings, me: &Identity) {
+    println!(
+        "git2s3 is deployed: stack {} ({}) in account {}, region {}",
+        report.stack, report.status, me.account, me.region
+    );
+    let show = |label: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            println!("  {label:<24}{v}");
+        }
+    };
+    show("webhook (git pull):", &report.git_pull_url);
+    show("webhook (zip download):", &report.zip_download_url);
+    show("bucket:", &report.bucket);
+    show("deploy key (public):", &report.public_key);
+    show("pipeline stack:", &report.pipeline_stack);
+    println!("  {:<24}{}", "webhook secret:", report.webhook_secret_id);
+    println!("  {:<24}{}", "config written to:", report.config_file);
+    println!();
+    println!("Next steps:");
+    let url = match settings.method {
+        Method::GitPull => &report.git_pull_url,
+        Method::ZipDownload => &report.zip_download_url,
+    };
+    println!(
+        "  1. Add a push webhook to {} pointing at {}, content type application/json,",
+        if settings.repos.is_empty() {
+            "your repositories".to_string()
+        } else {
+            settings.repos.join(", ")
+        },
+        url.as_deref().unwrap_or("the URL above")
+    );
+    println!(
+        "     with the secret from: aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text",
+        report.webhook_secret_id
+    );
+    if settings.method == Method::GitPull {
+        println!("  2. Add the public key above as a read-only deploy key (docs/providers.md).");
+    }
+    println!("  3. Push a commit, then run `git2s3 status` to see its zip.");
+}
