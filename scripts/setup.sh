@@ -3,7 +3,7 @@
 # Idempotent: a second run only checks what is there. Nothing goes outside the
 # repo except Debian packages and the cargo cache.
 #
-#   scripts/setup.sh           apt packages, the Python venv (.venv/)
+#   scripts/setup.sh           apt packages, the Python venv (.venv/), Node tools (tools/node_modules/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node and npm, for Prism: any installation will do (Debian's, or NodeSource's).
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -39,3 +41,15 @@ else
 fi
 # moto's ExecuteChangeSet leaves stack outputs and parameters stale; see the script.
 .venv/bin/python scripts/patch_moto.py
+
+# --- Node tools, pinned, in tools/node_modules/ -----------------------------
+# Prism and GitHub's OpenAPI description, for the GitHub contract test.
+NSTAMP=tools/node_modules/.installed-$(sha256sum tools/package-lock.json | cut -c1-16)
+if [ ! -f "$NSTAMP" ]; then
+  log "node tools tools/node_modules/ (tools/package-lock.json)"
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  rm -f tools/node_modules/.installed-*
+  touch "$NSTAMP"
+else
+  log "node tools up to date"
+fi

@@ -97,6 +97,19 @@ pub enum Command {
     /// Show the stack, the newest zip of each branch, the queues and the pipeline.
     Status(StatusArgs),
 
+    /// Add the push webhook (or update it), and with --deploy-key the read-only deploy key.
+    ///
+    /// The hook points at the stack's endpoint and carries the stack's
+    /// webhook secret; without a stack (beside `git2s3 serve`), pass
+    /// --webhook-url, set GIT2S3_WEBHOOK_SECRET, and give --public-key.
+    /// The token comes from an environment variable (--token-env), or a
+    /// hidden prompt; never from a flag. Running it again updates, and
+    /// never duplicates.
+    RegisterWebhook(RegisterArgs),
+
+    /// Remove exactly the webhook and deploy key git2s3 registered, nothing else.
+    UnregisterWebhook(RegisterArgs),
+
     /// Remove git2s3 from the account: pipeline and core stacks, the output
     /// bucket (all versions) and the secrets git2s3 created.
     Destroy(DestroyArgs),
@@ -179,6 +192,55 @@ pub struct UpdateStackArgs {
     /// Only print the changes: exit 0 when there are none, 1 when there are, 2 on an error.
     #[arg(long)]
     pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// CloudFormation stack whose endpoint, secret and key to register [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+
+    /// github, github-enterprise, gitlab, bitbucket, bitbucket-server or generic [config: provider].
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<String>,
+
+    /// The provider's API base URL [config: api_url; default: the public service].
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// A repository, OWNER/REPO; repeat for more [config: repos].
+    #[arg(long = "repo", value_name = "OWNER/REPO")]
+    pub repos: Vec<String>,
+
+    /// An organization (GitHub), group (GitLab), workspace (Bitbucket) or
+    /// project (Data Center) hook instead of per-repository hooks [config: org].
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// Also add the deploy key to every repository of --org, listed page by page.
+    #[arg(long, requires = "org")]
+    pub all_repos: bool,
+
+    /// Also add the read-only deploy key (git-pull method) to each repository.
+    #[arg(long)]
+    pub deploy_key: bool,
+
+    /// Environment variable that holds the provider token [default:
+    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+
+    /// The webhook URL, instead of the stack's output.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// The deploy key's public half, instead of the stack's.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+
+    /// Do not ask the provider to send its test event.
+    #[arg(long)]
+    pub no_ping: bool,
 }
 
 #[derive(Debug, Args)]

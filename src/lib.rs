@@ -18,6 +18,7 @@ pub mod commands;
 pub mod deploy;
 pub mod logging;
 pub mod progress;
+pub mod register;
 pub mod serve;
 pub mod settings;
 pub mod template;

@@ -10,6 +10,7 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 use serde_yaml::Value;
 
+use super::register;
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
 use crate::deploy::{artifact, bucket, identity, secrets, stack};
 use crate::progress::Progress;
@@ -17,6 +18,8 @@ use crate::settings::Overrides;
 
 #[derive(Debug, Default, Serialize)]
 struct Removed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unregistered: Option<register::Report>,
     stacks: Vec<String>,
     buckets: Vec<String>,
     object_versions: u64,
@@ -76,12 +79,15 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     }
 
     let mut removed = Removed::default();
-    if settings.provider != Provider::Generic {
-        progress.line(format!(
-            "remove the webhook and deploy key from {} by hand: this build cannot unregister them through its API",
-            settings.provider
-        ));
-    }
+    unregister(
+        &settings,
+        core.as_ref(),
+        &clients,
+        yes,
+        &progress,
+        &mut removed,
+    )
+    .await;
     if let Some(p) = &pipeline {
         progress.step(format!("Deleting pipeline stack {}", p.name));
         if let Some(artifacts) = p.outputs.get("ArtifactBucketName") {
@@ -140,4 +146,43 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes git2s3's webhook and deploy key from the provider, while the
+/// stack (and so the hook's URL and secret) still exists. A failure here
+/// does not stop the destroy: it is said, with what to remove by hand.
+async fn unregister(
+    settings: &crate::settings::Settings,
+    core: Option<&crate::deploy::stack::StackInfo>,
+    clients: &crate::aws::Clients,
+    yes: bool,
+    progress: &Progress,
+    removed: &mut Removed,
+) {
+    let Some(core) = core else { return };
+    if settings.provider == Provider::Generic
+        || (settings.repos.is_empty() && settings.org.is_none())
+    {
+        return;
+    }
+    progress.step(format!(
+        "Removing git2s3's webhook and deploy key from {}",
+        settings.provider
+    ));
+    let result = async {
+        let token = register::token(settings.provider, None, yes)?;
+        let git_pull = settings.method == crate::settings::Method::GitPull;
+        let reg = register::for_stack(settings, &core.outputs, &clients.secrets, &token, git_pull)
+            .await?;
+        anyhow::Ok(register::unregister(&reg, progress).await?)
+    }
+    .await;
+    match result {
+        Ok(report) => removed.unregistered = Some(report),
+        Err(e) => progress.line(format!(
+            "could not remove the webhook and deploy key from {}: {e}. Remove them by hand (they point at {})",
+            settings.provider,
+            register::hook_url(settings, &core.outputs).unwrap_or_default()
+        )),
+    }
 }

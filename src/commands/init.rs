@@ -8,6 +8,7 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use super::apply::{apply, Applied};
+use super::register;
 use crate::aws::Clients;
 use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
 use crate::deploy::bucket::{self, Owner};
@@ -41,9 +42,13 @@ struct Report {
     secrets: Vec<SecretOutcome>,
     artifact: artifact::Staged,
     pipeline_stack: Option<String>,
-    registered: bool,
+    registered: Option<register::Report>,
     config_file: String,
 }
+
+/// Where init reads a Bitbucket OAuth consumer (auth.bitbucket_oauth_consumer).
+pub const OAUTH_KEY_VAR: &str = "BITBUCKET_OAUTH_KEY";
+pub const OAUTH_SECRET_VAR: &str = "BITBUCKET_OAUTH_SECRET";
 
 /// Added to an error once init has started creating things.
 const RESUME: &str = "init stopped part-way; what it made so far is kept. \
@@ -53,7 +58,7 @@ const RESUME: &str = "init stopped part-way; what it made so far is kept. \
 pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let yes = super::assume_yes(global);
     let mut settings = super::load_with_stack_flags(global, &args.stack, true)?;
-    check_registration(&settings, args)?;
+    let registration = registration_token(&settings, args, yes)?;
     let progress = Progress::new();
     let clients = super::clients(global, &settings).await;
 
@@ -103,6 +108,29 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                 Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
                 None => None,
             };
+        let registered = match &registration {
+            Some(token) => {
+                progress.step(format!(
+                    "Registering the webhook{} with {}",
+                    if settings.method == Method::GitPull {
+                        " and deploy key"
+                    } else {
+                        ""
+                    },
+                    settings.provider
+                ));
+                let reg = register::for_stack(
+                    &settings,
+                    &core.outputs,
+                    &clients.secrets,
+                    token,
+                    settings.method == Method::GitPull,
+                )
+                .await?;
+                Some(register::register(&reg, &progress).await?)
+            }
+            None => None,
+        };
         let config = super::config_path(global);
         crate::settings::save(&config, &settings)?;
         anyhow::Ok(Some(Report {
@@ -118,7 +146,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             secrets,
             artifact,
             pipeline_stack,
-            registered: false,
+            registered,
             config_file: config.display().to_string(),
         }))
     };
@@ -146,18 +174,43 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Registration through the provider APIs is not in this build, so asking
-/// for it fails before anything is created.
-fn check_registration(settings: &Settings, args: &InitArgs) -> anyhow::Result<()> {
+/// Whether init registers with the provider, and its token. Checked in
+/// preflight, so that a missing token or target fails before anything
+/// is made.
+fn registration_token(
+    settings: &Settings,
+    args: &InitArgs,
+    yes: bool,
+) -> anyhow::Result<Option<String>> {
     if args.skip_register || settings.provider == Provider::Generic {
-        return Ok(());
+        return Ok(None);
     }
-    anyhow::bail!(
-        "this build of git2s3 cannot register webhooks through the {} API yet: \
-         pass --skip-register, and add the webhook and deploy key by hand as \
-         docs/providers.md shows (init prints the values)",
-        settings.provider
-    )
+    if settings.repos.is_empty() && settings.org.is_none() {
+        anyhow::bail!(
+            "init registers the webhook with {}, so it needs the repositories: pass --repo OWNER/REPO \
+             (repeatable) or --org ORG, or --skip-register to add the webhook by hand",
+            settings.provider
+        );
+    }
+    if settings.method == Method::GitPull
+        && matches!(
+            settings.provider,
+            Provider::Github | Provider::GithubEnterprise
+        )
+        && settings.repos.len() > 1
+    {
+        anyhow::bail!(
+            "GitHub allows a deploy key on one repository only, so one stack's key cannot serve {} \
+             repositories with git pull; one key per repository is not built yet. Use one stack per \
+             repository, or --method zip-download",
+            settings.repos.len()
+        );
+    }
+    Ok(Some(register::token(
+        settings.provider,
+        args.token_env.as_deref(),
+        yes,
+    )?))
 }
 
 /// The stack's state, after dealing with a failed first creation.
@@ -235,16 +288,6 @@ async fn preflight_bucket(
     }
 }
 
-/// The environment variable that holds the provider token.
-fn token_var(settings: &Settings, args: &InitArgs) -> Option<String> {
-    args.token_env.clone().or(match settings.provider {
-        Provider::Github | Provider::GithubEnterprise => Some("GITHUB_TOKEN".into()),
-        Provider::Gitlab => Some("GITLAB_TOKEN".into()),
-        Provider::Bitbucket | Provider::BitbucketServer => Some("BITBUCKET_TOKEN".into()),
-        Provider::Generic => None,
-    })
-}
-
 /// Creates what is missing, keeps what exists; records the public key.
 async fn store_secrets(
     clients: &Clients,
@@ -283,9 +326,27 @@ async fn store_secrets(
         outcomes.push(SecretOutcome { id, outcome });
     }
 
-    if settings.method == Method::ZipDownload {
+    let oauth = settings.auth.bitbucket_oauth_consumer && settings.provider == Provider::Bitbucket;
+    if settings.method == Method::ZipDownload && oauth {
+        // Bitbucket Cloud with an OAuth consumer: its key and secret, as JSON.
+        let id = settings.oauth_consumer_secret_id();
+        let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());
+        let outcome = match (env(OAUTH_KEY_VAR), env(OAUTH_SECRET_VAR)) {
+            (Some(key), Some(secret)) => {
+                let value = serde_json::json!({"key": key.trim(), "secret": secret.trim()}).to_string();
+                secrets::put(sm, &id, "git2s3 Bitbucket OAuth consumer", &value).await?
+            }
+            _ => {
+                secrets::ensure(sm, &id, "", || {
+                    Err(DeployError::MissingOauthConsumer { id: id.clone() })
+                })
+                .await?
+            }
+        };
+        outcomes.push(SecretOutcome { id, outcome });
+    } else if settings.method == Method::ZipDownload {
         let id = settings.git_token_secret_id();
-        let var = token_var(settings, args);
+        let var = register::token_var(settings.provider, args.token_env.as_deref());
         let token = var
             .as_deref()
             .and_then(|v| std::env::var(v).ok())
@@ -333,6 +394,26 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
     println!("  {:<24}{}", "webhook secret:", report.webhook_secret_id);
     println!("  {:<24}{}", "config written to:", report.config_file);
     println!();
+    if let Some(done) = &report.registered {
+        for h in &done.hooks {
+            println!(
+                "  webhook on {}: {:?}{}",
+                h.target,
+                h.outcome,
+                if h.ping == Some("sent") {
+                    ", test event sent"
+                } else {
+                    ""
+                }
+            );
+        }
+        for k in &done.keys {
+            println!("  deploy key on {}: {:?}", k.repo, k.outcome);
+        }
+        println!();
+        println!("Next: push a commit, then run `git2s3 status` to see its zip.");
+        return;
+    }
     println!("Next steps:");
     let url = match settings.method {
         Method::GitPull => &report.git_pull_url,

@@ -15,6 +15,7 @@ use crate::settings::{self, Overrides, PipelineSettings, Settings, Sources};
 mod apply;
 pub mod destroy;
 pub mod init;
+pub mod register;
 pub mod render;
 pub mod serve;
 pub mod status;
@@ -29,6 +30,8 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::UpdateStack(args) => update_stack::run(&cli.global, args).await,
         Command::Status(args) => status::run(&cli.global, args).await,
         Command::Destroy(args) => destroy::run(&cli.global, args).await,
+        Command::RegisterWebhook(args) => register::run(&cli.global, args, false).await,
+        Command::UnregisterWebhook(args) => register::run(&cli.global, args, true).await,
     }
 }
 

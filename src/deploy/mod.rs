@@ -87,6 +87,11 @@ pub enum DeployError {
          set {var} (or name the variable that holds the token with --token-env) and run the command again"
     )]
     MissingToken { id: String, var: String },
+    #[error(
+        "zip download with a Bitbucket OAuth consumer needs its key and secret, and secret {id} \
+         does not hold them yet: set BITBUCKET_OAUTH_KEY and BITBUCKET_OAUTH_SECRET and run the command again"
+    )]
+    MissingOauthConsumer { id: String },
     #[error("cannot generate the SSH deploy key: {0}")]
     KeyGeneration(String),
     #[error(

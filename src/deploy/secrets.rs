@@ -113,7 +113,10 @@ pub async fn put(
 }
 
 /// The secret's current string value.
-async fn read(sm: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Option<String>, AwsError> {
+pub async fn read(
+    sm: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> Result<Option<String>, AwsError> {
     let out = sm
         .get_secret_value()
         .secret_id(id)

@@ -9,6 +9,23 @@ use git2s3_lambda::Provider;
 
 use super::{ConfigError, Method, Settings};
 
+/// An https:// URL, or http:// to this machine (a local mock or tunnel),
+/// where a token never crosses the network in clear.
+pub fn is_https_or_loopback(url: &str) -> bool {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return !rest.is_empty();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
+        _ => host,
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// Log retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: &[u32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -38,10 +55,10 @@ impl Settings {
             );
         }
         if let Some(url) = &self.api_url {
-            if !url.starts_with("https://") || url.len() <= "https://".len() {
+            if !is_https_or_loopback(url) {
                 return invalid(
                     "api_url",
-                    format!("`{url}` must be an https:// URL; git2s3 never sends tokens over plain HTTP"),
+                    format!("`{url}` must be an https:// URL; git2s3 never sends tokens over plain HTTP (except to this machine)"),
                 );
             }
         }

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::moto::{moto, Moto, REGION};
 use crate::util::{git2s3, Git2s3};
@@ -478,7 +478,24 @@ fn provider_registration_and_missing_tokens_fail_first_with_the_flag_to_use() {
         .init_cmd("regdemo", "github", &["--repo", "acme/api"])
         .fails();
     assert!(
-        err.contains("cannot register webhooks through the github API yet: pass --skip-register"),
+        err.contains("registering with github needs an API token: set GITHUB_TOKEN, or name the variable that holds it with --token-env"),
+        "{err}"
+    );
+    let err = install.init_cmd("regdemo", "gitlab", &[]).fails();
+    assert!(
+        err.contains("init registers the webhook with gitlab, so it needs the repositories: pass --repo OWNER/REPO"),
+        "{err}"
+    );
+    let err = install
+        .init_cmd(
+            "regdemo",
+            "github",
+            &["--repo", "acme/api", "--repo", "acme/web"],
+        )
+        .env("GITHUB_TOKEN", "t")
+        .fails();
+    assert!(
+        err.contains("GitHub allows a deploy key on one repository only"),
         "{err}"
     );
 
@@ -535,4 +552,119 @@ fn a_missing_lambda_zip_names_the_build_command() {
         err.contains("cargo lambda build --release --output-format zip"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_registers_the_hook_and_key_and_destroy_removes_them() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let moto = moto();
+    let github = MockServer::start().await;
+    let mount = |m: &'static str, p: &'static str, status: u16, body: Value| {
+        Mock::given(method(m))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+    };
+    mount("GET", "/repos/acme/api/hooks", 200, json!([]))
+        .up_to_n_times(1)
+        .mount(&github)
+        .await;
+    mount(
+        "POST",
+        "/repos/acme/api/hooks",
+        201,
+        json!({"id": 77, "config": {}}),
+    )
+    .expect(1)
+    .mount(&github)
+    .await;
+    mount("POST", "/repos/acme/api/hooks/77/pings", 204, Value::Null)
+        .expect(1)
+        .mount(&github)
+        .await;
+    mount("GET", "/repos/acme/api/keys", 200, json!([]))
+        .up_to_n_times(1)
+        .mount(&github)
+        .await;
+    mount("POST", "/repos/acme/api/keys", 201, json!({"id": 5}))
+        .expect(1)
+        .mount(&github)
+        .await;
+
+    let install = Install::new(moto);
+    let api = github.uri();
+    let report = tokio::task::block_in_place(|| {
+        let out = install
+            .init_cmd(
+                "regstack",
+                "github",
+                &[
+                    "--output",
+                    "json",
+                    "--repo",
+                    "acme/api",
+                    "--api-url",
+                    &api,
+                    "--architecture",
+                    architecture(),
+                ],
+            )
+            .env("GITHUB_TOKEN", "test-token")
+            .stdout();
+        serde_json::from_str::<Value>(&out).unwrap()
+    });
+    assert_eq!(
+        report["registered"]["hooks"][0]["outcome"], "created",
+        "{report}"
+    );
+    assert_eq!(report["registered"]["hooks"][0]["ping"], "sent");
+    assert_eq!(report["registered"]["keys"][0]["outcome"], "created");
+
+    // The hook carries the stack's URL and the secret in Secrets Manager; the key is the stack's.
+    let requests = github.received_requests().await.unwrap();
+    let body = |m: &str, p: &str| -> Value {
+        let r = requests
+            .iter()
+            .find(|r| r.method.as_str() == m && r.url.path() == p)
+            .unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let hook = body("POST", "/repos/acme/api/hooks");
+    assert_eq!(hook["config"]["url"], report["git_pull_url"]);
+    let stored = secret(moto, "git2s3/regstack/webhook-secret")
+        .await
+        .unwrap();
+    assert_eq!(hook["config"]["secret"], stored.as_str());
+    assert_eq!(
+        body("POST", "/repos/acme/api/keys")["key"],
+        report["public_key"]
+    );
+    assert_eq!(body("POST", "/repos/acme/api/keys")["read_only"], true);
+
+    // destroy removes exactly those two.
+    let url = report["git_pull_url"].clone();
+    mount("GET", "/repos/acme/api/hooks", 200, json!([{"id": 76, "config": {"url": "https://ci.example.com"}}, {"id": 77, "config": {"url": url}}])).mount(&github).await;
+    mount("GET", "/repos/acme/api/keys", 200, json!([{"id": 4, "key": "ssh-rsa AAAAother", "title": "laptop"}, {"id": 5, "key": report["public_key"], "title": "git2s3 regstack"}])).mount(&github).await;
+    mount("DELETE", "/repos/acme/api/hooks/77", 204, Value::Null)
+        .expect(1)
+        .mount(&github)
+        .await;
+    mount("DELETE", "/repos/acme/api/keys/5", 204, Value::Null)
+        .expect(1)
+        .mount(&github)
+        .await;
+    let removed = tokio::task::block_in_place(|| {
+        let out = install
+            .run(["--output", "json", "destroy", "--yes"])
+            .env("GITHUB_TOKEN", "test-token")
+            .stdout();
+        serde_json::from_str::<Value>(&out).unwrap()
+    });
+    assert_eq!(
+        removed["unregistered"]["hooks"][0]["outcome"], "removed",
+        "{removed}"
+    );
+    assert_eq!(removed["unregistered"]["keys"][0]["outcome"], "removed");
+    assert_eq!(stack_status(moto, "regstack").await, None);
 }

@@ -12,6 +12,8 @@
 //! - [`runtime`]: the `bootstrap` binary under cargo-lambda's emulator, in both roles;
 //! - [`deploy`]: `init`, `update-stack`, `status`, `destroy` against moto;
 //! - [`iam`]: docs/iam.md against the calls the code makes, in a moto that enforces IAM;
+//! - [`register`]: register-webhook against a local mock of each provider;
+//! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
 
 mod deploy;
@@ -19,7 +21,9 @@ mod docs;
 mod gitpull;
 mod iam;
 mod moto;
+mod prism;
 mod queue;
+mod register;
 mod render;
 mod runtime;
 mod server;

@@ -1,0 +1,206 @@
+//! Bitbucket Cloud (API 2.0): repository and workspace webhooks, deploy
+//! keys. A token with a colon (`email:api-token`) is sent as Basic auth,
+//! as Atlassian API tokens are; any other as a Bearer access token.
+//! Bitbucket has no test event.
+
+use async_trait::async_trait;
+use base64::Engine;
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::http::{secret_header, Api, Paging, Rights};
+use super::{encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+
+pub const API: &str = "https://api.bitbucket.org/2.0";
+
+const HOOKS: Rights = Rights {
+    what: "webhooks",
+    needs: "the webhook scope and admin rights on the repository",
+};
+const WORKSPACE_HOOKS: Rights = Rights {
+    what: "workspace webhooks",
+    needs: "the webhook scope and admin rights on the workspace",
+};
+const KEYS: Rights = Rights {
+    what: "deploy keys",
+    needs: "the repository:admin scope",
+};
+const REPOS: Rights = Rights {
+    what: "repositories",
+    needs: "the repository scope",
+};
+
+pub struct Bitbucket {
+    api: Api,
+}
+
+impl Bitbucket {
+    pub fn new(base: &str, token: &str) -> Result<Self, RegisterError> {
+        let token = token.trim();
+        let auth = if token.contains(':') {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(token)
+            )
+        } else {
+            format!("Bearer {token}")
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, secret_header(&auth)?);
+        Ok(Bitbucket {
+            api: Api::new("Bitbucket", base, headers)?,
+        })
+    }
+
+    fn hooks_path(target: &Target) -> Result<(String, Rights), RegisterError> {
+        Ok(match target {
+            Target::Repo(repo) => {
+                let (ws, slug) = split_repo(repo)?;
+                (format!("/repositories/{ws}/{slug}/hooks"), HOOKS)
+            }
+            Target::Org(ws) => (format!("/workspaces/{ws}/hooks"), WORKSPACE_HOOKS),
+        })
+    }
+
+    fn body(spec: &HookSpec) -> Value {
+        json!({
+            "description": spec.name,
+            "url": spec.url,
+            "active": true,
+            "secret": spec.secret,
+            "events": ["repo:push"],
+        })
+    }
+}
+
+#[async_trait]
+impl ProviderApi for Bitbucket {
+    fn name(&self) -> &'static str {
+        self.api.provider()
+    }
+
+    async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let list = self.api.list(&path, Paging::BodyNext, rights).await?;
+        Ok(list
+            .iter()
+            .map(|h| Hook {
+                id: h["uuid"].as_str().unwrap_or_default().to_string(),
+                url: h["url"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let (created, _) = self
+            .api
+            .call(Method::POST, &path, Some(&Self::body(spec)), rights)
+            .await?;
+        Ok(Hook {
+            id: created["uuid"].as_str().unwrap_or_default().to_string(),
+            url: spec.url.clone(),
+        })
+    }
+
+    async fn update_hook(
+        &self,
+        target: &Target,
+        id: &str,
+        spec: &HookSpec,
+    ) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(
+                Method::PUT,
+                &format!("{path}/{}", encode(id)),
+                Some(&Self::body(spec)),
+                rights,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("{path}/{}", encode(id)),
+                None,
+                rights,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self, _target: &Target, _id: &str) -> Result<bool, RegisterError> {
+        Ok(false)
+    }
+
+    async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
+        let (ws, slug) = split_repo(repo)?;
+        let list = self
+            .api
+            .list(
+                &format!("/repositories/{ws}/{slug}/deploy-keys"),
+                Paging::BodyNext,
+                KEYS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .map(|k| Key {
+                id: match &k["id"] {
+                    Value::Number(n) => n.to_string(),
+                    other => other.as_str().unwrap_or_default().to_string(),
+                },
+                key: k["key"].as_str().unwrap_or_default().to_string(),
+                title: k["label"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
+        let (ws, slug) = split_repo(repo)?;
+        let body = json!({"key": key, "label": title});
+        self.api
+            .call(
+                Method::POST,
+                &format!("/repositories/{ws}/{slug}/deploy-keys"),
+                Some(&body),
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
+        let (ws, slug) = split_repo(repo)?;
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("/repositories/{ws}/{slug}/deploy-keys/{id}"),
+                None,
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&self, workspace: &str) -> Result<Vec<String>, RegisterError> {
+        let list = self
+            .api
+            .list(
+                &format!("/repositories/{workspace}?pagelen=100"),
+                Paging::BodyNext,
+                REPOS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|r| r["full_name"].as_str().map(str::to_string))
+            .collect())
+    }
+}

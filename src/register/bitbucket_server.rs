@@ -1,0 +1,208 @@
+//! Bitbucket Data Center (REST API 1.0): repository and project webhooks,
+//! and read-only SSH access keys (its deploy keys). Repositories are
+//! `PROJECT/slug`; the base URL is the server's (`https://HOST`).
+//! Data Center has no test event through this API.
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::http::{secret_header, Api, Paging, Rights};
+use super::{encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+
+const HOOKS: Rights = Rights {
+    what: "webhooks",
+    needs: "Repository admin permission (an HTTP access token with Repository admin)",
+};
+const PROJECT_HOOKS: Rights = Rights {
+    what: "project webhooks",
+    needs: "Project admin permission (an HTTP access token with Project admin)",
+};
+const KEYS: Rights = Rights {
+    what: "access keys",
+    needs: "Repository admin permission (an HTTP access token with Repository admin)",
+};
+const REPOS: Rights = Rights {
+    what: "repositories",
+    needs: "Project read permission",
+};
+
+pub struct Server {
+    api: Api,
+}
+
+impl Server {
+    pub fn new(base: &str, token: &str) -> Result<Self, RegisterError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            secret_header(&format!("Bearer {}", token.trim()))?,
+        );
+        Ok(Server {
+            api: Api::new("Bitbucket Data Center", base, headers)?,
+        })
+    }
+
+    fn hooks_path(target: &Target) -> Result<(String, Rights), RegisterError> {
+        Ok(match target {
+            Target::Repo(repo) => {
+                let (project, slug) = split_repo(repo)?;
+                (
+                    format!(
+                        "/rest/api/1.0/projects/{}/repos/{}/webhooks",
+                        encode(project),
+                        encode(slug)
+                    ),
+                    HOOKS,
+                )
+            }
+            Target::Org(project) => (
+                format!("/rest/api/1.0/projects/{}/webhooks", encode(project)),
+                PROJECT_HOOKS,
+            ),
+        })
+    }
+
+    fn keys_path(repo: &str) -> Result<String, RegisterError> {
+        let (project, slug) = split_repo(repo)?;
+        Ok(format!(
+            "/rest/keys/1.0/projects/{}/repos/{}/ssh",
+            encode(project),
+            encode(slug)
+        ))
+    }
+
+    fn body(spec: &HookSpec) -> Value {
+        json!({
+            "name": spec.name,
+            "url": spec.url,
+            "active": true,
+            "events": ["repo:refs_changed"],
+            "configuration": {"secret": spec.secret},
+        })
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+#[async_trait]
+impl ProviderApi for Server {
+    fn name(&self) -> &'static str {
+        self.api.provider()
+    }
+
+    async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let list = self
+            .api
+            .list(&format!("{path}?limit=100"), Paging::StartLimit, rights)
+            .await?;
+        Ok(list
+            .iter()
+            .map(|h| Hook {
+                id: id_of(&h["id"]),
+                url: h["url"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let (created, _) = self
+            .api
+            .call(Method::POST, &path, Some(&Self::body(spec)), rights)
+            .await?;
+        Ok(Hook {
+            id: id_of(&created["id"]),
+            url: spec.url.clone(),
+        })
+    }
+
+    async fn update_hook(
+        &self,
+        target: &Target,
+        id: &str,
+        spec: &HookSpec,
+    ) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(
+                Method::PUT,
+                &format!("{path}/{id}"),
+                Some(&Self::body(spec)),
+                rights,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(Method::DELETE, &format!("{path}/{id}"), None, rights)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self, _target: &Target, _id: &str) -> Result<bool, RegisterError> {
+        Ok(false)
+    }
+
+    async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
+        let path = Self::keys_path(repo)?;
+        let list = self
+            .api
+            .list(&format!("{path}?limit=100"), Paging::StartLimit, KEYS)
+            .await?;
+        Ok(list
+            .iter()
+            .map(|k| Key {
+                id: id_of(&k["key"]["id"]),
+                key: k["key"]["text"].as_str().unwrap_or_default().to_string(),
+                title: k["key"]["label"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
+        let body = json!({"key": {"text": key, "label": title}, "permission": "REPO_READ"});
+        self.api
+            .call(Method::POST, &Self::keys_path(repo)?, Some(&body), KEYS)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("{}/{id}", Self::keys_path(repo)?),
+                None,
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&self, project: &str) -> Result<Vec<String>, RegisterError> {
+        let list = self
+            .api
+            .list(
+                &format!("/rest/api/1.0/projects/{}/repos?limit=100", encode(project)),
+                Paging::StartLimit,
+                REPOS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|r| r["slug"].as_str().map(|slug| format!("{project}/{slug}")))
+            .collect())
+    }
+}

@@ -1,0 +1,219 @@
+//! GitHub and GitHub Enterprise Server (REST API v3, `2022-11-28`):
+//! repository and organization webhooks, deploy keys, the ping event.
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::http::{secret_header, Api, Paging, Rights};
+use super::{split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+
+/// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
+pub const API: &str = "https://api.github.com";
+
+const HOOKS: Rights = Rights {
+    what: "webhooks",
+    needs: "the admin:repo_hook scope (classic token) or Webhooks: write (fine-grained token)",
+};
+const ORG_HOOKS: Rights = Rights {
+    what: "organization webhooks",
+    needs: "the admin:org_hook scope (classic token) or the organization permission Webhooks: write (fine-grained token), as an organization owner",
+};
+const KEYS: Rights = Rights {
+    what: "deploy keys",
+    needs: "the repo scope (classic token) or Administration: write (fine-grained token)",
+};
+const REPOS: Rights = Rights {
+    what: "repositories",
+    needs: "read access to the organization's repositories (Metadata: read)",
+};
+
+pub struct GitHub {
+    api: Api,
+}
+
+impl GitHub {
+    pub fn new(base: &str, token: &str) -> Result<Self, RegisterError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            secret_header(&format!("Bearer {}", token.trim()))?,
+        );
+        // Prism (GitHub's own API description) refuses a bare vnd.github+json.
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json, application/json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        Ok(GitHub {
+            api: Api::new("GitHub", base, headers)?,
+        })
+    }
+
+    fn hooks_path(target: &Target) -> Result<(String, Rights), RegisterError> {
+        Ok(match target {
+            Target::Repo(repo) => {
+                let (owner, name) = split_repo(repo)?;
+                (format!("/repos/{owner}/{name}/hooks"), HOOKS)
+            }
+            Target::Org(org) => (format!("/orgs/{org}/hooks"), ORG_HOOKS),
+        })
+    }
+
+    fn config(spec: &HookSpec) -> Value {
+        json!({
+            "url": spec.url,
+            "content_type": "json",
+            "secret": spec.secret,
+            "insecure_ssl": "0",
+        })
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    match &v["id"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+#[async_trait]
+impl ProviderApi for GitHub {
+    fn name(&self) -> &'static str {
+        self.api.provider()
+    }
+
+    async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let list = self
+            .api
+            .list(&format!("{path}?per_page=100"), Paging::LinkHeader, rights)
+            .await?;
+        Ok(list
+            .iter()
+            .map(|h| Hook {
+                id: id_of(h),
+                url: h["config"]["url"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let body = json!({
+            "name": "web",
+            "active": true,
+            "events": ["push"],
+            "config": Self::config(spec),
+        });
+        let (created, _) = self
+            .api
+            .call(Method::POST, &path, Some(&body), rights)
+            .await?;
+        Ok(Hook {
+            id: id_of(&created),
+            url: spec.url.clone(),
+        })
+    }
+
+    async fn update_hook(
+        &self,
+        target: &Target,
+        id: &str,
+        spec: &HookSpec,
+    ) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let body = json!({
+            "active": true,
+            "events": ["push"],
+            "config": Self::config(spec),
+        });
+        self.api
+            .call(Method::PATCH, &format!("{path}/{id}"), Some(&body), rights)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(Method::DELETE, &format!("{path}/{id}"), None, rights)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self, target: &Target, id: &str) -> Result<bool, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        self.api
+            .call(Method::POST, &format!("{path}/{id}/pings"), None, rights)
+            .await?;
+        Ok(true)
+    }
+
+    async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
+        let (owner, name) = split_repo(repo)?;
+        let list = self
+            .api
+            .list(
+                &format!("/repos/{owner}/{name}/keys?per_page=100"),
+                Paging::LinkHeader,
+                KEYS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .map(|k| Key {
+                id: id_of(k),
+                key: k["key"].as_str().unwrap_or_default().to_string(),
+                title: k["title"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
+        let (owner, name) = split_repo(repo)?;
+        let body = json!({"title": title, "key": key, "read_only": true});
+        self.api
+            .call(
+                Method::POST,
+                &format!("/repos/{owner}/{name}/keys"),
+                Some(&body),
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
+        let (owner, name) = split_repo(repo)?;
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("/repos/{owner}/{name}/keys/{id}"),
+                None,
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError> {
+        let list = self
+            .api
+            .list(
+                &format!("/orgs/{org}/repos?per_page=100"),
+                Paging::LinkHeader,
+                REPOS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|r| r["full_name"].as_str().map(str::to_string))
+            .collect())
+    }
+}

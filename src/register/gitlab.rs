@@ -1,0 +1,209 @@
+//! GitLab (gitlab.com or self-managed, REST API v4): project and group
+//! webhooks, deploy keys, the test push event. Projects are addressed by
+//! their URL-encoded path (`acme%2Fapi`).
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::http::{secret_header, Api, Paging, Rights};
+use super::{encode, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+
+/// gitlab.com; self-managed is `https://HOST/api/v4`.
+pub const API: &str = "https://gitlab.com/api/v4";
+
+const HOOKS: Rights = Rights {
+    what: "webhooks",
+    needs: "the Maintainer role on the project and the api scope",
+};
+const GROUP_HOOKS: Rights = Rights {
+    what: "group webhooks",
+    needs: "the Owner role on the group, the api scope, and GitLab Premium or Ultimate (group webhooks are a paid feature)",
+};
+const KEYS: Rights = Rights {
+    what: "deploy keys",
+    needs: "the Maintainer role on the project and the api scope",
+};
+const REPOS: Rights = Rights {
+    what: "projects",
+    needs: "at least the Reporter role on the group and the read_api scope",
+};
+
+pub struct GitLab {
+    api: Api,
+}
+
+impl GitLab {
+    pub fn new(base: &str, token: &str) -> Result<Self, RegisterError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("private-token", secret_header(token.trim())?);
+        Ok(GitLab {
+            api: Api::new("GitLab", base, headers)?,
+        })
+    }
+
+    fn hooks_path(target: &Target) -> (String, Rights) {
+        match target {
+            Target::Repo(repo) => (format!("/projects/{}/hooks", encode(repo)), HOOKS),
+            Target::Org(group) => (format!("/groups/{}/hooks", encode(group)), GROUP_HOOKS),
+        }
+    }
+
+    fn body(spec: &HookSpec) -> Value {
+        json!({
+            "url": spec.url,
+            "token": spec.secret,
+            "push_events": true,
+            "tag_push_events": true,
+            "enable_ssl_verification": true,
+        })
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    match &v["id"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+#[async_trait]
+impl ProviderApi for GitLab {
+    fn name(&self) -> &'static str {
+        self.api.provider()
+    }
+
+    async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError> {
+        let (path, rights) = Self::hooks_path(target);
+        let list = self
+            .api
+            .list(
+                &format!("{path}?per_page=100"),
+                Paging::NextPageHeader,
+                rights,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .map(|h| Hook {
+                id: id_of(h),
+                url: h["url"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
+        let (path, rights) = Self::hooks_path(target);
+        let (created, _) = self
+            .api
+            .call(Method::POST, &path, Some(&Self::body(spec)), rights)
+            .await?;
+        Ok(Hook {
+            id: id_of(&created),
+            url: spec.url.clone(),
+        })
+    }
+
+    async fn update_hook(
+        &self,
+        target: &Target,
+        id: &str,
+        spec: &HookSpec,
+    ) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target);
+        self.api
+            .call(
+                Method::PUT,
+                &format!("{path}/{id}"),
+                Some(&Self::body(spec)),
+                rights,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError> {
+        let (path, rights) = Self::hooks_path(target);
+        self.api
+            .call(Method::DELETE, &format!("{path}/{id}"), None, rights)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self, target: &Target, id: &str) -> Result<bool, RegisterError> {
+        let (path, rights) = Self::hooks_path(target);
+        self.api
+            .call(
+                Method::POST,
+                &format!("{path}/{id}/test/push_events"),
+                None,
+                rights,
+            )
+            .await?;
+        Ok(true)
+    }
+
+    async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
+        let list = self
+            .api
+            .list(
+                &format!("/projects/{}/deploy_keys?per_page=100", encode(repo)),
+                Paging::NextPageHeader,
+                KEYS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .map(|k| Key {
+                id: id_of(k),
+                key: k["key"].as_str().unwrap_or_default().to_string(),
+                title: k["title"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
+        let body = json!({"title": title, "key": key, "can_push": false});
+        self.api
+            .call(
+                Method::POST,
+                &format!("/projects/{}/deploy_keys", encode(repo)),
+                Some(&body),
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("/projects/{}/deploy_keys/{id}", encode(repo)),
+                None,
+                KEYS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn repos(&self, group: &str) -> Result<Vec<String>, RegisterError> {
+        let list = self
+            .api
+            .list(
+                &format!(
+                    "/groups/{}/projects?include_subgroups=true&per_page=100",
+                    encode(group)
+                ),
+                Paging::NextPageHeader,
+                REPOS,
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|p| p["path_with_namespace"].as_str().map(str::to_string))
+            .collect())
+    }
+}

@@ -1,0 +1,292 @@
+//! Registration with the Git provider: the push webhook and the read-only
+//! deploy key, through each provider's REST API.
+//!
+//! Every provider implements [`ProviderApi`], a handful of list, create,
+//! update and delete calls. What to do with them is written once, here:
+//! a hook is found by its URL and updated, or created; a key is found by
+//! its key material (or, for a replaced key, by git2s3's title) and added
+//! once; removal deletes exactly what matches git2s3's URL and key, and
+//! nothing else. So every operation converges when run again.
+//!
+//! - [`http`]: one authenticated client, errors that name the fix, rate
+//!   limits with a countdown, the four pagination styles;
+//! - [`github`], [`gitlab`], [`bitbucket`], [`bitbucket_server`]: the APIs.
+
+pub mod bitbucket;
+pub mod bitbucket_server;
+pub mod github;
+pub mod gitlab;
+pub mod http;
+
+use async_trait::async_trait;
+use git2s3_lambda::Provider;
+use serde::Serialize;
+
+/// What went wrong talking to the provider, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{provider} answered 401 for {call}: the token is invalid or expired; create a new one and set it in the token variable")]
+    Unauthorized {
+        provider: &'static str,
+        call: String,
+    },
+    #[error(
+        "{provider} answered {status} for {call}: the repository, group or workspace does not exist, \
+         or the token may not manage its {what}; it needs {needs}"
+    )]
+    Denied {
+        provider: &'static str,
+        status: u16,
+        call: String,
+        what: &'static str,
+        needs: &'static str,
+    },
+    #[error(
+        "{provider} answered 422 for {call}: key is already in use. GitHub allows a deploy key on one \
+         repository only, across all of GitHub: remove it from the other repository, or give each \
+         repository its own key"
+    )]
+    KeyInUse {
+        provider: &'static str,
+        call: String,
+    },
+    #[error("{provider} kept answering with its rate limit (next try in {seconds} s): run the command again later")]
+    RateLimited {
+        provider: &'static str,
+        seconds: u64,
+    },
+    #[error("{provider} answered {status} for {call}: {message}")]
+    Failed {
+        provider: &'static str,
+        status: u16,
+        call: String,
+        message: String,
+    },
+    #[error("cannot reach {provider} at {url}: {message}. Check the network and --api-url")]
+    Unreachable {
+        provider: &'static str,
+        url: String,
+        message: String,
+    },
+    #[error("{provider} answered {call} with something that is not the JSON expected: {message}")]
+    BadAnswer {
+        provider: &'static str,
+        call: String,
+        message: String,
+    },
+    #[error(
+        "the token holds characters that cannot go in an HTTP header: check the token variable"
+    )]
+    BadToken,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Where a hook goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `OWNER/REPO` (GitLab: the project path; Data Center: `PROJECT/slug`).
+    Repo(String),
+    /// A GitHub organization, GitLab group, Bitbucket workspace or Data Center project.
+    Org(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Repo(r) => write!(f, "{r}"),
+            Target::Org(o) => write!(f, "{o} (whole organization)"),
+        }
+    }
+}
+
+/// The hook git2s3 wants.
+#[derive(Debug, Clone)]
+pub struct HookSpec {
+    pub url: String,
+    /// The webhook secret: HMAC key, or GitLab's token. Never logged.
+    pub secret: String,
+    /// Shown in the provider's UI where it has a name or description.
+    pub name: String,
+}
+
+/// A hook as the provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub id: String,
+    pub url: String,
+}
+
+/// A deploy key as the provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub key: String,
+    pub title: String,
+}
+
+/// What a call to [`ensure_hook`] or [`ensure_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Removed,
+    Absent,
+}
+
+/// The calls git2s3 makes to a provider.
+#[async_trait]
+pub trait ProviderApi: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError>;
+    async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError>;
+    async fn update_hook(
+        &self,
+        target: &Target,
+        id: &str,
+        spec: &HookSpec,
+    ) -> Result<(), RegisterError>;
+    async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError>;
+    /// Asks the provider to send its test event; `Ok(false)` where it has none.
+    async fn ping(&self, target: &Target, id: &str) -> Result<bool, RegisterError>;
+    async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError>;
+    async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError>;
+    async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError>;
+    /// Every repository of an organization, group, workspace or project.
+    async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError>;
+}
+
+/// The client for `provider`, at `api_url` or the provider's public API.
+pub fn client(
+    provider: Provider,
+    api_url: Option<&str>,
+    token: &str,
+) -> Result<Box<dyn ProviderApi>, RegisterError> {
+    Ok(match provider {
+        Provider::Github | Provider::GithubEnterprise => Box::new(github::GitHub::new(
+            api_url.unwrap_or(github::API),
+            token,
+        )?),
+        Provider::Gitlab => Box::new(gitlab::GitLab::new(api_url.unwrap_or(gitlab::API), token)?),
+        Provider::Bitbucket => Box::new(bitbucket::Bitbucket::new(
+            api_url.unwrap_or(bitbucket::API),
+            token,
+        )?),
+        Provider::BitbucketServer => Box::new(bitbucket_server::Server::new(
+            api_url.ok_or_else(|| RegisterError::Unsupported("bitbucket-server needs --api-url https://HOST".into()))?,
+            token,
+        )?),
+        Provider::Generic => {
+            return Err(RegisterError::Unsupported(
+                "a plain SSH server has no API: use `git2s3 hook install` on the server, or add the hook by hand".into(),
+            ))
+        }
+    })
+}
+
+/// The key's type and base64 body, without its comment.
+pub fn key_material(key: &str) -> String {
+    key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Creates the hook, or updates the one with the same URL (its secret
+/// cannot be read back, so it is always written).
+pub async fn ensure_hook(
+    api: &dyn ProviderApi,
+    target: &Target,
+    spec: &HookSpec,
+) -> Result<(Outcome, Hook), RegisterError> {
+    let existing = api.hooks(target).await?;
+    match existing.into_iter().find(|h| h.url == spec.url) {
+        Some(hook) => {
+            api.update_hook(target, &hook.id, spec).await?;
+            Ok((Outcome::Updated, hook))
+        }
+        None => Ok((Outcome::Created, api.create_hook(target, spec).await?)),
+    }
+}
+
+/// Deletes the hooks with git2s3's URL, and only those.
+pub async fn remove_hook(
+    api: &dyn ProviderApi,
+    target: &Target,
+    url: &str,
+) -> Result<Outcome, RegisterError> {
+    let mut outcome = Outcome::Absent;
+    for hook in api
+        .hooks(target)
+        .await?
+        .into_iter()
+        .filter(|h| h.url == url)
+    {
+        api.delete_hook(target, &hook.id).await?;
+        outcome = Outcome::Removed;
+    }
+    Ok(outcome)
+}
+
+/// Adds the read-only deploy key unless the repo has it. A key with
+/// git2s3's title but other material (an older git2s3 key) is replaced.
+pub async fn ensure_key(
+    api: &dyn ProviderApi,
+    repo: &str,
+    title: &str,
+    key: &str,
+) -> Result<Outcome, RegisterError> {
+    let wanted = key_material(key);
+    let existing = api.keys(repo).await?;
+    if existing.iter().any(|k| key_material(&k.key) == wanted) {
+        return Ok(Outcome::Unchanged);
+    }
+    let mut outcome = Outcome::Created;
+    for old in existing.iter().filter(|k| k.title == title) {
+        api.delete_key(repo, &old.id).await?;
+        outcome = Outcome::Updated;
+    }
+    api.add_key(repo, title, key).await?;
+    Ok(outcome)
+}
+
+/// Deletes the deploy key with this key material, and only that.
+pub async fn remove_key(
+    api: &dyn ProviderApi,
+    repo: &str,
+    key: &str,
+) -> Result<Outcome, RegisterError> {
+    let wanted = key_material(key);
+    let mut outcome = Outcome::Absent;
+    for k in api
+        .keys(repo)
+        .await?
+        .into_iter()
+        .filter(|k| key_material(&k.key) == wanted)
+    {
+        api.delete_key(repo, &k.id).await?;
+        outcome = Outcome::Removed;
+    }
+    Ok(outcome)
+}
+
+/// `OWNER/REPO` split in two, or an error naming the expected form.
+pub fn split_repo(repo: &str) -> Result<(&str, &str), RegisterError> {
+    repo.split_once('/')
+        .filter(|(o, r)| !o.is_empty() && !r.is_empty())
+        .ok_or_else(|| RegisterError::Unsupported(format!("`{repo}` is not OWNER/REPO")))
+}
+
+/// Percent-encodes a path segment (GitLab project paths, Data Center keys).
+pub fn encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
