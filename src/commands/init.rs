@@ -333,7 +333,8 @@ async fn store_secrets(
         let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());
         let outcome = match (env(OAUTH_KEY_VAR), env(OAUTH_SECRET_VAR)) {
             (Some(key), Some(secret)) => {
-                let value = serde_json::json!({"key": key.trim(), "secret": secret.trim()}).to_string();
+                let value =
+                    serde_json::json!({"key": key.trim(), "secret": secret.trim()}).to_string();
                 secrets::put(sm, &id, "git2s3 Bitbucket OAuth consumer", &value).await?
             }
             _ => {

@@ -6,9 +6,15 @@ use std::process::ExitCode;
 use serde_yaml::Value;
 
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
+use git2s3_lambda::Provider;
+use serde::Serialize;
+
+use super::register;
 use crate::deploy::report::{self, Part, Status};
 use crate::deploy::{identity, stack};
+use crate::register::Delivery;
 use crate::settings::Overrides;
+use crate::settings::Settings;
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides::new();
@@ -20,12 +26,107 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
     let me = identity::whoami(&clients).await?;
     let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
     let pipeline = settings.pipeline_stack_name();
+    let webhooks = webhooks(&settings, &core.outputs).await;
     let status = report::gather(&clients, core, &settings.repos, pipeline.as_deref()).await;
     match global.output {
-        OutputFormat::Json => super::print_json(&status)?,
-        OutputFormat::Text => print_text(&status),
+        OutputFormat::Json => super::print_json(&Output {
+            status: &status,
+            webhooks: &webhooks,
+        })?,
+        OutputFormat::Text => {
+            print_text(&status);
+            print_webhooks(&webhooks);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status --output json`: the stack's report and the webhooks' health.
+#[derive(Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    status: &'a Status,
+    webhooks: &'a Part<Vec<WebhookHealth>>,
+}
+
+/// One hook's health, from the provider's delivery log.
+#[derive(Debug, Serialize)]
+struct WebhookHealth {
+    target: String,
+    registered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_delivery: Option<Delivery>,
+}
+
+/// Each hook's latest delivery, where the provider lists deliveries
+/// (GitHub) and its token is in the environment; why not, otherwise.
+async fn webhooks(
+    settings: &Settings,
+    outputs: &std::collections::BTreeMap<String, String>,
+) -> Part<Vec<WebhookHealth>> {
+    let unavailable = |error: String| Part::Unavailable { error };
+    if !matches!(
+        settings.provider,
+        Provider::Github | Provider::GithubEnterprise
+    ) {
+        return unavailable(format!(
+            "{}'s API does not list webhook deliveries",
+            settings.provider
+        ));
+    }
+    let Some(url) = register::hook_url(settings, outputs) else {
+        return unavailable("the stack has no webhook URL output yet".into());
+    };
+    let Some(token) =
+        register::token_var(settings.provider, None).and_then(|v| std::env::var(v).ok())
+    else {
+        return unavailable("set GITHUB_TOKEN to see the webhook deliveries".into());
+    };
+    let result = async {
+        let api = crate::register::client(settings.provider, settings.api_url.as_deref(), &token)?;
+        let mut out = Vec::new();
+        for target in register::targets(settings) {
+            let hook = api.hooks(&target).await?.into_iter().find(|h| h.url == url);
+            let last_delivery = match &hook {
+                Some(h) => api.last_delivery(&target, &h.id).await?,
+                None => None,
+            };
+            out.push(WebhookHealth {
+                target: target.to_string(),
+                registered: hook.is_some(),
+                last_delivery,
+            });
+        }
+        Ok::<_, crate::register::RegisterError>(out)
+    }
+    .await;
+    match result {
+        Ok(list) => Part::Ok(list),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+fn print_webhooks(webhooks: &Part<Vec<WebhookHealth>>) {
+    match webhooks {
+        Part::Ok(list) => {
+            for w in list {
+                match (&w.last_delivery, w.registered) {
+                    (_, false) => println!(
+                        "webhook on {}: not registered (`git2s3 register-webhook`)",
+                        w.target
+                    ),
+                    (None, true) => {
+                        println!("webhook on {}: registered, no delivery yet", w.target)
+                    }
+                    (Some(d), true) => println!(
+                        "webhook on {}: last {} delivery {} answered {} ({})",
+                        w.target, d.event, d.delivered_at, d.status_code, d.status
+                    ),
+                }
+            }
+        }
+        Part::Unavailable { error } => println!("webhooks: {error}"),
+    }
 }
 
 fn print_text(status: &Status) {

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
 
 /// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
 pub const API: &str = "https://api.github.com";
@@ -200,6 +200,29 @@ impl ProviderApi for GitHub {
             )
             .await?;
         Ok(())
+    }
+
+    async fn last_delivery(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> Result<Option<Delivery>, RegisterError> {
+        let (path, rights) = Self::hooks_path(target)?;
+        let (list, _) = self
+            .api
+            .call(
+                Method::GET,
+                &format!("{path}/{id}/deliveries?per_page=1"),
+                None,
+                rights,
+            )
+            .await?;
+        Ok(list.as_array().and_then(|l| l.first()).map(|d| Delivery {
+            delivered_at: d["delivered_at"].as_str().unwrap_or_default().to_string(),
+            event: d["event"].as_str().unwrap_or_default().to_string(),
+            status_code: d["status_code"].as_u64().unwrap_or_default() as u16,
+            status: d["status"].as_str().unwrap_or_default().to_string(),
+        }))
     }
 
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError> {

@@ -127,6 +127,16 @@ pub struct Key {
     pub title: String,
 }
 
+/// The latest delivery of a hook, where the provider's API lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub delivered_at: String,
+    pub event: String,
+    /// The HTTP status the endpoint answered (0: no answer).
+    pub status_code: u16,
+    pub status: String,
+}
+
 /// What a call to [`ensure_hook`] or [`ensure_key`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +168,18 @@ pub trait ProviderApi: Send + Sync {
     async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError>;
     /// Every repository of an organization, group, workspace or project.
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError>;
+    /// The hook's latest delivery: `Err(Unsupported)` where the API has no
+    /// delivery log, `Ok(None)` before the first delivery.
+    async fn last_delivery(
+        &self,
+        _target: &Target,
+        _id: &str,
+    ) -> Result<Option<Delivery>, RegisterError> {
+        Err(RegisterError::Unsupported(format!(
+            "{}'s API does not list webhook deliveries",
+            self.name()
+        )))
+    }
 }
 
 /// The client for `provider`, at `api_url` or the provider's public API.

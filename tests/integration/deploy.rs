@@ -654,6 +654,29 @@ async fn init_registers_the_hook_and_key_and_destroy_removes_them() {
         .expect(1)
         .mount(&github)
         .await;
+    // status reads the hook's latest delivery from GitHub.
+    mount(
+        "GET",
+        "/repos/acme/api/hooks/77/deliveries",
+        200,
+        json!([{"id": 12345678, "guid": "0b989ba4-242f-11e5-81e1-c7b6966d2516", "delivered_at": "2026-11-22T08:00:00Z",
+                "redelivery": false, "duration": 0.27, "status": "OK", "status_code": 200, "event": "push",
+                "action": null, "installation_id": null, "repository_id": 42}]),
+    )
+    .expect(1)
+    .mount(&github)
+    .await;
+    let status = tokio::task::block_in_place(|| {
+        let out = install
+            .run(["--output", "json", "status"])
+            .env("GITHUB_TOKEN", "test-token")
+            .stdout();
+        serde_json::from_str::<Value>(&out).unwrap()
+    });
+    assert_eq!(status["webhooks"][0]["registered"], true, "{status}");
+    assert_eq!(status["webhooks"][0]["last_delivery"]["status_code"], 200);
+    assert_eq!(status["webhooks"][0]["last_delivery"]["event"], "push");
+
     let removed = tokio::task::block_in_place(|| {
         let out = install
             .run(["--output", "json", "destroy", "--yes"])
@@ -667,4 +690,92 @@ async fn init_registers_the_hook_and_key_and_destroy_removes_them() {
     );
     assert_eq!(removed["unregistered"]["keys"][0]["outcome"], "removed");
     assert_eq!(stack_status(moto, "regstack").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zip_download_stores_the_token_or_the_oauth_consumer() {
+    let moto = moto();
+    let install = Install::new(moto);
+    let init = |stack: &str, provider: &str, env: &[(&str, &str)]| {
+        let mut cmd = install.init_cmd(
+            stack,
+            provider,
+            &[
+                "--repo",
+                "acme/api",
+                "--method",
+                "zip-download",
+                "--skip-register",
+                "--architecture",
+                architecture(),
+            ],
+        );
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        tokio::task::block_in_place(|| cmd.stdout())
+    };
+    init("tokenstack", "github", &[("GITHUB_TOKEN", "ghp_first")]);
+    assert_eq!(
+        secret(moto, "git2s3/tokenstack/git-token").await.as_deref(),
+        Some("ghp_first")
+    );
+    // A new token replaces the stored one; no deploy key is made for zip download.
+    init("tokenstack", "github", &[("GITHUB_TOKEN", "ghp_second")]);
+    assert_eq!(
+        secret(moto, "git2s3/tokenstack/git-token").await.as_deref(),
+        Some("ghp_second")
+    );
+    assert_eq!(secret(moto, "git2s3/tokenstack/ssh-deploy-key").await, None);
+
+    // Bitbucket Cloud with an OAuth consumer (configured in git2s3.yaml).
+    let oauth = Install::new(moto);
+    std::fs::write(&oauth.config, "auth:\n  bitbucket_oauth_consumer: true\n").unwrap();
+    let cmd = oauth
+        .init_cmd(
+            "oauthstack",
+            "bitbucket",
+            &[
+                "--repo",
+                "acme/api",
+                "--method",
+                "zip-download",
+                "--skip-register",
+                "--architecture",
+                architecture(),
+            ],
+        )
+        .env("BITBUCKET_OAUTH_KEY", "consumer-key")
+        .env("BITBUCKET_OAUTH_SECRET", "consumer-secret");
+    tokio::task::block_in_place(|| cmd.stdout());
+    let stored: Value = serde_json::from_str(
+        &secret(moto, "git2s3/oauthstack/bitbucket-oauth-consumer")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored,
+        json!({"key": "consumer-key", "secret": "consumer-secret"})
+    );
+    assert!(!oauth.config_text().contains("consumer-secret"));
+
+    let missing = Install::new(moto);
+    std::fs::write(&missing.config, "auth:\n  bitbucket_oauth_consumer: true\n").unwrap();
+    let err = tokio::task::block_in_place(|| {
+        missing
+            .init_cmd(
+                "oauthmissing",
+                "bitbucket",
+                &[
+                    "--repo",
+                    "acme/api",
+                    "--method",
+                    "zip-download",
+                    "--skip-register",
+                ],
+            )
+            .fails()
+    });
+    assert!(err.contains("needs its key and secret, and secret git2s3/oauthmissing/bitbucket-oauth-consumer does not hold them yet: set BITBUCKET_OAUTH_KEY and BITBUCKET_OAUTH_SECRET"), "{err}");
 }

@@ -132,6 +132,20 @@ fn every_github_request_conforms_to_githubs_api_description() {
         "{out}"
     );
 
+    // The delivery log that `status` reads.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let api = git2s3::register::client(
+        git2s3_lambda::Provider::Github,
+        Some(&prism().url),
+        "ghp_notARealToken",
+    )
+    .unwrap();
+    let target = git2s3::register::Target::Repo("octocat/hello-world".into());
+    let last = rt
+        .block_on(api.last_delivery(&target, "12345678"))
+        .expect("GET …/deliveries conforms");
+    assert!(last.is_some_and(|d| d.status_code > 0));
+
     // Removal: the example hook and key are deleted; nothing else is.
     let out = run(
         &[
