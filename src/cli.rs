@@ -115,20 +115,22 @@ pub enum Command {
     Destroy(DestroyArgs),
 }
 
-/// What the stacks are made of; each flag overrides git2s3.yaml.
+/// Which stack, provider and repositories; each flag overrides git2s3.yaml.
+/// Shared by the commands that deploy and those that register.
 #[derive(Debug, Args, Default)]
-pub struct StackArgs {
+pub struct TargetArgs {
     /// CloudFormation stack name [config: stack_name, default git2s3].
     #[arg(long, value_name = "NAME")]
     pub stack_name: Option<String>,
 
     /// Where the repositories live: github, github-enterprise, gitlab,
-    /// bitbucket, bitbucket-server or generic (a plain SSH server).
+    /// bitbucket, bitbucket-server or generic (a plain SSH server) [config: provider].
     #[arg(long, value_name = "PROVIDER")]
     pub provider: Option<String>,
 
     /// API base URL, for GitHub Enterprise Server (https://HOST/api/v3),
-    /// self-managed GitLab or Bitbucket Data Center.
+    /// self-managed GitLab or Bitbucket Data Center [config: api_url;
+    /// default: the public service].
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
 
@@ -136,9 +138,17 @@ pub struct StackArgs {
     #[arg(long = "repo", value_name = "OWNER/REPO")]
     pub repos: Vec<String>,
 
-    /// A whole organization, group or workspace.
+    /// A whole organization (GitHub), group (GitLab), workspace (Bitbucket)
+    /// or project (Data Center) [config: org].
     #[arg(long, value_name = "ORG")]
     pub org: Option<String>,
+}
+
+/// What the stacks are made of; each flag overrides git2s3.yaml.
+#[derive(Debug, Args, Default)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// How the worker gets the code: git-pull (SSH deploy key) or zip-download (API token).
     #[arg(long, value_name = "METHOD")]
@@ -196,26 +206,8 @@ pub struct UpdateStackArgs {
 
 #[derive(Debug, Args)]
 pub struct RegisterArgs {
-    /// CloudFormation stack whose endpoint, secret and key to register [config: stack_name].
-    #[arg(long, value_name = "NAME")]
-    pub stack_name: Option<String>,
-
-    /// github, github-enterprise, gitlab, bitbucket, bitbucket-server or generic [config: provider].
-    #[arg(long, value_name = "PROVIDER")]
-    pub provider: Option<String>,
-
-    /// The provider's API base URL [config: api_url; default: the public service].
-    #[arg(long, value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// A repository, OWNER/REPO; repeat for more [config: repos].
-    #[arg(long = "repo", value_name = "OWNER/REPO")]
-    pub repos: Vec<String>,
-
-    /// An organization (GitHub), group (GitLab), workspace (Bitbucket) or
-    /// project (Data Center) hook instead of per-repository hooks [config: org].
-    #[arg(long, value_name = "ORG")]
-    pub org: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Also add the deploy key to every repository of --org, listed page by page.
     #[arg(long, requires = "org")]

@@ -192,19 +192,8 @@ fn registration_token(
             settings.provider
         );
     }
-    if settings.method == Method::GitPull
-        && matches!(
-            settings.provider,
-            Provider::Github | Provider::GithubEnterprise
-        )
-        && settings.repos.len() > 1
-    {
-        anyhow::bail!(
-            "GitHub allows a deploy key on one repository only, so one stack's key cannot serve {} \
-             repositories with git pull; one key per repository is not built yet. Use one stack per \
-             repository, or --method zip-download",
-            settings.repos.len()
-        );
+    if settings.method == Method::GitPull {
+        crate::register::check_github_key_limit(settings.provider, settings.repos.len())?;
     }
     Ok(Some(register::token(
         settings.provider,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use serde_yaml::Value;
 
 use crate::aws::Clients;
-use crate::cli::{Cli, Command, GlobalArgs, StackArgs};
+use crate::cli::{Cli, Command, GlobalArgs, StackArgs, TargetArgs};
 use crate::settings::{self, Overrides, PipelineSettings, Settings, Sources};
 
 mod apply;
@@ -81,24 +81,16 @@ pub fn load_with_stack_flags(
     args: &StackArgs,
     creating: bool,
 ) -> anyhow::Result<Settings> {
-    let mut overrides = Overrides::new();
+    let mut overrides = target_overrides(&args.target);
     let mut text = |key: &'static str, value: &Option<String>| {
         if let Some(v) = value {
             overrides.insert(key, Value::String(v.clone()));
         }
     };
-    text("stack_name", &args.stack_name);
-    text("provider", &args.provider);
-    text("api_url", &args.api_url);
-    text("org", &args.org);
     text("method", &args.method);
     text("bucket.name", &args.bucket);
     text("lambda.architecture", &args.architecture);
     text("region", &global.region);
-    if !args.repos.is_empty() {
-        let list = args.repos.iter().cloned().map(Value::String).collect();
-        overrides.insert("repos", Value::Sequence(list));
-    }
     let mut settings = load(global, &overrides, creating)?;
     if let Some(branch) = &args.pipeline_branch {
         let repo = settings.repos.first().cloned().ok_or_else(|| {
@@ -116,6 +108,28 @@ pub fn load_with_stack_flags(
         settings.validate()?;
     }
     Ok(settings)
+}
+
+/// The configuration keys the target flags set: stack, provider, API URL,
+/// repositories, organization.
+pub fn target_overrides(args: &TargetArgs) -> Overrides {
+    let mut overrides = Overrides::new();
+    let pairs = [
+        ("stack_name", &args.stack_name),
+        ("provider", &args.provider),
+        ("api_url", &args.api_url),
+        ("org", &args.org),
+    ];
+    for (key, value) in pairs {
+        if let Some(v) = value {
+            overrides.insert(key, Value::String(v.clone()));
+        }
+    }
+    if !args.repos.is_empty() {
+        let list = args.repos.iter().cloned().map(Value::String).collect();
+        overrides.insert("repos", Value::Sequence(list));
+    }
+    overrides
 }
 
 /// Whether to go on without asking: --yes, or no one to ask (CI is set, or

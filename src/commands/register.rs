@@ -11,13 +11,12 @@ use std::process::ExitCode;
 
 use git2s3_lambda::Provider;
 use serde::Serialize;
-use serde_yaml::Value;
 
 use crate::cli::{GlobalArgs, OutputFormat, RegisterArgs};
 use crate::deploy::{identity, secrets, stack};
 use crate::progress::Progress;
 use crate::register::{self, HookSpec, Outcome, ProviderApi, RegisterError, Target};
-use crate::settings::{Method, Overrides, Settings};
+use crate::settings::{Method, Settings};
 
 /// Everything a registration needs, resolved.
 pub struct Registration {
@@ -241,14 +240,7 @@ pub async fn key_repos(
             }
         }
     }
-    if matches!(provider, Provider::Github | Provider::GithubEnterprise) && repos.len() > 1 {
-        return Err(RegisterError::Unsupported(format!(
-            "GitHub allows a deploy key on one repository only, and this would add one key to {} \
-             repositories; one key per repository is not built yet. Register the key with one --repo at \
-             a time from separate stacks, or use --method zip-download, which needs no deploy key",
-            repos.len()
-        )));
-    }
+    register::check_github_key_limit(provider, repos.len())?;
     Ok(repos)
 }
 
@@ -310,22 +302,7 @@ pub async fn run(
     remove: bool,
 ) -> anyhow::Result<ExitCode> {
     let yes = super::assume_yes(global);
-    let mut overrides = Overrides::new();
-    let mut text = |key: &'static str, value: &Option<String>| {
-        if let Some(v) = value {
-            overrides.insert(key, Value::String(v.clone()));
-        }
-    };
-    text("stack_name", &args.stack_name);
-    text("provider", &args.provider);
-    text("api_url", &args.api_url);
-    text("org", &args.org);
-    if !args.repos.is_empty() {
-        overrides.insert(
-            "repos",
-            Value::Sequence(args.repos.iter().cloned().map(Value::String).collect()),
-        );
-    }
+    let overrides = super::target_overrides(&args.target);
     let settings = super::load_settings(global, &overrides)?;
     let progress = Progress::new();
 

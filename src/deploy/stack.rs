@@ -421,13 +421,12 @@ pub async fn execute(
     plan: &Plan,
     progress: &Progress,
 ) -> Result<StackInfo, DeployError> {
+    // Callers execute only plans with changes; an empty plan has nothing to run.
     let Some(id) = &plan.change_set else {
-        return describe(cf, &plan.stack)
-            .await?
-            .ok_or_else(|| DeployError::NoStack {
-                stack: plan.stack.clone(),
-                region: String::new(),
-            });
+        return Err(DeployError::ChangeSet {
+            stack: plan.stack.clone(),
+            reason: "there is no change set to execute (the plan had no changes)".into(),
+        });
     };
     let follow = Follow::start(cf, &plan.stack).await?;
     let executed = cf

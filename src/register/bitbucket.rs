@@ -10,7 +10,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{
+    encode, id_string, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+};
 
 pub const API: &str = "https://api.bitbucket.org/2.0";
 
@@ -152,10 +154,7 @@ impl ProviderApi for Bitbucket {
         Ok(list
             .iter()
             .map(|k| Key {
-                id: match &k["id"] {
-                    Value::Number(n) => n.to_string(),
-                    other => other.as_str().unwrap_or_default().to_string(),
-                },
+                id: id_string(&k["id"]),
                 key: k["key"].as_str().unwrap_or_default().to_string(),
                 title: k["label"].as_str().unwrap_or_default().to_string(),
             })

@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{
+    encode, id_string, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+};
 
 const HOOKS: Rights = Rights {
     what: "webhooks",
@@ -84,14 +86,6 @@ impl Server {
     }
 }
 
-fn id_of(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => String::new(),
-    }
-}
-
 #[async_trait]
 impl ProviderApi for Server {
     fn name(&self) -> &'static str {
@@ -107,7 +101,7 @@ impl ProviderApi for Server {
         Ok(list
             .iter()
             .map(|h| Hook {
-                id: id_of(&h["id"]),
+                id: id_string(&h["id"]),
                 url: h["url"].as_str().unwrap_or_default().to_string(),
             })
             .collect())
@@ -120,7 +114,7 @@ impl ProviderApi for Server {
             .call(Method::POST, &path, Some(&Self::body(spec)), rights)
             .await?;
         Ok(Hook {
-            id: id_of(&created["id"]),
+            id: id_string(&created["id"]),
             url: spec.url.clone(),
         })
     }
@@ -164,7 +158,7 @@ impl ProviderApi for Server {
         Ok(list
             .iter()
             .map(|k| Key {
-                id: id_of(&k["key"]["id"]),
+                id: id_string(&k["key"]["id"]),
                 key: k["key"]["text"].as_str().unwrap_or_default().to_string(),
                 title: k["key"]["label"].as_str().unwrap_or_default().to_string(),
             })

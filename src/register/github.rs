@@ -7,7 +7,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{
+    id_string, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+};
 
 /// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
 pub const API: &str = "https://api.github.com";
@@ -74,14 +76,6 @@ impl GitHub {
     }
 }
 
-fn id_of(v: &Value) -> String {
-    match &v["id"] {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => String::new(),
-    }
-}
-
 #[async_trait]
 impl ProviderApi for GitHub {
     fn name(&self) -> &'static str {
@@ -97,7 +91,7 @@ impl ProviderApi for GitHub {
         Ok(list
             .iter()
             .map(|h| Hook {
-                id: id_of(h),
+                id: id_string(&h["id"]),
                 url: h["config"]["url"].as_str().unwrap_or_default().to_string(),
             })
             .collect())
@@ -116,7 +110,7 @@ impl ProviderApi for GitHub {
             .call(Method::POST, &path, Some(&body), rights)
             .await?;
         Ok(Hook {
-            id: id_of(&created),
+            id: id_string(&created["id"]),
             url: spec.url.clone(),
         })
     }
@@ -168,7 +162,7 @@ impl ProviderApi for GitHub {
         Ok(list
             .iter()
             .map(|k| Key {
-                id: id_of(k),
+                id: id_string(&k["id"]),
                 key: k["key"].as_str().unwrap_or_default().to_string(),
                 title: k["title"].as_str().unwrap_or_default().to_string(),
             })

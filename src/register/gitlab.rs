@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{encode, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{encode, id_string, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
 
 /// gitlab.com; self-managed is `https://HOST/api/v4`.
 pub const API: &str = "https://gitlab.com/api/v4";
@@ -61,14 +61,6 @@ impl GitLab {
     }
 }
 
-fn id_of(v: &Value) -> String {
-    match &v["id"] {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => String::new(),
-    }
-}
-
 #[async_trait]
 impl ProviderApi for GitLab {
     fn name(&self) -> &'static str {
@@ -88,7 +80,7 @@ impl ProviderApi for GitLab {
         Ok(list
             .iter()
             .map(|h| Hook {
-                id: id_of(h),
+                id: id_string(&h["id"]),
                 url: h["url"].as_str().unwrap_or_default().to_string(),
             })
             .collect())
@@ -101,7 +93,7 @@ impl ProviderApi for GitLab {
             .call(Method::POST, &path, Some(&Self::body(spec)), rights)
             .await?;
         Ok(Hook {
-            id: id_of(&created),
+            id: id_string(&created["id"]),
             url: spec.url.clone(),
         })
     }
@@ -157,7 +149,7 @@ impl ProviderApi for GitLab {
         Ok(list
             .iter()
             .map(|k| Key {
-                id: id_of(k),
+                id: id_string(&k["id"]),
                 key: k["key"].as_str().unwrap_or_default().to_string(),
                 title: k["title"].as_str().unwrap_or_default().to_string(),
             })

@@ -293,6 +293,28 @@ pub async fn remove_key(
     Ok(outcome)
 }
 
+/// An id as providers send it, a JSON number or string, as text.
+pub fn id_string(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// GitHub allows a deploy key on one repository only, across all of
+/// GitHub, so one key for `repos` repositories is refused before any call.
+pub fn check_github_key_limit(provider: Provider, repos: usize) -> Result<(), RegisterError> {
+    if matches!(provider, Provider::Github | Provider::GithubEnterprise) && repos > 1 {
+        return Err(RegisterError::Unsupported(format!(
+            "GitHub allows a deploy key on one repository only, and this would add one key to {repos} \
+             repositories; one key per repository is not built yet. Use one stack per repository \
+             (or register the key with one --repo), or --method zip-download, which needs no deploy key"
+        )));
+    }
+    Ok(())
+}
+
 /// `OWNER/REPO` split in two, or an error naming the expected form.
 pub fn split_repo(repo: &str) -> Result<(&str, &str), RegisterError> {
     repo.split_once('/')
