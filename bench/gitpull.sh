@@ -28,39 +28,17 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. scripts/lib/local.sh
 now() { date +%s.%N; }
 
 echo "==> moto and sshd on loopback"
-MOTO_PORT=$(free_port)
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 & PIDS+=($!)
+start_moto "$WORK"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-SSH_PORT=$(free_port)
-ssh-keygen -q -t ed25519 -N "" -f "$WORK/host" -C bench-host
-ssh-keygen -q -t ed25519 -N "" -f "$WORK/deploy" -C bench-deploy
-cp "$WORK/deploy.pub" "$WORK/authorized_keys"
-[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
-cat >"$WORK/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/host
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $WORK/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-EOF
-/usr/sbin/sshd -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" & PIDS+=($!)
-wait_port "$MOTO_PORT"; wait_port "$SSH_PORT"
-echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$WORK/host.pub")" >"$WORK/known_hosts"
+start_sshd "$WORK"
 USER_NAME=$(id -un)
 BARE="$WORK/repos/bench/big.git"
 URL="ssh://$USER_NAME@127.0.0.1:$SSH_PORT$BARE"
-export GIT_SSH_COMMAND="ssh -i $WORK/deploy -o IdentitiesOnly=yes -o UserKnownHostsFile=$WORK/known_hosts -o StrictHostKeyChecking=yes"
 
 echo "==> generating a repo of $FILES files, about $MEGABYTES MB"
 mkdir -p "$WORK/src" "$BARE"
@@ -106,9 +84,9 @@ peak_kb() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
 echo "==> git2s3 serve (release)"
 SERVE_PORT=$(free_port)
 GIT2S3_WEBHOOK_SECRET=bench-secret "$GIT2S3" serve --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 \
-  --ssh-key "$WORK/deploy" --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$WORK/serve.log" 2>&1 & SERVE_PID=$!
+  --ssh-key "$WORK/developer" --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$WORK/serve.log" 2>&1 & SERVE_PID=$!
 PIDS+=($SERVE_PID)
-wait_port "$SERVE_PORT"
+wait_for_port "$SERVE_PORT" "git2s3 serve" "$WORK/serve.log"
 
 push_and_wait() { # commit, delivery -> seconds
   py "$SERVE_PORT" "$URL" "$1" "$2" "$ENDPOINT" <<'EOF'

@@ -6,7 +6,7 @@
 #
 # Steps: formatting, clippy, cfn-lint and checkov on both templates, then
 # every cargo test (unit tests, and the integration tests that run the real
-# binary against moto's server).
+# binary against moto's server), then the local demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +35,7 @@ step "checkov (0 failed checks; skips are named in the templates)"
 
 step "cargo test"
 cargo test --workspace --locked
+
+# The README's first command, with the binaries cargo test just built.
+step "scripts/demo.sh (the README's first command)"
+GIT2S3_BIN="$CARGO_TARGET_DIR/debug/git2s3" scripts/demo.sh

@@ -113,6 +113,91 @@ pub enum Command {
     /// Remove git2s3 from the account: pipeline and core stacks, the output
     /// bucket (all versions) and the secrets git2s3 created.
     Destroy(DestroyArgs),
+
+    /// A post-receive hook for a plain SSH git server (gitolite, a bare
+    /// sshd): each push is sent to git2s3 as a signed webhook.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write the post-receive hook into a bare repository, with the webhook
+    /// secret beside it (mode 0600). Running it again rewrites both.
+    ///
+    /// The URL comes from --url, else the stack's git-pull endpoint; the
+    /// secret from GIT2S3_WEBHOOK_SECRET, else the stack's secret.
+    Install(HookInstallArgs),
+
+    /// Print the hook script, to install it by hand or to chain it with
+    /// another post-receive hook. The secret is not printed.
+    Print(HookTarget),
+
+    /// Send push events for git's `OLD NEW REF` lines on stdin; the hook
+    /// runs this. Always exits 0, so the push never fails because of it.
+    Send(HookSendArgs),
+}
+
+/// Where the hook sends, and how it names the repository.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HookTarget {
+    /// The webhook URL, e.g. https://….execute-api…/prod/gitpull or
+    /// http://127.0.0.1:8080/gitpull for `git2s3 serve` [default: the
+    /// stack's git-pull URL].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The repository's name in S3 keys, OWNER/REPO [default: the last two
+    /// parts of the repository's path, without .git].
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub name: Option<String>,
+
+    /// The URL the worker clones from [default:
+    /// ssh://USER@HOSTNAME/ABSOLUTE-PATH of the repository].
+    #[arg(long, value_name = "URL")]
+    pub ssh_url: Option<String>,
+
+    /// The bare repository [default: the current directory].
+    #[arg(long = "repo", value_name = "PATH.git")]
+    pub repo: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    #[command(flatten)]
+    pub target: HookTarget,
+
+    /// Replace a post-receive hook that git2s3 did not write.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Send while the push waits (and show the result to the pusher),
+    /// instead of in the background.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookSendArgs {
+    #[command(flatten)]
+    pub target: HookTarget,
+
+    /// Hand the sending to a background process and return at once.
+    #[arg(long)]
+    pub background: bool,
+
+    /// Send with this delivery id instead of a new one: a redelivery, which
+    /// the receiver drops if it has seen the id. Takes one ref line.
+    #[arg(long, value_name = "ID")]
+    pub delivery: Option<String>,
+
+    /// Seconds to wait for each attempt.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+
+    /// Attempts per ref, with 1 s, 2 s, 4 s… between them.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub attempts: u32,
 }
 
 /// Which stack, provider and repositories; each flag overrides git2s3.yaml.
@@ -209,8 +294,10 @@ pub struct RegisterArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Also add the deploy key to every repository of --org, listed page by page.
-    #[arg(long, requires = "org")]
+    /// Also add the deploy key to every repository of the org (--org, or
+    /// `org` in the configuration), listed page by page. On GitHub each
+    /// repository gets a key of its own.
+    #[arg(long, requires = "deploy_key")]
     pub all_repos: bool,
 
     /// Also add the read-only deploy key (git-pull method) to each repository.
@@ -259,11 +346,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: std::net::SocketAddr,
 
-    /// Output bucket [default: bucket.name from the configuration].
+    /// Output bucket [default: bucket.name from the configuration, then the stack's output].
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
 
-    /// The deploy key's private half (OpenSSH format), for git pull.
+    /// The deploy key's private half (OpenSSH format), or a JSON map from
+    /// OWNER/REPO to one, for git pull [default: the stack's deploy-key secret].
     #[arg(long, value_name = "FILE")]
     pub ssh_key: Option<PathBuf>,
 

@@ -10,12 +10,15 @@
 //! - [`deploy`]: the deploy engine behind `init`, `update-stack`, `status`, `destroy`;
 //! - [`progress`]: spinners on a terminal, plain lines elsewhere;
 //! - [`commands`]: one module per subcommand;
-//! - [`serve`]: the local receiver + worker server behind `git2s3 serve`.
+//! - [`serve`]: the local receiver + worker server behind `git2s3 serve`;
+//! - [`hook`]: the post-receive hook for plain SSH git servers;
+//! - [`register`]: the providers' webhook and deploy-key APIs.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod hook;
 pub mod logging;
 pub mod progress;
 pub mod register;

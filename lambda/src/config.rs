@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use crate::fetch::archive::{Credentials, Endpoints};
-use crate::fetch::git::DeployKey;
 use crate::fetch::hostkeys::KnownHosts;
+use crate::fetch::keys::DeployKeys;
 use crate::filter::Filters;
 use crate::webhook::{AllowedIps, ReceiverConfig, Secrets};
 use crate::worker::{ArchiveAccess, WorkerConfig};
@@ -120,9 +120,14 @@ pub async fn worker(
     client: &aws_sdk_secretsmanager::Client,
 ) -> Result<(WorkerConfig, String), ConfigError> {
     let bucket = required("GIT2S3_OUTPUT_BUCKET")?;
-    let deploy_key = match var("GIT2S3_SSH_KEY_SECRET_ID") {
-        Some(id) => Some(DeployKey::new(read_secret(client, &id).await?)),
-        None => None,
+    let deploy_keys = match var("GIT2S3_SSH_KEY_SECRET_ID") {
+        Some(id) => DeployKeys::parse(&read_secret(client, &id).await?).map_err(|e| {
+            ConfigError::Invalid {
+                var: "GIT2S3_SSH_KEY_SECRET_ID",
+                message: format!("secret {id}: {e}"),
+            }
+        })?,
+        None => DeployKeys::default(),
     };
     let known_hosts = KnownHosts::with_extra(&var("GIT2S3_KNOWN_HOSTS").unwrap_or_default())
         .map_err(|e| ConfigError::Invalid {
@@ -148,7 +153,7 @@ pub async fn worker(
     });
     Ok((
         WorkerConfig {
-            deploy_key,
+            deploy_keys,
             known_hosts,
             scratch: PathBuf::from(var("TMPDIR").unwrap_or_else(|| "/tmp".into())),
             archive,

@@ -21,8 +21,9 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
 
 use crate::fetch::archive::{self, ArchiveError, Credentials, Endpoints};
-use crate::fetch::git::{fetch, DeployKey, FetchError};
+use crate::fetch::git::{fetch, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
+use crate::fetch::keys::DeployKeys;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
 use crate::snapshot::{self, SnapshotError};
@@ -32,8 +33,8 @@ use crate::zip::ZipWriter;
 /// What the worker needs besides the job.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// The deploy key, for the git-pull method.
-    pub deploy_key: Option<DeployKey>,
+    /// The deploy keys, for the git-pull method: one, or one per repository.
+    pub deploy_keys: DeployKeys,
     pub known_hosts: KnownHosts,
     /// Where git objects go while a job runs (`/tmp` on Lambda).
     pub scratch: PathBuf,
@@ -46,6 +47,20 @@ pub struct WorkerConfig {
 pub struct ArchiveAccess {
     pub endpoints: Endpoints,
     pub credentials: Credentials,
+}
+
+fn no_deploy_key(repo: &str, has_others: bool) -> String {
+    if has_others {
+        format!(
+            "the deploy-key secret has no key for {repo} (it holds one key per repository): \
+             run `git2s3 register-webhook --repo {repo} --deploy-key`, which adds one"
+        )
+    } else {
+        format!(
+            "no deploy key is configured, so {repo} cannot be fetched over SSH: set SshKeySecretId on the stack \
+             (git2s3 init does), or pass --ssh-key to git2s3 serve"
+        )
+    }
 }
 
 /// What a job did.
@@ -68,11 +83,8 @@ pub enum Done {
 pub enum WorkError {
     #[error("{0}")]
     Layout(#[from] LayoutError),
-    #[error(
-        "no deploy key is configured, so {repo} cannot be fetched over SSH: set SshKeySecretId on the stack \
-         (git2s3 init does), or pass --ssh-key to git2s3 serve"
-    )]
-    NoDeployKey { repo: String },
+    #[error("{}", no_deploy_key(repo, *has_others))]
+    NoDeployKey { repo: String, has_others: bool },
     #[error("the {provider} payload for {repo} names no SSH URL to fetch from")]
     NoSshUrl { provider: String, repo: String },
     #[error(
@@ -169,10 +181,12 @@ async fn git_pull(
     key: String,
 ) -> Result<Done, WorkError> {
     let deploy_key = config
-        .deploy_key
-        .clone()
+        .deploy_keys
+        .for_repo(&job.repo)
+        .cloned()
         .ok_or_else(|| WorkError::NoDeployKey {
             repo: job.repo.clone(),
+            has_others: !config.deploy_keys.is_empty(),
         })?;
     let url = job.ssh_url.clone().ok_or_else(|| WorkError::NoSshUrl {
         provider: job.provider.to_string(),

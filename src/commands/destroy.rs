@@ -172,8 +172,15 @@ async fn unregister(
     let result = async {
         let token = register::token(settings.provider, None, yes)?;
         let git_pull = settings.method == crate::settings::Method::GitPull;
-        let reg = register::for_stack(settings, &core.outputs, &clients.secrets, &token, git_pull)
-            .await?;
+        let reg = register::for_stack(
+            settings,
+            &core.outputs,
+            &clients.secrets,
+            &token,
+            git_pull,
+            true,
+        )
+        .await?;
         anyhow::Ok(register::unregister(&reg, progress).await?)
     }
     .await;

@@ -15,7 +15,7 @@ use crate::deploy::bucket::{self, Owner};
 use crate::deploy::identity::{self, Identity};
 use crate::deploy::secrets::{self, Outcome};
 use crate::deploy::stack::{self, StackInfo, State};
-use crate::deploy::{artifact, DeployError};
+use crate::deploy::{artifact, keys, DeployError};
 use crate::progress::Progress;
 use crate::settings::{Method, Settings};
 use crate::template::Template;
@@ -125,6 +125,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                     &clients.secrets,
                     token,
                     settings.method == Method::GitPull,
+                    false,
                 )
                 .await?;
                 Some(register::register(&reg, &progress).await?)
@@ -191,9 +192,6 @@ fn registration_token(
              (repeatable) or --org ORG, or --skip-register to add the webhook by hand",
             settings.provider
         );
-    }
-    if settings.method == Method::GitPull {
-        crate::register::check_github_key_limit(settings.provider, settings.repos.len())?;
     }
     Ok(Some(register::token(
         settings.provider,
@@ -293,25 +291,20 @@ async fn store_secrets(
     outcomes.push(SecretOutcome { id, outcome });
 
     if settings.method == Method::GitPull {
+        // GitHub accepts a key on one repository only: several GitHub
+        // repositories each get a key of their own besides the default.
         let id = settings.ssh_key_secret_id();
-        let comment = format!("git2s3@{}", settings.stack_name);
-        let mut generated = None;
-        let outcome = secrets::ensure(
-            sm,
-            &id,
-            "git2s3 SSH deploy key (OpenSSH private key)",
-            || {
-                let (private, public) = secrets::new_deploy_key(&comment)?;
-                generated = Some(public);
-                Ok(private)
-            },
-        )
-        .await?;
-        let public = match generated {
-            Some(public) => public,
-            None => secrets::public_key(sm, &id).await?,
+        let own = if keys::one_per_repo(settings.provider, settings.repos.len()) {
+            settings.repos.clone()
+        } else {
+            Vec::new()
         };
-        settings.auth.public_ssh_key = Some(public);
+        let comment = format!("git2s3@{}", settings.stack_name);
+        let (mut outcome, mut held) = keys::ensure_default(sm, &id, &comment).await?;
+        if keys::add_own(sm, &id, &comment, &mut held, &own).await? && outcome == Outcome::Kept {
+            outcome = Outcome::Updated;
+        }
+        settings.auth.public_ssh_key = Some(keys::default_public(&id, &held)?);
         outcomes.push(SecretOutcome { id, outcome });
     }
 
@@ -409,6 +402,16 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
         Method::GitPull => &report.git_pull_url,
         Method::ZipDownload => &report.zip_download_url,
     };
+    if settings.provider == Provider::Generic {
+        println!(
+            "  1. On the git server, as the repositories' owner: git2s3 hook install --repo PATH.git --url {}",
+            url.as_deref().unwrap_or("URL")
+        );
+        println!("     (with GIT2S3_WEBHOOK_SECRET set, or AWS access to read the secret; docs/providers.md)");
+        println!("  2. Add the public key above to the git user's authorized_keys, and the server's host key to auth.known_hosts.");
+        println!("  3. Push a commit, then run `git2s3 status` to see its zip.");
+        return;
+    }
     println!(
         "  1. Add a push webhook to {} pointing at {}, content type application/json,",
         if settings.repos.is_empty() {

@@ -14,6 +14,7 @@ use crate::settings::{self, Overrides, PipelineSettings, Settings, Sources};
 
 mod apply;
 pub mod destroy;
+pub mod hook;
 pub mod init;
 pub mod register;
 pub mod render;
@@ -32,6 +33,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Destroy(args) => destroy::run(&cli.global, args).await,
         Command::RegisterWebhook(args) => register::run(&cli.global, args, false).await,
         Command::UnregisterWebhook(args) => register::run(&cli.global, args, true).await,
+        Command::Hook(command) => hook::run(&cli.global, command).await,
     }
 }
 

@@ -13,6 +13,7 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, RegisterArgs};
+use crate::deploy::keys::{self, RepoKey};
 use crate::deploy::{identity, secrets, stack};
 use crate::progress::Progress;
 use crate::register::{self, HookSpec, Outcome, ProviderApi, RegisterError, Target};
@@ -23,11 +24,10 @@ pub struct Registration {
     pub api: Box<dyn ProviderApi>,
     pub provider: Provider,
     pub hook: HookSpec,
-    pub public_key: Option<String>,
     pub key_title: String,
     pub targets: Vec<Target>,
-    /// Repositories that get the deploy key.
-    pub key_repos: Vec<String>,
+    /// The deploy key to add to (or remove from) each repository.
+    pub keys: Vec<RepoKey>,
     pub ping: bool,
 }
 
@@ -82,10 +82,26 @@ pub fn token(provider: Provider, explicit: Option<&str>, yes: bool) -> anyhow::R
     Ok(t.trim().to_string())
 }
 
-/// The targets: the org (or group, workspace, project) if given, and each repo.
+/// The targets: the org (or group, workspace, project) if given, and each
+/// repo outside it. A repo inside the org is covered by the org's hook; a
+/// hook of its own would deliver every push twice.
 pub fn targets(settings: &Settings) -> Vec<Target> {
     let mut out: Vec<Target> = settings.org.iter().cloned().map(Target::Org).collect();
-    out.extend(settings.repos.iter().cloned().map(Target::Repo));
+    let inside = |repo: &str| {
+        settings.org.as_deref().is_some_and(|org| {
+            repo.len() > org.len()
+                && repo[..org.len()].eq_ignore_ascii_case(org)
+                && repo.as_bytes()[org.len()] == b'/'
+        })
+    };
+    out.extend(
+        settings
+            .repos
+            .iter()
+            .filter(|r| !inside(r))
+            .cloned()
+            .map(Target::Repo),
+    );
     out
 }
 
@@ -164,15 +180,13 @@ pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report,
             ping,
         });
     }
-    if let Some(key) = &reg.public_key {
-        for repo in &reg.key_repos {
-            let outcome = register::ensure_key(api, repo, &reg.key_title, key).await?;
-            progress.line(format!("deploy key on {repo}: {}", word(outcome)));
-            report.keys.push(KeyReport {
-                repo: repo.clone(),
-                outcome,
-            });
-        }
+    for k in &reg.keys {
+        let outcome = register::ensure_key(api, &k.repo, &reg.key_title, &k.public_key).await?;
+        progress.line(format!("deploy key on {}: {}", k.repo, word(outcome)));
+        report.keys.push(KeyReport {
+            repo: k.repo.clone(),
+            outcome,
+        });
     }
     Ok(report)
 }
@@ -200,15 +214,20 @@ pub async fn unregister(reg: &Registration, progress: &Progress) -> Result<Repor
             ping: None,
         });
     }
-    if let Some(key) = &reg.public_key {
-        for repo in &reg.key_repos {
-            let outcome = register::remove_key(api, repo, key).await?;
-            progress.line(format!("deploy key on {repo}: {}", word(outcome)));
-            report.keys.push(KeyReport {
-                repo: repo.clone(),
+    // A repository may hold the default key and a key of its own.
+    for k in &reg.keys {
+        let outcome = register::remove_key(api, &k.repo, &k.public_key).await?;
+        match report.keys.iter_mut().find(|r| r.repo == k.repo) {
+            Some(seen) if outcome == Outcome::Removed => seen.outcome = outcome,
+            Some(_) => {}
+            None => report.keys.push(KeyReport {
+                repo: k.repo.clone(),
                 outcome,
-            });
+            }),
         }
+    }
+    for k in &report.keys {
+        progress.line(format!("deploy key on {}: {}", k.repo, word(k.outcome)));
     }
     Ok(report)
 }
@@ -224,15 +243,18 @@ fn word(outcome: Outcome) -> &'static str {
 }
 
 /// The deploy key repositories: the configured repos, and with
-/// `--all-repos` every repository of the org. GitHub refuses one key on
-/// several repositories, so that is refused here first, with the reason.
+/// `--all-repos` every repository of the org.
 pub async fn key_repos(
     api: &dyn ProviderApi,
-    provider: Provider,
     settings: &Settings,
     all_repos: bool,
 ) -> Result<Vec<String>, RegisterError> {
     let mut repos = settings.repos.clone();
+    if all_repos && settings.org.is_none() {
+        return Err(RegisterError::Unsupported(
+            "--all-repos lists the repositories of the org: pass --org ORG, or set `org` in git2s3.yaml".into(),
+        ));
+    }
     if let (true, Some(org)) = (all_repos, &settings.org) {
         for r in api.repos(org).await? {
             if !repos.contains(&r) {
@@ -240,42 +262,55 @@ pub async fn key_repos(
             }
         }
     }
-    register::check_github_key_limit(provider, repos.len())?;
     Ok(repos)
+}
+
+/// Which key goes on (or comes off) which repository, from the stack's
+/// deploy-key secret. On GitHub, several repositories each get a key of
+/// their own, generated and stored here first.
+pub async fn stack_keys(
+    sm: &aws_sdk_secretsmanager::Client,
+    settings: &Settings,
+    repos: &[String],
+    remove: bool,
+) -> anyhow::Result<Vec<RepoKey>> {
+    let id = settings.ssh_key_secret_id();
+    let mut held = keys::load(sm, &id).await?;
+    if remove {
+        return Ok(keys::to_remove(&held, repos));
+    }
+    if held.is_empty() {
+        anyhow::bail!(
+            "the stack has no deploy key (secret {id} does not exist): it uses zip download, or init has \
+             not run. Run `git2s3 init --method git-pull`, or pass --public-key FILE"
+        );
+    }
+    if keys::one_per_repo(settings.provider, repos.len()) {
+        let comment = format!("git2s3@{}", settings.stack_name);
+        keys::add_own(sm, &id, &comment, &mut held, repos).await?;
+    }
+    Ok(keys::to_register(&id, &held, repos)?)
 }
 
 /// The registration for an installed stack: its webhook URL (for the
 /// configured method), its webhook secret from Secrets Manager, and with
-/// `deploy_key` its public key. `init` and `destroy` use this.
+/// `deploy_key` its deploy keys on the configured repositories. `init`
+/// registers with this, and `destroy` (`remove`) unregisters.
 pub async fn for_stack(
     settings: &Settings,
     outputs: &std::collections::BTreeMap<String, String>,
     sm: &aws_sdk_secretsmanager::Client,
     token: &str,
     deploy_key: bool,
+    remove: bool,
 ) -> anyhow::Result<Registration> {
     let url = hook_url(settings, outputs).ok_or_else(|| {
         anyhow::anyhow!("stack {} has no webhook URL output", settings.stack_name)
     })?;
-    let secret = secrets::read(sm, &settings.webhook_secret_id())
-        .await?
-        .as_deref()
-        .and_then(first_secret)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "secret {} is empty: run `git2s3 init` to store one",
-                settings.webhook_secret_id()
-            )
-        })?;
-    let public_key = settings
-        .auth
-        .public_ssh_key
-        .clone()
-        .or_else(|| outputs.get("PublicSSHKey").cloned())
-        .filter(|k| deploy_key && !k.is_empty());
+    let secret = stack_secret(sm, settings).await?;
     let api = register::client(settings.provider, settings.api_url.as_deref(), token)?;
-    let key_repos = if public_key.is_some() {
-        key_repos(api.as_ref(), settings.provider, settings, false).await?
+    let keys = if deploy_key {
+        stack_keys(sm, settings, &settings.repos, remove).await?
     } else {
         Vec::new()
     };
@@ -287,12 +322,28 @@ pub async fn for_stack(
             secret,
             name: format!("git2s3 {}", settings.stack_name),
         },
-        public_key,
         key_title: format!("git2s3 {}", settings.stack_name),
         targets: targets(settings),
-        key_repos,
+        keys,
         ping: true,
     })
+}
+
+/// The stack's webhook secret (the first, while rotating).
+pub async fn stack_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    settings: &Settings,
+) -> anyhow::Result<String> {
+    secrets::read(sm, &settings.webhook_secret_id())
+        .await?
+        .as_deref()
+        .and_then(first_secret)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "secret {} is empty: run `git2s3 init` to store one",
+                settings.webhook_secret_id()
+            )
+        })
 }
 
 /// `git2s3 register-webhook` / `unregister-webhook`.
@@ -320,53 +371,65 @@ pub async fn run(
         ),
         None => None,
     };
-    let (url, secret, stack_key) = match (&args.webhook_url, &env_secret) {
-        (Some(url), Some(secret)) => (url.clone(), secret.clone(), None),
-        _ => {
+    let needs_stack = args.webhook_url.is_none()
+        || env_secret.is_none()
+        || (args.deploy_key && file_key.is_none());
+    let stack = match needs_stack {
+        false => None,
+        true => {
             let clients = super::clients(global, &settings).await;
             let me = identity::whoami(&clients).await?;
             let core =
                 stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
-            let url = match &args.webhook_url {
-                Some(u) => u.clone(),
-                None => hook_url(&settings, &core.outputs).ok_or_else(|| {
-                    anyhow::anyhow!("stack {} has no webhook URL output yet: wait for it to finish, or pass --webhook-url", core.name)
-                })?,
-            };
-            let secret = match env_secret {
-                Some(s) => s,
-                None => secrets::read(&clients.secrets, &settings.webhook_secret_id())
-                    .await?
-                    .as_deref()
-                    .and_then(first_secret)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "secret {} is empty: run `git2s3 init` to store one",
-                            settings.webhook_secret_id()
-                        )
-                    })?,
-            };
-            (url, secret, core.outputs.get("PublicSSHKey").cloned())
+            Some((clients, core))
         }
     };
-    let public_key = file_key
-        .or_else(|| settings.auth.public_ssh_key.clone())
-        .or(stack_key)
-        .filter(|k| !k.is_empty());
+    let url = match (&args.webhook_url, &stack) {
+        (Some(url), _) => url.clone(),
+        (None, Some((_, core))) => hook_url(&settings, &core.outputs).ok_or_else(|| {
+            anyhow::anyhow!(
+                "stack {} has no webhook URL output yet: wait for it to finish, or pass --webhook-url",
+                core.name
+            )
+        })?,
+        (None, None) => unreachable!("the stack is read when --webhook-url is not given"),
+    };
+    let secret = match (env_secret, &stack) {
+        (Some(secret), _) => secret,
+        (None, Some((clients, _))) => stack_secret(&clients.secrets, &settings).await?,
+        (None, None) => unreachable!("the stack is read when GIT2S3_WEBHOOK_SECRET is not set"),
+    };
 
     if settings.provider == Provider::Generic {
+        let public_key = file_key
+            .or_else(|| settings.auth.public_ssh_key.clone())
+            .or_else(|| stack.and_then(|(_, core)| core.outputs.get("PublicSSHKey").cloned()))
+            .filter(|k| !k.is_empty());
         print_generic(&settings, &url, public_key.as_deref());
         return Ok(ExitCode::SUCCESS);
     }
-    if args.deploy_key && public_key.is_none() {
-        anyhow::bail!("--deploy-key needs the public key: pass --public-key FILE, or run `git2s3 init`, which records it");
-    }
     let token = token(settings.provider, args.token_env.as_deref(), yes)?;
     let api = register::client(settings.provider, settings.api_url.as_deref(), &token)?;
-    let key_repos = if args.deploy_key {
-        key_repos(api.as_ref(), settings.provider, &settings, args.all_repos).await?
-    } else {
-        Vec::new()
+    let keys = match (args.deploy_key, &file_key, &stack) {
+        (false, _, _) => Vec::new(),
+        (true, Some(key), _) => {
+            let repos = key_repos(api.as_ref(), &settings, args.all_repos).await?;
+            register::check_github_key_limit(settings.provider, repos.len())?;
+            repos
+                .into_iter()
+                .map(|repo| RepoKey {
+                    repo,
+                    public_key: key.clone(),
+                })
+                .collect()
+        }
+        (true, None, Some((clients, _))) => {
+            let repos = key_repos(api.as_ref(), &settings, args.all_repos).await?;
+            stack_keys(&clients.secrets, &settings, &repos, remove).await?
+        }
+        (true, None, None) => {
+            unreachable!("the stack is read for --deploy-key without --public-key")
+        }
     };
     let targets = targets(&settings);
     if targets.is_empty() {
@@ -380,10 +443,9 @@ pub async fn run(
             secret,
             name: format!("git2s3 {}", settings.stack_name),
         },
-        public_key: if args.deploy_key { public_key } else { None },
         key_title: format!("git2s3 {}", settings.stack_name),
         targets,
-        key_repos,
+        keys,
         ping: !args.no_ping,
     };
     progress.step(format!(
@@ -419,7 +481,8 @@ pub async fn run(
 /// A plain SSH server has no API: say what to set up by hand.
 fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) {
     println!(
-        "A plain SSH git server has no API to register with. Set up its post-receive hook with:"
+        "A plain SSH git server has no API to register with. On the server, run \
+         `git2s3 hook install --repo PATH.git --url {url}`, or set up a hook by hand with:"
     );
     println!("  webhook URL:    {url}");
     println!(
@@ -429,5 +492,24 @@ fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) {
     if let Some(key) = public_key {
         println!("  deploy key:     add to the git user's authorized_keys (read-only):");
         println!("                  {key}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repos_inside_the_org_get_no_hook_of_their_own() {
+        let settings = Settings {
+            org: Some("acme".into()),
+            repos: vec!["ACME/api".into(), "acme-labs/x".into(), "other/y".into()],
+            ..Settings::default()
+        };
+        let names: Vec<String> = targets(&settings).iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            names,
+            ["acme (whole organization)", "acme-labs/x", "other/y"]
+        );
     }
 }

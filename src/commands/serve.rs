@@ -1,20 +1,23 @@
 //! `git2s3 serve`: gathers the receiver's and the worker's settings from
-//! flags, the configuration and the environment, then runs `serve`.
+//! flags, the configuration and the environment, then runs `serve`. What
+//! they leave out (the bucket, the webhook secret, the deploy keys, the
+//! zip-download token) comes from the deployed stack and its secrets.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use git2s3_lambda::fetch::archive::{Credentials, Endpoints};
-use git2s3_lambda::fetch::git::DeployKey;
 use git2s3_lambda::fetch::hostkeys::KnownHosts;
+use git2s3_lambda::fetch::keys::DeployKeys;
 use git2s3_lambda::filter::Filters;
 use git2s3_lambda::store::Store;
 use git2s3_lambda::webhook::{AllowedIps, ReceiverConfig, Secrets};
 use git2s3_lambda::worker::{ArchiveAccess, WorkerConfig};
 
 use crate::cli::{GlobalArgs, ServeArgs};
+use crate::deploy::{secrets, stack};
 use crate::serve::ServeConfig;
-use crate::settings::Overrides;
+use crate::settings::{Overrides, Settings};
 
 /// Where `serve` reads the webhook secret(s) from.
 pub const WEBHOOK_SECRET_VAR: &str = "GIT2S3_WEBHOOK_SECRET";
@@ -23,14 +26,39 @@ pub const GIT_TOKEN_VAR: &str = "GIT2S3_GIT_TOKEN";
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = super::load_settings(global, &Overrides::new())?;
-    let bucket = args
-        .bucket
-        .clone()
-        .or_else(|| settings.bucket.name.clone())
-        .context(
-            "serve needs the output bucket: pass --bucket NAME, or set bucket.name in git2s3.yaml",
-        )?;
-    let secrets = Secrets::from_lines(&std::env::var(WEBHOOK_SECRET_VAR).unwrap_or_default());
+    let aws = crate::aws::sdk_config(&super::aws_options(global, &settings)).await;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+
+    // Flags and the environment first; what they leave out comes from the
+    // deployed stack, if there is one.
+    let mut bucket = args.bucket.clone().or_else(|| settings.bucket.name.clone());
+    let mut secret_text = env(WEBHOOK_SECRET_VAR);
+    let mut deploy_keys = match &args.ssh_key {
+        Some(path) => keys_from_file(path)?,
+        None => DeployKeys::default(),
+    };
+    let mut token = env(GIT_TOKEN_VAR);
+    if bucket.is_none() || secret_text.is_none() {
+        let from_stack = StackValues::read(&crate::aws::Clients::new(&aws), &settings)
+            .await
+            .with_context(|| {
+                format!(
+                    "serve needs the output bucket and the webhook secret: pass --bucket NAME and export \
+                     {WEBHOOK_SECRET_VAR}, or deploy the stack `{}` first (git2s3 init)",
+                    settings.stack_name
+                )
+            })?;
+        bucket = bucket.or(from_stack.bucket);
+        secret_text = secret_text.or(from_stack.webhook_secret);
+        if deploy_keys.is_empty() {
+            deploy_keys = from_stack.deploy_keys;
+        }
+        token = token.or(from_stack.git_token);
+    }
+    let bucket = bucket.context(
+        "serve needs the output bucket: pass --bucket NAME, or set bucket.name in git2s3.yaml",
+    )?;
+    let secrets = Secrets::from_lines(secret_text.as_deref().unwrap_or_default());
     let allowed_ips = AllowedIps::from_csv(&settings.auth.allowed_ips.join(","))?;
     if secrets.is_empty() && allowed_ips.is_empty() {
         anyhow::bail!(
@@ -43,12 +71,6 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         &settings.filters.exclude_refs,
         &settings.filters.include_paths,
     )?;
-    let deploy_key = match &args.ssh_key {
-        Some(path) => Some(DeployKey::new(std::fs::read_to_string(path).with_context(
-            || format!("cannot read the deploy key {}", path.display()),
-        )?)),
-        None => None,
-    };
     let mut extra_hosts = settings.auth.known_hosts.join("\n");
     if let Some(path) = &args.known_hosts {
         let text = std::fs::read_to_string(path)
@@ -56,18 +78,14 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         extra_hosts = format!("{extra_hosts}\n{text}");
     }
     let known_hosts = KnownHosts::with_extra(&extra_hosts)?;
-    let archive = std::env::var(GIT_TOKEN_VAR)
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .map(|token| ArchiveAccess {
-            endpoints: Endpoints {
-                api_url: args.api_url.clone().or_else(|| settings.api_url.clone()),
-                ..Endpoints::default()
-            },
-            credentials: Credentials::Token(token.trim().to_string()),
-        });
+    let archive = token.map(|token| ArchiveAccess {
+        endpoints: Endpoints {
+            api_url: args.api_url.clone().or_else(|| settings.api_url.clone()),
+            ..Endpoints::default()
+        },
+        credentials: Credentials::Token(token.trim().to_string()),
+    });
 
-    let aws = crate::aws::sdk_config(&super::aws_options(global, &settings)).await;
     let store = Store::new(crate::aws::s3_client(&aws), bucket);
     crate::serve::run(ServeConfig {
         listen: args.listen,
@@ -77,7 +95,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
             filters,
         },
         worker: WorkerConfig {
-            deploy_key,
+            deploy_keys,
             known_hosts,
             scratch: std::env::temp_dir(),
             archive,
@@ -87,4 +105,46 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--ssh-key FILE`: one private key, or the JSON map of one per repository.
+fn keys_from_file(path: &std::path::Path) -> anyhow::Result<DeployKeys> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the deploy key {}", path.display()))?;
+    DeployKeys::parse(&text).with_context(|| format!("--ssh-key {}", path.display()))
+}
+
+/// What `serve` takes from a deployed stack: its bucket (output
+/// `OutputBucketName`) and the secrets `init` stored.
+struct StackValues {
+    bucket: Option<String>,
+    webhook_secret: Option<String>,
+    deploy_keys: DeployKeys,
+    git_token: Option<String>,
+}
+
+impl StackValues {
+    async fn read(clients: &crate::aws::Clients, settings: &Settings) -> anyhow::Result<Self> {
+        let info = stack::describe(&clients.cloudformation, &settings.stack_name)
+            .await?
+            .with_context(|| format!("there is no stack `{}`", settings.stack_name))?;
+        let read = |id: String| async move {
+            match secrets::read(&clients.secrets, &id).await {
+                Ok(value) => Ok(value.filter(|v| !v.trim().is_empty())),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(anyhow::Error::new(e)),
+            }
+        };
+        let deploy_keys = match read(settings.ssh_key_secret_id()).await? {
+            Some(text) => DeployKeys::parse(&text)
+                .with_context(|| format!("secret {}", settings.ssh_key_secret_id()))?,
+            None => DeployKeys::default(),
+        };
+        Ok(StackValues {
+            bucket: info.outputs.get("OutputBucketName").cloned(),
+            webhook_secret: read(settings.webhook_secret_id()).await?,
+            deploy_keys,
+            git_token: read(settings.git_token_secret_id()).await?,
+        })
+    }
 }

@@ -65,6 +65,11 @@ async fn webhooks(
     outputs: &std::collections::BTreeMap<String, String>,
 ) -> Part<Vec<WebhookHealth>> {
     let unavailable = |error: String| Part::Unavailable { error };
+    if settings.provider == Provider::Generic {
+        return unavailable(
+            "a plain SSH server's hook logs each delivery in REPO.git/git2s3/hook.log".into(),
+        );
+    }
     if !matches!(
         settings.provider,
         Provider::Github | Provider::GithubEnterprise

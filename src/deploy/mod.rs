@@ -16,6 +16,7 @@ pub mod artifact;
 pub mod bucket;
 pub mod events;
 pub mod identity;
+pub mod keys;
 pub mod report;
 pub mod secrets;
 pub mod stack;

@@ -126,24 +126,6 @@ pub async fn read(
     Ok(out.secret_string().map(str::to_string))
 }
 
-/// The deploy key's public half, read from the private key in the secret.
-pub async fn public_key(
-    sm: &aws_sdk_secretsmanager::Client,
-    id: &str,
-) -> Result<String, DeployError> {
-    let bad = |message: String| DeployError::BadDeployKey {
-        id: id.to_string(),
-        message,
-    };
-    let private = read(sm, id)
-        .await?
-        .ok_or_else(|| bad("it is empty".into()))?;
-    let key = PrivateKey::from_openssh(private.trim()).map_err(|e| bad(e.to_string()))?;
-    key.public_key()
-        .to_openssh()
-        .map_err(|e| bad(e.to_string()))
-}
-
 /// Deletes the secret at once (no recovery window, so that `init` can
 /// create it again). Gives whether there was one; a missing secret is not
 /// an error.

@@ -303,13 +303,14 @@ pub fn id_string(v: &serde_json::Value) -> String {
 }
 
 /// GitHub allows a deploy key on one repository only, across all of
-/// GitHub, so one key for `repos` repositories is refused before any call.
+/// GitHub, so one `--public-key` for `repos` repositories is refused
+/// before any call. (The stack's secret gets one key per repository.)
 pub fn check_github_key_limit(provider: Provider, repos: usize) -> Result<(), RegisterError> {
     if matches!(provider, Provider::Github | Provider::GithubEnterprise) && repos > 1 {
         return Err(RegisterError::Unsupported(format!(
-            "GitHub allows a deploy key on one repository only, and this would add one key to {repos} \
-             repositories; one key per repository is not built yet. Use one stack per repository \
-             (or register the key with one --repo), or --method zip-download, which needs no deploy key"
+            "GitHub allows a deploy key on one repository only, and --public-key would add one key to \
+             {repos} repositories. Leave out --public-key: the stack's deploy-key secret then gets a \
+             key of its own for each repository"
         )));
     }
     Ok(())

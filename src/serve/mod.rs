@@ -3,6 +3,7 @@
 //! `POST /zipdl`), writing to S3 at the configured endpoint. It is the
 //! local stand-in for API Gateway and Lambda in tests and the demo, and a
 //! way to run git2s3 next to a Git server that cannot reach AWS.
+//! `GET /healthz` answers `{"ok": true, "pending_jobs": N}`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +58,12 @@ async fn webhook(
     (status, Json(response.body))
 }
 
+/// `GET /healthz`: up, and how many jobs are queued or running, so that
+/// scripts can wait until every push has been built.
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    Json(serde_json::json!({"ok": true, "pending_jobs": state.queue.pending()}))
+}
+
 /// Serves until Ctrl-C or SIGTERM, then lets running jobs finish (up to a minute).
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let worker_config = Arc::new(config.worker);
@@ -75,7 +82,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/gitpull", post(webhook))
         .route("/zipdl", post(webhook))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

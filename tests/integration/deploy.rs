@@ -116,6 +116,11 @@ impl Install {
         serde_json::from_str(&out).expect("init --output json prints JSON")
     }
 
+    /// The configuration file `init` writes.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
     fn config_text(&self) -> String {
         std::fs::read_to_string(&self.config).expect("git2s3.yaml was written")
     }
@@ -488,19 +493,6 @@ fn provider_registration_and_missing_tokens_fail_first_with_the_flag_to_use() {
     );
     let err = install
         .init_cmd(
-            "regdemo",
-            "github",
-            &["--repo", "acme/api", "--repo", "acme/web"],
-        )
-        .env("GITHUB_TOKEN", "t")
-        .fails();
-    assert!(
-        err.contains("GitHub allows a deploy key on one repository only"),
-        "{err}"
-    );
-
-    let err = install
-        .init_cmd(
             "tokendemo",
             "github",
             &[
@@ -690,6 +682,169 @@ async fn init_registers_the_hook_and_key_and_destroy_removes_them() {
     );
     assert_eq!(removed["unregistered"]["keys"][0]["outcome"], "removed");
     assert_eq!(stack_status(moto, "regstack").await, None);
+}
+
+/// The public half of each key in a deploy-key secret, by repository.
+fn public_keys(secret_text: &str) -> std::collections::BTreeMap<String, String> {
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(secret_text).expect("the deploy-key secret is a JSON map");
+    map.into_iter()
+        .map(|(repo, pem)| {
+            let key = ssh_key::PrivateKey::from_openssh(&pem).unwrap();
+            (repo, key.public_key().to_openssh().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_repositories_each_get_their_own_deploy_key() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let moto = moto();
+    let install = Install::new(moto);
+    // init with two GitHub repositories: a default key plus one each.
+    let report: Value = tokio::task::block_in_place(|| {
+        let out = install
+            .init_cmd(
+                "perrepo",
+                "github",
+                &[
+                    "--output",
+                    "json",
+                    "--repo",
+                    "acme/api",
+                    "--repo",
+                    "acme/web",
+                    "--org",
+                    "acme",
+                    "--skip-register",
+                    "--architecture",
+                    architecture(),
+                ],
+            )
+            .stdout();
+        serde_json::from_str(&out).unwrap()
+    });
+    let id = "git2s3/perrepo/ssh-deploy-key";
+    let keys = public_keys(&secret(moto, id).await.unwrap());
+    assert_eq!(
+        keys.keys().collect::<Vec<_>>(),
+        ["*", "acme/api", "acme/web"]
+    );
+    assert_eq!(report["public_key"].as_str(), Some(keys["*"].as_str()));
+    let distinct: std::collections::BTreeSet<&String> = keys.values().collect();
+    assert_eq!(distinct.len(), 3, "every key differs");
+
+    // register-webhook --all-repos: the org has a third repository, which
+    // gets a key of its own, stored before it is registered.
+    let github = MockServer::start().await;
+    let mount = |m: &'static str, p: &'static str, status: u16, body: Value| {
+        Mock::given(method(m))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+    };
+    mount(
+        "GET",
+        "/orgs/acme/repos",
+        200,
+        json!([{"full_name": "acme/api"}, {"full_name": "acme/web"}, {"full_name": "acme/docs"}]),
+    )
+    .mount(&github)
+    .await;
+    mount("GET", "/orgs/acme/hooks", 200, json!([]))
+        .mount(&github)
+        .await;
+    mount(
+        "POST",
+        "/orgs/acme/hooks",
+        201,
+        json!({"id": 9, "config": {}}),
+    )
+    .expect(1)
+    .mount(&github)
+    .await;
+    for repo in ["api", "web", "docs"] {
+        let keys_path: &'static str =
+            Box::leak(format!("/repos/acme/{repo}/keys").into_boxed_str());
+        mount("GET", keys_path, 200, json!([])).mount(&github).await;
+        mount("POST", keys_path, 201, json!({"id": 1}))
+            .expect(1)
+            .mount(&github)
+            .await;
+    }
+    let api = github.uri();
+    let register = || {
+        tokio::task::block_in_place(|| {
+            install
+                .run(["register-webhook", "--deploy-key", "--all-repos"])
+                .args(["--no-ping", "--api-url", &api])
+                .env("GITHUB_TOKEN", "test-token")
+                .stdout()
+        })
+    };
+    register();
+    let keys = public_keys(&secret(moto, id).await.unwrap());
+    assert_eq!(
+        keys.keys().collect::<Vec<_>>(),
+        ["*", "acme/api", "acme/docs", "acme/web"]
+    );
+    let requests = github.received_requests().await.unwrap();
+    for repo in ["acme/api", "acme/web", "acme/docs"] {
+        let posted = requests
+            .iter()
+            .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("/repos/{repo}/keys"))
+            .unwrap();
+        let body: Value = serde_json::from_slice(&posted.body).unwrap();
+        assert_eq!(body["key"].as_str(), Some(keys[repo].as_str()), "{repo}");
+    }
+
+    // A re-run adds no key: the secret is unchanged.
+    let before = secret(moto, id).await;
+    github.reset().await;
+    mount(
+        "GET",
+        "/orgs/acme/repos",
+        200,
+        json!([{"full_name": "acme/api"}, {"full_name": "acme/web"}, {"full_name": "acme/docs"}]),
+    )
+    .mount(&github)
+    .await;
+    mount(
+        "GET",
+        "/orgs/acme/hooks",
+        200,
+        json!([{"id": 9, "config": {"url": report["git_pull_url"]}}]),
+    )
+    .mount(&github)
+    .await;
+    mount(
+        "PATCH",
+        "/orgs/acme/hooks/9",
+        200,
+        json!({"id": 9, "config": {}}),
+    )
+    .mount(&github)
+    .await;
+    for (repo, short) in [
+        ("acme/api", "api"),
+        ("acme/web", "web"),
+        ("acme/docs", "docs"),
+    ] {
+        let keys_path: &'static str =
+            Box::leak(format!("/repos/acme/{short}/keys").into_boxed_str());
+        mount(
+            "GET",
+            keys_path,
+            200,
+            json!([{"id": 1, "key": keys[repo], "title": "git2s3 perrepo"}]),
+        )
+        .mount(&github)
+        .await;
+    }
+    let out = register();
+    assert_eq!(out.matches("already there").count(), 3, "{out}");
+    assert_eq!(secret(moto, id).await, before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

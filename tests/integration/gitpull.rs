@@ -47,7 +47,7 @@ async fn wait_for(s3: &S3, bucket: &str, key: &str, commit: &str, server: &Serve
 }
 
 /// How many versions S3 keeps of `key`.
-async fn version_count(s3: &S3, bucket: &str, key: &str) -> usize {
+pub async fn version_count(s3: &S3, bucket: &str, key: &str) -> usize {
     let versions = s3
         .list_object_versions()
         .bucket(bucket)
@@ -59,7 +59,7 @@ async fn version_count(s3: &S3, bucket: &str, key: &str) -> usize {
 }
 
 /// path → (unix mode, bytes) of every entry in a zip.
-fn zip_entries(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
+pub fn zip_entries(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("a valid zip");
     (0..archive.len())
         .map(|i| {
@@ -72,7 +72,7 @@ fn zip_entries(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
 }
 
 /// path → (unix mode, bytes) of every file in the commit's tree, as git lists it.
-fn tree_entries(work: &WorkTree, commit: &str) -> BTreeMap<String, (u32, Vec<u8>)> {
+pub fn tree_entries(work: &WorkTree, commit: &str) -> BTreeMap<String, (u32, Vec<u8>)> {
     let listing = work.git(&[
         "ls-tree",
         "-r",
@@ -273,4 +273,62 @@ async fn an_unknown_host_key_is_refused() {
         .unwrap()
         .contents()
         .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_map_fetches_each_repository_with_its_own_key() {
+    let s3 = s3().await;
+    let bucket = "gitpull-keymap";
+    crate::moto::versioned_bucket(&s3, bucket).await;
+    let sshd = Sshd::start(true);
+    let mut commits = Vec::new();
+    for repo in ["acme/keyed", "acme/other"] {
+        let url = sshd.bare_repo(repo);
+        let work = WorkTree::new(&sshd.repo_path(repo));
+        work.write("a.txt", repo.as_bytes());
+        commits.push((repo, url, work.commit("one")));
+        work.git(&["push", "-q", "origin", "main"]);
+    }
+    // acme/keyed has the key sshd accepts; every other repository gets a
+    // key sshd does not know.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = dir.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let map = serde_json::json!({
+        "acme/keyed": std::fs::read_to_string(&sshd.deploy_key).unwrap(),
+        "*": std::fs::read_to_string(&stranger).unwrap(),
+    });
+    let map_file = dir.path().join("keys.json");
+    std::fs::write(&map_file, map.to_string()).unwrap();
+    let server = Server::start(bucket, &map_file, &sshd.known_hosts);
+
+    let (repo, url, commit) = &commits[0];
+    server
+        .push("map-1", repo, url, "refs/heads/main", commit)
+        .await;
+    wait_for(
+        &s3,
+        bucket,
+        "acme/keyed/main/acme_keyed.zip",
+        commit,
+        &server,
+    )
+    .await;
+
+    let (repo, url, commit) = &commits[1];
+    server
+        .push("map-2", repo, url, "refs/heads/main", commit)
+        .await;
+    let log = server.wait_for_log("job failed").await;
+    assert!(
+        log.contains("Permission denied (publickey)") && log.contains("acme/other"),
+        "{log}"
+    );
+    let private = std::fs::read_to_string(&sshd.deploy_key).unwrap();
+    assert!(!log.contains(private.lines().nth(1).unwrap()));
 }

@@ -14,10 +14,12 @@
 //! - [`iam`]: docs/iam.md against the calls the code makes, in a moto that enforces IAM;
 //! - [`register`]: register-webhook against a local mock of each provider;
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
-//! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto.
+//! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
+//! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
 
 mod deploy;
 mod docs;
+mod e2e;
 mod gitpull;
 mod iam;
 mod moto;

@@ -712,5 +712,5 @@ fn github_refuses_one_deploy_key_on_several_repositories() {
         .args(["--webhook-url", HOOK_URL, "--api-url", "http://127.0.0.1:9"])
         .args([std::ffi::OsStr::new("--public-key"), key.path().as_os_str()])
         .fails();
-    assert!(out.contains("GitHub allows a deploy key on one repository only, and this would add one key to 2 repositories"), "{out}");
+    assert!(out.contains("GitHub allows a deploy key on one repository only, and --public-key would add one key to 2 repositories"), "{out}");
 }

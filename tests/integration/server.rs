@@ -34,6 +34,27 @@ impl Server {
 
     /// Starts `git2s3 serve` for `bucket` with extra arguments and environment.
     pub fn start_with(bucket: &str, extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
+        let mut args = vec!["--bucket".to_string(), bucket.to_string()];
+        args.extend_from_slice(extra_args);
+        let mut env = vec![("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET)];
+        env.extend_from_slice(extra_env);
+        Server::launch(&args, &env)
+    }
+
+    /// Starts `git2s3 serve` with the configuration `config` and nothing
+    /// else: the bucket, webhook secret and deploy keys come from the stack.
+    pub fn beside_stack(config: &Path, known_hosts: &Path) -> Server {
+        let args = [
+            "--config".to_string(),
+            config.display().to_string(),
+            "--known-hosts".to_string(),
+            known_hosts.display().to_string(),
+        ];
+        Server::launch(&args, &[])
+    }
+
+    /// Starts `git2s3 serve` against moto with `args` and `env` only.
+    fn launch(extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -50,13 +71,7 @@ impl Server {
         }
         let child = cmd
             .current_dir(dir.path())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--bucket",
-                bucket,
-            ])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(extra_args)
             .args([
                 "--endpoint-url",
@@ -67,7 +82,6 @@ impl Server {
             ])
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -82,6 +96,28 @@ impl Server {
             log,
             _dir: dir,
             child,
+        }
+    }
+
+    /// Waits up to 60 s until no job is queued or running.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let health: serde_json::Value = reqwest::get(format!("{}/healthz", self.url))
+                .await
+                .expect("serve answers /healthz")
+                .json()
+                .await
+                .unwrap();
+            if health["pending_jobs"] == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "jobs still pending:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

@@ -69,7 +69,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
-                 PubkeyAuthentication yes\nLogLevel VERBOSE\n",
+                 PubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n",
                 d = d.display()
             ),
         )
@@ -117,6 +117,26 @@ impl Sshd {
             self.user,
             self.port,
             repo.display()
+        )
+    }
+
+    /// Lets `public_key` (an OpenSSH public key line) log in too.
+    pub fn authorize(&self, public_key: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .unwrap();
+        writeln!(file, "{}", public_key.trim()).unwrap();
+    }
+
+    /// `ssh` with the test's own key (`deploy_key`), checking this
+    /// server's host key: for `git -c core.sshCommand=…` to push over SSH.
+    pub fn ssh_command(&self) -> String {
+        format!(
+            "ssh -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes",
+            self.deploy_key.display(),
+            self.known_hosts.display()
         )
     }
 

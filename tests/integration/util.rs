@@ -57,6 +57,23 @@ impl Git2s3 {
         self.cmd.output().expect("run git2s3")
     }
 
+    /// Runs with `input` on stdin.
+    pub fn output_with_stdin(mut self, input: &str) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run git2s3");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait for git2s3")
+    }
+
     /// Runs, asserts success, and returns stdout.
     pub fn stdout(self) -> String {
         let desc = format!("{:?}", self.cmd);

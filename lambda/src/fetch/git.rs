@@ -17,12 +17,17 @@ use super::hostkeys::{fingerprint, pattern, KnownHosts};
 use crate::layout::GitRef;
 
 /// The deploy key's private half, OpenSSH format. `Debug` shows nothing.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeployKey(String);
 
 impl DeployKey {
     pub fn new(openssh_pem: impl Into<String>) -> Self {
         DeployKey(openssh_pem.into())
+    }
+
+    /// The private key, OpenSSH format, for storing it back in its secret.
+    pub fn openssh(&self) -> &str {
+        &self.0
     }
 }
 

@@ -1,0 +1,284 @@
+//! `git2s3 hook install | print | send`: the post-receive hook for plain
+//! SSH git servers. `install` and `print` resolve the URL (and `install`
+//! the secret) from flags, `GIT2S3_WEBHOOK_SECRET` or the stack; `send`
+//! runs on the git server inside the hook, with no AWS access, and
+//! always exits 0 so that it never fails a push.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::{
+    GlobalArgs, HookCommand, HookInstallArgs, HookSendArgs, HookTarget, OutputFormat,
+};
+use crate::deploy::{identity, stack};
+use crate::hook::send::{self, Sender};
+use crate::hook::{self, Target};
+use crate::settings::{Method, Overrides};
+
+pub async fn run(global: &GlobalArgs, command: &HookCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        HookCommand::Install(args) => install(global, args).await,
+        HookCommand::Print(target) => {
+            let (target, _) = resolve(global, target, false).await?;
+            print!("{}", hook::script(&binary()?, &target, false));
+            Ok(ExitCode::SUCCESS)
+        }
+        HookCommand::Send(args) => Ok(send_all(args).await),
+    }
+}
+
+/// The bare repository: --repo, else the current directory.
+fn repo_dir(target: &HookTarget) -> anyhow::Result<PathBuf> {
+    let dir = match &target.repo {
+        Some(p) => p.clone(),
+        None => std::env::current_dir()?,
+    };
+    dir.canonicalize()
+        .with_context(|| format!("--repo {}: no such directory", dir.display()))
+}
+
+/// The path the hook runs git2s3 from: this executable.
+fn binary() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the path of this git2s3 executable")
+}
+
+/// The target from flags, filling the URL (and with `want_secret` the
+/// secret) from the environment or the deployed stack.
+async fn resolve(
+    global: &GlobalArgs,
+    args: &HookTarget,
+    want_secret: bool,
+) -> anyhow::Result<(Target, Option<String>)> {
+    let repo = repo_dir(args)?;
+    let env_secret = std::env::var(super::serve::WEBHOOK_SECRET_VAR)
+        .ok()
+        .as_deref()
+        .and_then(super::register::first_secret);
+    let mut url = args.url.clone();
+    let mut secret = env_secret;
+    if url.is_none() || (want_secret && secret.is_none()) {
+        let mut settings = super::load_settings(global, &Overrides::new())?;
+        settings.method = Method::GitPull;
+        let clients = super::clients(global, &settings).await;
+        let me = identity::whoami(&clients).await.context(
+            "the hook needs the webhook URL and secret: pass --url and export GIT2S3_WEBHOOK_SECRET, \
+             or give this machine access to the stack",
+        )?;
+        let core =
+            stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+        if url.is_none() {
+            url = super::register::hook_url(&settings, &core.outputs);
+        }
+        if want_secret && secret.is_none() {
+            secret = Some(super::register::stack_secret(&clients.secrets, &settings).await?);
+        }
+    }
+    let target = Target {
+        url: url.context("the stack has no GitPullWebHookApi output: pass --url")?,
+        name: match &args.name {
+            Some(n) => n.clone(),
+            None => hook::default_name(&repo).with_context(|| {
+                format!("cannot name {} as OWNER/REPO: pass --name", repo.display())
+            })?,
+        },
+        ssh_url: args
+            .ssh_url
+            .clone()
+            .unwrap_or_else(|| hook::default_ssh_url(&repo)),
+    };
+    hook::validate(&target)?;
+    Ok((target, secret))
+}
+
+async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<ExitCode> {
+    let repo = repo_dir(&args.target)?;
+    let (target, secret) = resolve(global, &args.target, true).await?;
+    let script = hook::script(&binary()?, &target, args.wait);
+    let installed = hook::install(
+        &repo,
+        &script,
+        secret.as_deref().unwrap_or_default(),
+        args.force,
+    )?;
+    match global.output {
+        OutputFormat::Json => super::print_json(&serde_json::json!({
+            "hook": installed.hook,
+            "secret_file": installed.secret_file,
+            "replaced": installed.replaced,
+            "url": target.url,
+            "name": target.name,
+            "ssh_url": target.ssh_url,
+        }))?,
+        OutputFormat::Text => {
+            println!(
+                "{} {} for {}: pushes go to {}",
+                if installed.replaced {
+                    "Rewrote"
+                } else {
+                    "Installed"
+                },
+                installed.hook.display(),
+                target.name,
+                target.url
+            );
+            println!("  the worker clones {}", target.ssh_url);
+            println!("  secret: {} (mode 0600)", installed.secret_file.display());
+            if !args.wait {
+                println!("  log:    {}", hook::log_file(&repo).display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the ref lines and sends them; every problem is a log line.
+async fn send_all(args: &HookSendArgs) -> ExitCode {
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        eprintln!("git2s3: cannot read the updated refs from stdin: {e}");
+        return ExitCode::SUCCESS;
+    }
+    let result = if args.background {
+        background(args, &input)
+    } else {
+        foreground(args, &input).await
+    };
+    if let Err(e) = result {
+        eprintln!("git2s3: {e:#}; the push itself is done");
+    }
+    ExitCode::SUCCESS
+}
+
+/// The repository the hook runs in: --repo, else $GIT_DIR, else `.`.
+fn hook_repo(target: &HookTarget) -> PathBuf {
+    target
+        .repo
+        .clone()
+        .or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Starts a copy of this command in its own process group, with the
+/// input on its stdin and its output going to the log, and returns.
+fn background(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let repo = hook_repo(&args.target);
+    let repo = repo.canonicalize().unwrap_or(repo);
+    let log_path = hook::log_file(&repo);
+    std::fs::create_dir_all(hook::state_dir(&repo))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open the log {}", log_path.display()))?;
+    let mut command = std::process::Command::new(binary()?);
+    command.args(["hook", "send"]);
+    command.arg("--repo").arg(&repo);
+    for (flag, value) in [
+        ("--url", &args.target.url),
+        ("--name", &args.target.name),
+        ("--ssh-url", &args.target.ssh_url),
+        ("--delivery", &args.delivery),
+    ] {
+        if let Some(v) = value {
+            command.arg(flag).arg(v);
+        }
+    }
+    command
+        .args(["--timeout", &args.timeout.to_string()])
+        .args(["--attempts", &args.attempts.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .context("cannot start the background sender")?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())?;
+    let (updates, _) = send::parse_updates(input);
+    eprintln!(
+        "git2s3: sending {} ref update(s) in the background; log: {}",
+        updates.len(),
+        log_path.display()
+    );
+    Ok(())
+}
+
+async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
+    let repo = hook_repo(&args.target);
+    let url = args
+        .target
+        .url
+        .clone()
+        .context("no --url in the hook: run `git2s3 hook install` again")?;
+    let target = Target {
+        url: url.clone(),
+        name: args
+            .target
+            .name
+            .clone()
+            .or_else(|| hook::default_name(&repo.canonicalize().unwrap_or(repo.clone())))
+            .context("no --name in the hook: run `git2s3 hook install` again")?,
+        ssh_url: args
+            .target
+            .ssh_url
+            .clone()
+            .unwrap_or_else(|| hook::default_ssh_url(&repo)),
+    };
+    let secret = read_secret(&repo)?;
+    let (updates, bad) = send::parse_updates(input);
+    for line in bad {
+        eprintln!("git2s3: ignored a line that is not `OLD NEW REF`: {line}");
+    }
+    if args.delivery.is_some() && updates.len() != 1 {
+        anyhow::bail!("--delivery resends one event: give exactly one `OLD NEW REF` line");
+    }
+    let pusher = std::env::var("GL_USER")
+        .or_else(|_| std::env::var("USER"))
+        .ok();
+    let sender = Sender::new(
+        &url,
+        &secret,
+        Duration::from_secs(args.timeout),
+        args.attempts,
+    );
+    for update in &updates {
+        let body = serde_json::to_vec(&send::event(update, &target, pusher.as_deref()))?;
+        let delivery = args.delivery.clone().unwrap_or_else(send::new_delivery_id);
+        let sent = sender.send(&body, &delivery).await;
+        eprintln!("{}", send::log_line(update, &delivery, &url, &sent));
+    }
+    Ok(())
+}
+
+/// The webhook secret: GIT2S3_WEBHOOK_SECRET, else the file `install` wrote.
+fn read_secret(repo: &Path) -> anyhow::Result<String> {
+    if let Some(s) = std::env::var(super::serve::WEBHOOK_SECRET_VAR)
+        .ok()
+        .as_deref()
+        .and_then(super::register::first_secret)
+    {
+        return Ok(s);
+    }
+    let path = hook::secret_file(repo);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the webhook secret {}: run `git2s3 hook install` as the repository's owner",
+            path.display()
+        )
+    })?;
+    super::register::first_secret(&text).with_context(|| {
+        format!(
+            "{} is empty: run `git2s3 hook install` again",
+            path.display()
+        )
+    })
+}
