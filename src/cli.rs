@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 /// Flags every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Configuration file [default: git2s3.yaml, if it exists].
     #[arg(long, global = true, value_name = "FILE", env = "GIT2S3_CONFIG")]

@@ -12,6 +12,7 @@
 //! - [`commands`]: one module per subcommand;
 //! - [`serve`]: the local receiver + worker server behind `git2s3 serve`;
 //! - [`hook`]: the post-receive hook for plain SSH git servers;
+//! - [`wizard`]: the screens `init` shows on a terminal;
 //! - [`register`]: the providers' webhook and deploy-key APIs.
 
 pub mod aws;
@@ -25,3 +26,4 @@ pub mod register;
 pub mod serve;
 pub mod settings;
 pub mod template;
+pub mod wizard;

@@ -56,9 +56,24 @@ const RESUME: &str = "init stopped part-way; what it made so far is kept. \
      `git2s3 destroy` removes everything instead";
 
 pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCode> {
-    let yes = super::assume_yes(global);
     let mut settings = super::load_with_stack_flags(global, &args.stack, true)?;
-    let registration = registration_token(&settings, args, yes)?;
+    // On a terminal the wizard asks what the flags left out; its review is
+    // the confirmation, so the deploy does not ask again.
+    let mut global = global.clone();
+    let (registration, yes) = if crate::wizard::wanted(&global) {
+        match crate::wizard::run(&mut global, args, &mut settings).await? {
+            crate::wizard::Outcome::Go { .. } if args.skip_register => (None, true),
+            crate::wizard::Outcome::Go { token } => (token, true),
+            crate::wizard::Outcome::Declined => {
+                eprintln!("nothing was created");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        let yes = super::assume_yes(&global);
+        (registration_token(&settings, args, yes)?, yes)
+    };
+    let global = &global;
     let progress = Progress::new();
     let clients = super::clients(global, &settings).await;
 

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    encode, id_string, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+    encode, id_string, scopes_header, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError,
+    Target, TokenOwner,
 };
 
 pub const API: &str = "https://api.bitbucket.org/2.0";
@@ -33,6 +34,10 @@ const REPOS: Rights = Rights {
     needs: "the repository scope",
 };
 
+const WHOAMI: Rights = Rights {
+    what: "the token's user",
+    needs: "a valid token (the account:read scope for /user)",
+};
 pub struct Bitbucket {
     api: Api,
 }
@@ -186,6 +191,19 @@ impl ProviderApi for Bitbucket {
             )
             .await?;
         Ok(())
+    }
+
+    async fn whoami(&self) -> Result<TokenOwner, RegisterError> {
+        let (user, headers) = self.api.call(Method::GET, "/user", None, WHOAMI).await?;
+        let name = user["username"]
+            .as_str()
+            .or(user["nickname"].as_str())
+            .or(user["display_name"].as_str())
+            .unwrap_or("?");
+        Ok(TokenOwner {
+            user: name.to_string(),
+            scopes: scopes_header(&headers),
+        })
     }
 
     async fn repos(&self, workspace: &str) -> Result<Vec<String>, RegisterError> {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
     encode, id_string, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+    TokenOwner,
 };
 
 const HOOKS: Rights = Rights {
@@ -30,6 +31,10 @@ const REPOS: Rights = Rights {
     needs: "Project read permission",
 };
 
+const WHOAMI: Rights = Rights {
+    what: "the token's user",
+    needs: "a valid HTTP access token",
+};
 pub struct Server {
     api: Api,
 }
@@ -183,6 +188,30 @@ impl ProviderApi for Server {
             )
             .await?;
         Ok(())
+    }
+
+    async fn whoami(&self) -> Result<TokenOwner, RegisterError> {
+        // Data Center has no "who am I" resource; every authenticated
+        // answer names the user in X-AUSERNAME.
+        let (_, headers) = self
+            .api
+            .call(
+                Method::GET,
+                "/rest/api/1.0/application-properties",
+                None,
+                WHOAMI,
+            )
+            .await?;
+        let user = headers
+            .get("x-ausername")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegisterError::Unsupported(
+                "Bitbucket Data Center answered without X-AUSERNAME: the token was not accepted as a user's".into(),
+            ))?;
+        Ok(TokenOwner {
+            user: user.to_string(),
+            scopes: None,
+        })
     }
 
     async fn repos(&self, project: &str) -> Result<Vec<String>, RegisterError> {

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    id_string, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+    id_string, scopes_header, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi,
+    RegisterError, Target, TokenOwner,
 };
 
 /// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
@@ -31,6 +32,10 @@ const REPOS: Rights = Rights {
     needs: "read access to the organization's repositories (Metadata: read)",
 };
 
+const WHOAMI: Rights = Rights {
+    what: "the token's user",
+    needs: "a valid token (any scope)",
+};
 pub struct GitHub {
     api: Api,
 }
@@ -217,6 +222,15 @@ impl ProviderApi for GitHub {
             status_code: d["status_code"].as_u64().unwrap_or_default() as u16,
             status: d["status"].as_str().unwrap_or_default().to_string(),
         }))
+    }
+
+    async fn whoami(&self) -> Result<TokenOwner, RegisterError> {
+        let (user, headers) = self.api.call(Method::GET, "/user", None, WHOAMI).await?;
+        Ok(TokenOwner {
+            user: user["login"].as_str().unwrap_or("?").to_string(),
+            // Fine-grained tokens list no scopes.
+            scopes: scopes_header(&headers),
+        })
     }
 
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError> {

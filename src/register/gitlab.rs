@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{encode, id_string, Hook, HookSpec, Key, ProviderApi, RegisterError, Target};
+use super::{
+    encode, id_string, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner,
+};
 
 /// gitlab.com; self-managed is `https://HOST/api/v4`.
 pub const API: &str = "https://gitlab.com/api/v4";
@@ -30,6 +32,10 @@ const REPOS: Rights = Rights {
     needs: "at least the Reporter role on the group and the read_api scope",
 };
 
+const WHOAMI: Rights = Rights {
+    what: "the token's user",
+    needs: "a valid token with the api scope",
+};
 pub struct GitLab {
     api: Api,
 }
@@ -179,6 +185,28 @@ impl ProviderApi for GitLab {
             )
             .await?;
         Ok(())
+    }
+
+    async fn whoami(&self) -> Result<TokenOwner, RegisterError> {
+        let (user, _) = self.api.call(Method::GET, "/user", None, WHOAMI).await?;
+        // Personal, group and project access tokens can read their own scopes.
+        let scopes = match self
+            .api
+            .call(Method::GET, "/personal_access_tokens/self", None, WHOAMI)
+            .await
+        {
+            Ok((token, _)) => token["scopes"].as_array().map(|s| {
+                s.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            Err(_) => None,
+        };
+        Ok(TokenOwner {
+            user: user["username"].as_str().unwrap_or("?").to_string(),
+            scopes,
+        })
     }
 
     async fn repos(&self, group: &str) -> Result<Vec<String>, RegisterError> {

@@ -148,6 +148,24 @@ pub enum Outcome {
     Absent,
 }
 
+/// Who a token belongs to: the wizard's one-line check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user: String,
+    /// The scopes, as the provider lists them; `None` where it does not.
+    pub scopes: Option<String>,
+}
+
+/// The scopes a response header lists (`X-OAuth-Scopes`), if any.
+pub fn scopes_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-oauth-scopes")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// The calls git2s3 makes to a provider.
 #[async_trait]
 pub trait ProviderApi: Send + Sync {
@@ -168,6 +186,8 @@ pub trait ProviderApi: Send + Sync {
     async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError>;
     /// Every repository of an organization, group, workspace or project.
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError>;
+    /// Who the token belongs to, and its scopes where the API says.
+    async fn whoami(&self) -> Result<TokenOwner, RegisterError>;
     /// The hook's latest delivery: `Err(Unsupported)` where the API has no
     /// delivery log, `Ok(None)` before the first delivery.
     async fn last_delivery(

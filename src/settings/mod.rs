@@ -76,6 +76,16 @@ pub enum Method {
     ZipDownload,
 }
 
+impl Method {
+    /// The name in `git2s3.yaml` and `--method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::GitPull => "git-pull",
+            Method::ZipDownload => "zip-download",
+        }
+    }
+}
+
 /// CPU architecture of the Lambda functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Architecture {
@@ -350,7 +360,9 @@ mod save;
 mod validate;
 pub use load::{load, merge, EnvKind, Sources, ENV_VARS};
 pub use save::{render as render_file, save};
-pub use validate::{validate_bucket_name, validate_stack_name, LOG_RETENTION_DAYS};
+pub use validate::{
+    is_https_or_loopback, validate_bucket_name, validate_stack_name, LOG_RETENTION_DAYS,
+};
 
 #[cfg(test)]
 mod tests;

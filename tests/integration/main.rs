@@ -15,6 +15,7 @@
 //! - [`register`]: register-webhook against a local mock of each provider;
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
+//! - [`wizard`]: the `init` wizard through a real pseudo-terminal;
 //! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
 
 mod deploy;
@@ -32,4 +33,5 @@ mod server;
 mod sshd;
 mod stack;
 mod util;
+mod wizard;
 mod zipdl;

@@ -714,3 +714,61 @@ fn github_refuses_one_deploy_key_on_several_repositories() {
         .fails();
     assert!(out.contains("GitHub allows a deploy key on one repository only, and --public-key would add one key to 2 repositories"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_provider_says_whose_token_it_is() {
+    use git2s3::register::{client, TokenOwner};
+    use git2s3_lambda::Provider;
+    let server = MockServer::start().await;
+    // GitLab: GET /user, then the token's own scopes.
+    Mock::given(method("GET"))
+        .and(path("/gitlab/user"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 1, "username": "john_smith", "name": "John Smith"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path("/gitlab/personal_access_tokens/self"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4, "name": "git2s3", "scopes": ["api", "read_repository"], "active": true})))
+        .mount(&server).await;
+    // Bitbucket Cloud: GET /user, scopes in X-OAuth-Scopes.
+    Mock::given(method("GET")).and(path("/bitbucket/user"))
+        .respond_with(ResponseTemplate::new(200).insert_header("x-oauth-scopes", "webhook, repository:admin")
+            .set_body_json(json!({"type": "user", "username": "evzijst", "display_name": "Erik van Zijst"})))
+        .mount(&server).await;
+    // Data Center: any authenticated answer names the user in X-AUSERNAME.
+    Mock::given(method("GET")).and(path("/dc/rest/api/1.0/application-properties"))
+        .respond_with(ResponseTemplate::new(200).insert_header("x-ausername", "jdoe")
+            .set_body_json(json!({"version": "8.19.1", "buildNumber": "8019001", "displayName": "Bitbucket"})))
+        .mount(&server).await;
+    let who = |provider, base: String| async move {
+        client(provider, Some(&base), TOKEN)
+            .unwrap()
+            .whoami()
+            .await
+            .unwrap()
+    };
+    let uri = server.uri();
+    assert_eq!(
+        who(Provider::Gitlab, format!("{uri}/gitlab")).await,
+        TokenOwner {
+            user: "john_smith".into(),
+            scopes: Some("api, read_repository".into())
+        }
+    );
+    assert_eq!(
+        who(Provider::Bitbucket, format!("{uri}/bitbucket")).await,
+        TokenOwner {
+            user: "evzijst".into(),
+            scopes: Some("webhook, repository:admin".into())
+        }
+    );
+    assert_eq!(
+        who(Provider::BitbucketServer, format!("{uri}/dc")).await,
+        TokenOwner {
+            user: "jdoe".into(),
+            scopes: None
+        }
+    );
+}

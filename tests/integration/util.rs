@@ -53,6 +53,11 @@ impl Git2s3 {
         self
     }
 
+    /// The command, and the scratch directory it runs in (keep it alive).
+    pub fn into_command(self) -> (Command, tempfile::TempDir) {
+        (self.cmd, self._scratch)
+    }
+
     pub fn output(mut self) -> Output {
         self.cmd.output().expect("run git2s3")
     }
