@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    encode, id_string, scopes_header, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError,
-    Target, TokenOwner,
+    encode, scopes_header, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+    TokenOwner,
 };
 
 pub const API: &str = "https://api.bitbucket.org/2.0";
@@ -92,10 +92,7 @@ impl ProviderApi for Bitbucket {
         let list = self.api.list(&path, Paging::BodyNext, rights).await?;
         Ok(list
             .iter()
-            .map(|h| Hook {
-                id: h["uuid"].as_str().unwrap_or_default().to_string(),
-                url: h["url"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|h| Hook::read(h, "/uuid", "/url"))
             .collect())
     }
 
@@ -105,10 +102,7 @@ impl ProviderApi for Bitbucket {
             .api
             .call(Method::POST, &path, Some(&Self::body(spec)), rights)
             .await?;
-        Ok(Hook {
-            id: created["uuid"].as_str().unwrap_or_default().to_string(),
-            url: spec.url.clone(),
-        })
+        Ok(Hook::created(&created, "/uuid", spec))
     }
 
     async fn update_hook(
@@ -158,11 +152,7 @@ impl ProviderApi for Bitbucket {
             .await?;
         Ok(list
             .iter()
-            .map(|k| Key {
-                id: id_string(&k["id"]),
-                key: k["key"].as_str().unwrap_or_default().to_string(),
-                title: k["label"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|k| Key::read(k, "/id", "/key", "/label"))
             .collect())
     }
 

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    encode, id_string, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
-    TokenOwner,
+    encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner,
 };
 
 const HOOKS: Rights = Rights {
@@ -103,13 +102,7 @@ impl ProviderApi for Server {
             .api
             .list(&format!("{path}?limit=100"), Paging::StartLimit, rights)
             .await?;
-        Ok(list
-            .iter()
-            .map(|h| Hook {
-                id: id_string(&h["id"]),
-                url: h["url"].as_str().unwrap_or_default().to_string(),
-            })
-            .collect())
+        Ok(list.iter().map(|h| Hook::read(h, "/id", "/url")).collect())
     }
 
     async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
@@ -118,10 +111,7 @@ impl ProviderApi for Server {
             .api
             .call(Method::POST, &path, Some(&Self::body(spec)), rights)
             .await?;
-        Ok(Hook {
-            id: id_string(&created["id"]),
-            url: spec.url.clone(),
-        })
+        Ok(Hook::created(&created, "/id", spec))
     }
 
     async fn update_hook(
@@ -162,11 +152,7 @@ impl ProviderApi for Server {
             .await?;
         Ok(list
             .iter()
-            .map(|k| Key {
-                id: id_string(&k["key"]["id"]),
-                key: k["key"]["text"].as_str().unwrap_or_default().to_string(),
-                title: k["key"]["label"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|k| Key::read(k, "/key/id", "/key/text", "/key/label"))
             .collect())
     }
 

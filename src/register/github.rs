@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    id_string, scopes_header, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi,
-    RegisterError, Target, TokenOwner,
+    scopes_header, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
+    TokenOwner,
 };
 
 /// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
@@ -95,10 +95,7 @@ impl ProviderApi for GitHub {
             .await?;
         Ok(list
             .iter()
-            .map(|h| Hook {
-                id: id_string(&h["id"]),
-                url: h["config"]["url"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|h| Hook::read(h, "/id", "/config/url"))
             .collect())
     }
 
@@ -114,10 +111,7 @@ impl ProviderApi for GitHub {
             .api
             .call(Method::POST, &path, Some(&body), rights)
             .await?;
-        Ok(Hook {
-            id: id_string(&created["id"]),
-            url: spec.url.clone(),
-        })
+        Ok(Hook::created(&created, "/id", spec))
     }
 
     async fn update_hook(
@@ -166,11 +160,7 @@ impl ProviderApi for GitHub {
             .await?;
         Ok(list
             .iter()
-            .map(|k| Key {
-                id: id_string(&k["id"]),
-                key: k["key"].as_str().unwrap_or_default().to_string(),
-                title: k["title"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|k| Key::read(k, "/id", "/key", "/title"))
             .collect())
     }
 

@@ -8,9 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{
-    encode, id_string, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner,
-};
+use super::{encode, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner};
 
 /// gitlab.com; self-managed is `https://HOST/api/v4`.
 pub const API: &str = "https://gitlab.com/api/v4";
@@ -83,13 +81,7 @@ impl ProviderApi for GitLab {
                 rights,
             )
             .await?;
-        Ok(list
-            .iter()
-            .map(|h| Hook {
-                id: id_string(&h["id"]),
-                url: h["url"].as_str().unwrap_or_default().to_string(),
-            })
-            .collect())
+        Ok(list.iter().map(|h| Hook::read(h, "/id", "/url")).collect())
     }
 
     async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
@@ -98,10 +90,7 @@ impl ProviderApi for GitLab {
             .api
             .call(Method::POST, &path, Some(&Self::body(spec)), rights)
             .await?;
-        Ok(Hook {
-            id: id_string(&created["id"]),
-            url: spec.url.clone(),
-        })
+        Ok(Hook::created(&created, "/id", spec))
     }
 
     async fn update_hook(
@@ -154,11 +143,7 @@ impl ProviderApi for GitLab {
             .await?;
         Ok(list
             .iter()
-            .map(|k| Key {
-                id: id_string(&k["id"]),
-                key: k["key"].as_str().unwrap_or_default().to_string(),
-                title: k["title"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(|k| Key::read(k, "/id", "/key", "/title"))
             .collect())
     }
 

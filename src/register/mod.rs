@@ -127,6 +127,48 @@ pub struct Key {
     pub title: String,
 }
 
+/// The id (a JSON number or string) at `pointer`, as text; empty if absent.
+fn id_at(v: &serde_json::Value, pointer: &str) -> String {
+    v.pointer(pointer).map(id_string).unwrap_or_default()
+}
+
+/// The string at `pointer`; empty if absent.
+fn text_at(v: &serde_json::Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Hook {
+    /// A listed hook, with its id and URL at these JSON pointers.
+    pub fn read(v: &serde_json::Value, id: &str, url: &str) -> Hook {
+        Hook {
+            id: id_at(v, id),
+            url: text_at(v, url),
+        }
+    }
+
+    /// The hook just made from `spec`: its id at `id` in the answer.
+    pub fn created(answer: &serde_json::Value, id: &str, spec: &HookSpec) -> Hook {
+        Hook {
+            id: id_at(answer, id),
+            url: spec.url.clone(),
+        }
+    }
+}
+
+impl Key {
+    /// A listed key, with its id, key material and title at these JSON pointers.
+    pub fn read(v: &serde_json::Value, id: &str, key: &str, title: &str) -> Key {
+        Key {
+            id: id_at(v, id),
+            key: text_at(v, key),
+            title: text_at(v, title),
+        }
+    }
+}
+
 /// The latest delivery of a hook, where the provider's API lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
@@ -314,7 +356,7 @@ pub async fn remove_key(
 }
 
 /// An id as providers send it, a JSON number or string, as text.
-pub fn id_string(v: &serde_json::Value) -> String {
+fn id_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::String(s) => s.clone(),
