@@ -46,6 +46,28 @@ fn binary() -> anyhow::Result<PathBuf> {
     std::env::current_exe().context("cannot find the path of this git2s3 executable")
 }
 
+/// The target for `url`: the repository's name and clone URL from the
+/// flags, else from `repo`'s path; `no_name` is the error when neither names it.
+fn target_for(
+    args: &HookTarget,
+    repo: &Path,
+    url: String,
+    no_name: &str,
+) -> anyhow::Result<Target> {
+    Ok(Target {
+        url,
+        name: args
+            .name
+            .clone()
+            .or_else(|| hook::default_name(repo))
+            .with_context(|| no_name.to_string())?,
+        ssh_url: args
+            .ssh_url
+            .clone()
+            .unwrap_or_else(|| hook::default_ssh_url(repo)),
+    })
+}
+
 /// The target from flags, filling the URL (and with `want_secret` the
 /// secret) from the environment or the deployed stack.
 async fn resolve(
@@ -54,12 +76,8 @@ async fn resolve(
     want_secret: bool,
 ) -> anyhow::Result<(Target, Option<String>)> {
     let repo = repo_dir(args)?;
-    let env_secret = std::env::var(super::serve::WEBHOOK_SECRET_VAR)
-        .ok()
-        .as_deref()
-        .and_then(super::register::first_secret);
     let mut url = args.url.clone();
-    let mut secret = env_secret;
+    let mut secret = super::register::env_secret();
     if url.is_none() || (want_secret && secret.is_none()) {
         let mut settings = super::load_settings(global, &Overrides::new())?;
         settings.method = Method::GitPull;
@@ -77,19 +95,12 @@ async fn resolve(
             secret = Some(super::register::stack_secret(&clients.secrets, &settings).await?);
         }
     }
-    let target = Target {
-        url: url.context("the stack has no GitPullWebHookApi output: pass --url")?,
-        name: match &args.name {
-            Some(n) => n.clone(),
-            None => hook::default_name(&repo).with_context(|| {
-                format!("cannot name {} as OWNER/REPO: pass --name", repo.display())
-            })?,
-        },
-        ssh_url: args
-            .ssh_url
-            .clone()
-            .unwrap_or_else(|| hook::default_ssh_url(&repo)),
-    };
+    let target = target_for(
+        args,
+        &repo,
+        url.context("the stack has no GitPullWebHookApi output: pass --url")?,
+        &format!("cannot name {} as OWNER/REPO: pass --name", repo.display()),
+    )?;
     hook::validate(&target)?;
     Ok((target, secret))
 }
@@ -153,13 +164,15 @@ async fn send_all(args: &HookSendArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The repository the hook runs in: --repo, else $GIT_DIR, else `.`.
+/// The repository the hook runs in: --repo, else $GIT_DIR, else `.`,
+/// as an absolute path where it exists.
 fn hook_repo(target: &HookTarget) -> PathBuf {
-    target
+    let repo = target
         .repo
         .clone()
         .or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+        .unwrap_or_else(|| PathBuf::from("."));
+    repo.canonicalize().unwrap_or(repo)
 }
 
 /// Starts a copy of this command in its own process group, with the
@@ -167,7 +180,6 @@ fn hook_repo(target: &HookTarget) -> PathBuf {
 fn background(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let repo = hook_repo(&args.target);
-    let repo = repo.canonicalize().unwrap_or(repo);
     let log_path = hook::log_file(&repo);
     std::fs::create_dir_all(hook::state_dir(&repo))?;
     let log = std::fs::OpenOptions::new()
@@ -219,20 +231,12 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
         .url
         .clone()
         .context("no --url in the hook: run `git2s3 hook install` again")?;
-    let target = Target {
-        url: url.clone(),
-        name: args
-            .target
-            .name
-            .clone()
-            .or_else(|| hook::default_name(&repo.canonicalize().unwrap_or(repo.clone())))
-            .context("no --name in the hook: run `git2s3 hook install` again")?,
-        ssh_url: args
-            .target
-            .ssh_url
-            .clone()
-            .unwrap_or_else(|| hook::default_ssh_url(&repo)),
-    };
+    let target = target_for(
+        &args.target,
+        &repo,
+        url.clone(),
+        "no --name in the hook: run `git2s3 hook install` again",
+    )?;
     let secret = read_secret(&repo)?;
     let (updates, bad) = send::parse_updates(input);
     for line in bad {
@@ -261,11 +265,7 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
 
 /// The webhook secret: GIT2S3_WEBHOOK_SECRET, else the file `install` wrote.
 fn read_secret(repo: &Path) -> anyhow::Result<String> {
-    if let Some(s) = std::env::var(super::serve::WEBHOOK_SECRET_VAR)
-        .ok()
-        .as_deref()
-        .and_then(super::register::first_secret)
-    {
+    if let Some(s) = super::register::env_secret() {
         return Ok(s);
     }
     let path = hook::secret_file(repo);

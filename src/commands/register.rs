@@ -117,6 +117,15 @@ pub fn hook_url(
     outputs.get(key).cloned()
 }
 
+/// The first webhook secret in `GIT2S3_WEBHOOK_SECRET`, if set: what a
+/// sender signs with when there is no stack to read it from.
+pub fn env_secret() -> Option<String> {
+    std::env::var(super::serve::WEBHOOK_SECRET_VAR)
+        .ok()
+        .as_deref()
+        .and_then(first_secret)
+}
+
 /// The first of the webhook secrets (there may be one per line while rotating).
 pub fn first_secret(text: &str) -> Option<String> {
     text.lines()
@@ -358,10 +367,7 @@ pub async fn run(
     let progress = Progress::new();
 
     // The hook's URL and secret, and the public key: given, or the stack's.
-    let env_secret = std::env::var("GIT2S3_WEBHOOK_SECRET")
-        .ok()
-        .as_deref()
-        .and_then(first_secret);
+    let env_secret = env_secret();
     let file_key = match &args.public_key {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -410,10 +416,13 @@ pub async fn run(
     }
     let token = token(settings.provider, args.token_env.as_deref(), yes)?;
     let api = register::client(settings.provider, settings.api_url.as_deref(), &token)?;
+    let repos = match args.deploy_key {
+        true => key_repos(api.as_ref(), &settings, args.all_repos).await?,
+        false => Vec::new(),
+    };
     let keys = match (args.deploy_key, &file_key, &stack) {
         (false, _, _) => Vec::new(),
         (true, Some(key), _) => {
-            let repos = key_repos(api.as_ref(), &settings, args.all_repos).await?;
             register::check_github_key_limit(settings.provider, repos.len())?;
             repos
                 .into_iter()
@@ -424,7 +433,6 @@ pub async fn run(
                 .collect()
         }
         (true, None, Some((clients, _))) => {
-            let repos = key_repos(api.as_ref(), &settings, args.all_repos).await?;
             stack_keys(&clients.secrets, &settings, &repos, remove).await?
         }
         (true, None, None) => {

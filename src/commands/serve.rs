@@ -135,11 +135,8 @@ impl StackValues {
                 Err(e) => Err(anyhow::Error::new(e)),
             }
         };
-        let deploy_keys = match read(settings.ssh_key_secret_id()).await? {
-            Some(text) => DeployKeys::parse(&text)
-                .with_context(|| format!("secret {}", settings.ssh_key_secret_id()))?,
-            None => DeployKeys::default(),
-        };
+        let deploy_keys =
+            crate::deploy::keys::load(&clients.secrets, &settings.ssh_key_secret_id()).await?;
         Ok(StackValues {
             bucket: info.outputs.get("OutputBucketName").cloned(),
             webhook_secret: read(settings.webhook_secret_id()).await?,
