@@ -12,6 +12,7 @@ use anyhow::Context;
 use dialoguer::{Confirm, FuzzySelect, Input, Password, Select};
 use git2s3_lambda::Provider;
 
+use crate::aws::Clients;
 use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
 use crate::deploy::bucket::{self, Owner};
 use crate::deploy::identity;
@@ -65,16 +66,33 @@ pub async fn run(
     args: &InitArgs,
     settings: &mut Settings,
 ) -> anyhow::Result<Outcome> {
-    let interrupt = tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = dialoguer::console::Term::stderr().show_cursor();
-            eprintln!("\ninterrupted: nothing was created. Run `git2s3 init` again to start over");
-            std::process::exit(130);
+    // Registered here, before the first prompt: `ctrl_c()` would only
+    // register once its task is first polled, and a Ctrl-C before that
+    // would kill the process without a word.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let interrupt = tokio::spawn(async move {
+        if sigint.recv().await.is_some() {
+            interrupted();
         }
     });
     let outcome = screens(global, args, settings).await;
     interrupt.abort();
+    // A prompt reading keys sees Ctrl-C too, and may return first.
+    if let Err(e) = &outcome {
+        if let Some(dialoguer::Error::IO(io)) = e.downcast_ref::<dialoguer::Error>() {
+            if io.kind() == std::io::ErrorKind::Interrupted {
+                interrupted();
+            }
+        }
+    }
     outcome
+}
+
+/// Ctrl-C at a prompt: nothing was made yet, so say so and stop.
+fn interrupted() -> ! {
+    let _ = dialoguer::console::Term::stderr().show_cursor();
+    eprintln!("\ninterrupted: nothing was created. Run `git2s3 init` again to start over");
+    std::process::exit(130);
 }
 
 async fn screens(
@@ -84,7 +102,7 @@ async fn screens(
 ) -> anyhow::Result<Outcome> {
     eprintln!("git2s3 init: connect a Git server to AWS CodePipeline. Ctrl-C quits; nothing is created before the review.");
     heading(1, "AWS account");
-    aws(global, settings).await?;
+    let clients = aws(global, settings).await?;
 
     heading(2, "Git provider");
     if args.stack.target.provider.is_some() {
@@ -138,7 +156,7 @@ async fn screens(
     filters(settings)?;
 
     heading(7, "Stack and bucket");
-    stack(global, args, settings).await?;
+    stack(&clients, args, settings).await?;
 
     heading(8, "Pipeline");
     if args.stack.pipeline_branch.is_some() {
@@ -161,7 +179,8 @@ async fn screens(
     })
 }
 
-async fn aws(global: &mut GlobalArgs, settings: &mut Settings) -> anyhow::Result<()> {
+/// Chooses the profile and region, and gives the AWS clients for them.
+async fn aws(global: &mut GlobalArgs, settings: &mut Settings) -> anyhow::Result<Clients> {
     let profiles = aws_config::profiles();
     if global.profile.is_none() && profiles.len() > 1 {
         let default = profiles.iter().position(|p| p == "default").unwrap_or(0);
@@ -203,7 +222,7 @@ async fn aws(global: &mut GlobalArgs, settings: &mut Settings) -> anyhow::Result
             .map(|p| format!(", profile {p}"))
             .unwrap_or_default()
     ));
-    Ok(())
+    Ok(clients)
 }
 
 /// The provider menu: (label, provider, needs a URL, URL example).
@@ -447,11 +466,7 @@ fn filters(settings: &mut Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn stack(
-    global: &GlobalArgs,
-    args: &InitArgs,
-    settings: &mut Settings,
-) -> anyhow::Result<()> {
+async fn stack(clients: &Clients, args: &InitArgs, settings: &mut Settings) -> anyhow::Result<()> {
     if args.stack.target.stack_name.is_none() {
         settings.stack_name = Input::new()
             .with_prompt("Stack name")
@@ -460,7 +475,6 @@ async fn stack(
             .interact_text()?;
     }
     if args.stack.bucket.is_none() {
-        let clients = crate::commands::clients(global, settings).await;
         loop {
             let name: String = Input::new()
                 .with_prompt("Output bucket name (empty: CloudFormation picks a unique one)")
