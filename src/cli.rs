@@ -114,6 +114,14 @@ pub enum Command {
     /// bucket (all versions) and the secrets git2s3 created.
     Destroy(DestroyArgs),
 
+    /// Send a signed test push of a branch's newest commit to the webhook,
+    /// and wait until its zip is in S3.
+    ///
+    /// If the zip does not come, it names the check that failed: the
+    /// receiver's answer, the dead-letter queue, the worker's log or the job
+    /// queue, with what to do. Exits 0 when the zip is there, 1 when not.
+    Verify(VerifyArgs),
+
     /// A post-receive hook for a plain SSH git server (gitolite, a bare
     /// sshd): each push is sent to git2s3 as a signed webhook.
     #[command(subcommand)]
@@ -277,6 +285,50 @@ pub struct InitArgs {
     /// and create it again, without asking.
     #[arg(long)]
     pub delete_failed_stack: bool,
+
+    /// After registering, send a test push and wait for its zip (as
+    /// `git2s3 verify` does). The wizard always does.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// How long --verify waits for the zip, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub verify_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The branch to push [default: the pipeline's branch for its
+    /// repository, else the repository's default branch].
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+
+    /// The commit to announce [default: the branch's newest commit, from the
+    /// provider's API]. Needed for a plain SSH server, with --branch.
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+
+    /// Where the worker fetches from, for a plain SSH server
+    /// (ssh://git@HOST/PATH.git).
+    #[arg(long, value_name = "URL")]
+    pub ssh_url: Option<String>,
+
+    /// The webhook URL [default: the stack's, for the configured method].
+    /// The secret comes from GIT2S3_WEBHOOK_SECRET, else the stack.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Environment variable that holds the provider token [default:
+    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+
+    /// How long to wait for the zip, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

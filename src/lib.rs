@@ -13,7 +13,8 @@
 //! - [`serve`]: the local receiver + worker server behind `git2s3 serve`;
 //! - [`hook`]: the post-receive hook for plain SSH git servers;
 //! - [`wizard`]: the screens `init` shows on a terminal;
-//! - [`register`]: the providers' webhook and deploy-key APIs.
+//! - [`register`]: the providers' webhook and deploy-key APIs;
+//! - [`verify`]: the test push and its named checks (`init`, `git2s3 verify`).
 
 pub mod aws;
 pub mod cli;
@@ -26,4 +27,5 @@ pub mod register;
 pub mod serve;
 pub mod settings;
 pub mod template;
+pub mod verify;
 pub mod wizard;

@@ -105,6 +105,7 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The region every client talks to, when one is configured.
     pub region: Option<String>,
 }
@@ -118,6 +119,7 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager, config),
             sqs: client!(aws_sdk_sqs, config),
             codepipeline: client!(aws_sdk_codepipeline, config),
+            logs: client!(aws_sdk_cloudwatchlogs, config),
             region: config.region().map(|r| r.to_string()),
         }
     }

@@ -248,16 +248,11 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
     let pusher = std::env::var("GL_USER")
         .or_else(|_| std::env::var("USER"))
         .ok();
-    let sender = Sender::new(
-        &url,
-        &secret,
-        Duration::from_secs(args.timeout),
-        args.attempts,
-    );
+    let sender = Sender::new(&url, Duration::from_secs(args.timeout), args.attempts);
     for update in &updates {
-        let body = serde_json::to_vec(&send::event(update, &target, pusher.as_deref()))?;
         let delivery = args.delivery.clone().unwrap_or_else(send::new_delivery_id);
-        let sent = sender.send(&body, &delivery).await;
+        let spec = send::event(update, &target, pusher.as_deref());
+        let sent = sender.send(&send::request(&spec, &secret, &delivery)).await;
         eprintln!("{}", send::log_line(update, &delivery, &url, &sent));
     }
     Ok(())

@@ -19,6 +19,7 @@ use crate::deploy::{artifact, keys, DeployError};
 use crate::progress::Progress;
 use crate::settings::{Method, Settings};
 use crate::template::Template;
+use crate::verify::Verdict;
 
 /// What happened to one secret (its name, never its value).
 #[derive(Debug, Serialize)]
@@ -43,6 +44,12 @@ struct Report {
     artifact: artifact::Staged,
     pipeline_stack: Option<String>,
     registered: Option<register::Report>,
+    /// The test push (`--verify`, and always in the wizard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<Verdict>,
+    /// Why there was no test push, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_skipped: Option<String>,
     config_file: String,
 }
 
@@ -60,7 +67,8 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
     // On a terminal the wizard asks what the flags left out; its review is
     // the confirmation, so the deploy does not ask again.
     let mut global = global.clone();
-    let (registration, yes) = if crate::wizard::wanted(&global) {
+    let wizard = crate::wizard::wanted(&global);
+    let (registration, yes) = if wizard {
         match crate::wizard::run(&mut global, args, &mut settings).await? {
             crate::wizard::Outcome::Go { .. } if args.skip_register => (None, true),
             crate::wizard::Outcome::Go { token } => (token, true),
@@ -149,6 +157,28 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         };
         let config = super::config_path(global);
         crate::settings::save(&config, &settings)?;
+        let (verified, verify_skipped) = match (args.verify || wizard, &registration) {
+            (false, _) => (None, None),
+            (true, None) => (None, Some(verify_skipped(&settings))),
+            (true, Some(token)) => {
+                let api =
+                    crate::register::client(settings.provider, settings.api_url.as_deref(), token)?;
+                let options = super::verify::Options {
+                    timeout: std::time::Duration::from_secs(args.verify_timeout),
+                    ..Default::default()
+                };
+                let verdict = super::verify::test_push(
+                    &settings,
+                    &clients,
+                    &core,
+                    Some(api.as_ref()),
+                    &options,
+                    &progress,
+                )
+                .await;
+                (Some(verdict), None)
+            }
+        };
         anyhow::Ok(Some(Report {
             stack: core.name.clone(),
             status: core.status.clone(),
@@ -163,6 +193,8 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             artifact,
             pipeline_stack,
             registered,
+            verified,
+            verify_skipped,
             config_file: config.display().to_string(),
         }))
     };
@@ -187,7 +219,26 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         OutputFormat::Json => super::print_json(&report)?,
         OutputFormat::Text => print_text(&report, &settings, &me),
     }
-    Ok(ExitCode::SUCCESS)
+    match &report.verified {
+        Some(verdict) if !verdict.ok => Ok(ExitCode::FAILURE),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Why init sends no test push, and how to send one later.
+fn verify_skipped(settings: &Settings) -> String {
+    let repo = settings.repos.first().map_or("OWNER/REPO", String::as_str);
+    match settings.provider {
+        Provider::Generic => format!(
+            "a plain SSH server has no API to read a branch's newest commit: once the hook is \
+             installed, run `git2s3 verify --repo {repo} --branch BRANCH --commit SHA --ssh-url URL`, \
+             or push a commit"
+        ),
+        _ => format!(
+            "the webhook was not registered, so there is no token to read the branch's newest \
+             commit with: register it, then run `git2s3 verify --repo {repo}`"
+        ),
+    }
 }
 
 /// Whether init registers with the provider, and its token. Checked in
@@ -395,9 +446,9 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
     if let Some(done) = &report.registered {
         for h in &done.hooks {
             println!(
-                "  webhook on {}: {:?}{}",
+                "  webhook on {}: {}{}",
                 h.target,
-                h.outcome,
+                register::word(h.outcome),
                 if h.ping == Some("sent") {
                     ", test event sent"
                 } else {
@@ -406,11 +457,28 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
             );
         }
         for k in &done.keys {
-            println!("  deploy key on {}: {:?}", k.repo, k.outcome);
+            println!("  deploy key on {}: {}", k.repo, register::word(k.outcome));
         }
         println!();
-        println!("Next: push a commit, then run `git2s3 status` to see its zip.");
+        if let Some(verdict) = &report.verified {
+            super::verify::print_text(verdict);
+            println!();
+        }
+        if let Some(why) = &report.verify_skipped {
+            println!("No test push: {why}.");
+            println!();
+        }
+        match &report.verified {
+            Some(v) if !v.ok => println!(
+                "Next: fix what the failed check names, then run `git2s3 verify` to test again."
+            ),
+            _ => println!("Next: push a commit, then run `git2s3 status` to see its zip."),
+        }
         return;
+    }
+    if let Some(why) = &report.verify_skipped {
+        println!("No test push: {why}.");
+        println!();
     }
     println!("Next steps:");
     let url = match settings.method {

@@ -21,6 +21,7 @@ pub mod render;
 pub mod serve;
 pub mod status;
 pub mod update_stack;
+pub mod verify;
 
 /// Runs the command the user asked for.
 pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -33,6 +34,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Destroy(args) => destroy::run(&cli.global, args).await,
         Command::RegisterWebhook(args) => register::run(&cli.global, args, false).await,
         Command::UnregisterWebhook(args) => register::run(&cli.global, args, true).await,
+        Command::Verify(args) => verify::run(&cli.global, args).await,
         Command::Hook(command) => hook::run(&cli.global, command).await,
     }
 }

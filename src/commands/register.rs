@@ -241,7 +241,8 @@ pub async fn unregister(reg: &Registration, progress: &Progress) -> Result<Repor
     Ok(report)
 }
 
-fn word(outcome: Outcome) -> &'static str {
+/// The outcome in the words the output uses.
+pub fn word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Created => "created",
         Outcome::Updated => "updated",

@@ -157,7 +157,7 @@ async fn zips(
     Ok(out)
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, stack: &StackInfo) -> Result<Queue, AwsError> {
+pub async fn queue(sqs: &aws_sdk_sqs::Client, stack: &StackInfo) -> Result<Queue, AwsError> {
     let depth = |url: Option<String>| async move {
         let Some(url) = url else {
             return Ok((0, 0));

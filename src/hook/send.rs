@@ -10,9 +10,10 @@
 
 use std::time::Duration;
 
-use git2s3_lambda::webhook::auth::sign;
+use git2s3_lambda::webhook::outgoing::{self, Outgoing, PushSpec};
+use git2s3_lambda::Provider;
 use rand_core::{OsRng, RngCore};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Target;
 
@@ -52,20 +53,22 @@ pub fn parse_updates(text: &str) -> (Vec<RefUpdate>, Vec<String>) {
     (updates, bad)
 }
 
-/// The push event's JSON body.
-pub fn event(update: &RefUpdate, target: &Target, pusher: Option<&str>) -> Value {
-    let deleted = update.after.bytes().all(|b| b == b'0');
-    let mut body = json!({
-        "ref": update.git_ref,
-        "before": update.before,
-        "after": update.after,
-        "deleted": deleted,
-        "repository": {"full_name": target.name, "ssh_url": target.ssh_url},
-    });
-    if let Some(name) = pusher {
-        body["pusher"] = json!({ "name": name });
+/// The generic push event for one ref update.
+pub fn event(update: &RefUpdate, target: &Target, pusher: Option<&str>) -> PushSpec {
+    PushSpec {
+        repo: target.name.clone(),
+        git_ref: update.git_ref.clone(),
+        before: update.before.clone(),
+        after: update.after.clone(),
+        ssh_url: Some(target.ssh_url.clone()),
+        pusher: pusher.map(str::to_string),
+        ..PushSpec::default()
     }
-    body
+}
+
+/// The signed request for one ref update.
+pub fn request(spec: &PushSpec, secret: &str, delivery: &str) -> Outgoing {
+    outgoing::push(Provider::Generic, spec, secret, delivery)
 }
 
 /// A new delivery id, a random UUID (version 4).
@@ -96,17 +99,16 @@ pub enum Sent {
     GaveUp { attempts: u32, last: String },
 }
 
-/// Sends events to one URL with one secret.
+/// Sends signed events to one URL.
 pub struct Sender {
     client: reqwest::Client,
     url: String,
-    secret: String,
     attempts: u32,
     backoff: Duration,
 }
 
 impl Sender {
-    pub fn new(url: &str, secret: &str, timeout: Duration, attempts: u32) -> Self {
+    pub fn new(url: &str, timeout: Duration, attempts: u32) -> Self {
         Sender {
             client: reqwest::Client::builder()
                 .timeout(timeout)
@@ -115,7 +117,6 @@ impl Sender {
                 .build()
                 .expect("the HTTP client builds"),
             url: url.to_string(),
-            secret: secret.trim().to_string(),
             attempts: attempts.max(1),
             backoff: Duration::from_secs(1),
         }
@@ -127,24 +128,18 @@ impl Sender {
         self
     }
 
-    /// POSTs `body`, signed, with `delivery` as its id.
-    pub async fn send(&self, body: &[u8], delivery: &str) -> Sent {
-        let signature = sign(&self.secret, body);
+    /// POSTs the request; retries what a retry may fix.
+    pub async fn send(&self, request: &Outgoing) -> Sent {
         let mut last = String::new();
         for attempt in 1..=self.attempts {
             if attempt > 1 {
                 tokio::time::sleep(self.backoff * 2u32.pow(attempt - 2)).await;
             }
-            let response = self
-                .client
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .header("x-git2s3-event", "push")
-                .header("x-git2s3-delivery", delivery)
-                .header("x-hub-signature-256", &signature)
-                .body(body.to_vec())
-                .send()
-                .await;
+            let mut post = self.client.post(&self.url);
+            for (name, value) in &request.headers {
+                post = post.header(*name, value);
+            }
+            let response = post.body(request.body.clone()).send().await;
             match response {
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -156,7 +151,7 @@ impl Sender {
                     }
                 }
                 Err(e) if e.is_timeout() => last = "no answer before the timeout".into(),
-                Err(e) if e.is_connect() => last = format!("cannot connect to {}", self.url),
+                Err(e) if e.is_connect() => last = "cannot connect".into(),
                 Err(e) => last = e.to_string(),
             }
         }
@@ -177,7 +172,20 @@ fn summarize(text: &str) -> String {
     let line = if !jobs.is_empty() {
         format!("queued for {}", jobs.join(", "))
     } else if let Some(m) = value["message"].as_str().or(value["error"].as_str()) {
-        m.to_string()
+        let why: Vec<String> = value["skipped"]
+            .as_array()
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|s| {
+                        Some(format!("{}: {}", s["ref"].as_str()?, s["reason"].as_str()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match why.is_empty() {
+            true => m.to_string(),
+            false => format!("{m} ({})", why.join("; ")),
+        }
     } else {
         text.trim().to_string()
     };
@@ -232,7 +240,8 @@ mod tests {
             after: Z.into(),
             git_ref: "refs/heads/gone".into(),
         };
-        let body = event(&update, &target, Some("ana"));
+        let out = request(&event(&update, &target, Some("ana")), "s", "d");
+        let body: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(body["ref"], "refs/heads/gone");
         assert_eq!(body["deleted"], true);
         assert_eq!(body["repository"]["full_name"], "acme/api");
@@ -258,6 +267,12 @@ mod tests {
             "queued for acme/api/main/acme_api.zip"
         );
         assert_eq!(summarize(r#"{"message":"pong"}"#), "pong");
+        assert_eq!(
+            summarize(
+                r#"{"message":"nothing to build","skipped":[{"ref":"refs/heads/x","reason":"excluded by filters"}]}"#
+            ),
+            "nothing to build (refs/heads/x: excluded by filters)"
+        );
         assert_eq!(summarize(&"x".repeat(500)).len(), 200);
     }
 }

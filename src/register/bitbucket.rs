@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    encode, scopes_header, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
-    TokenOwner,
+    branch_head, encode, scopes_header, split_repo, ssh_clone_link, Branches, Head, Hook, HookSpec,
+    Key, ProviderApi, RegisterError, Target, TokenOwner,
 };
 
 pub const API: &str = "https://api.bitbucket.org/2.0";
@@ -34,6 +34,10 @@ const REPOS: Rights = Rights {
     needs: "the repository scope",
 };
 
+const BRANCHES: Rights = Rights {
+    what: "branches",
+    needs: "the repository scope",
+};
 const WHOAMI: Rights = Rights {
     what: "the token's user",
     needs: "a valid token (the account:read scope for /user)",
@@ -194,6 +198,19 @@ impl ProviderApi for Bitbucket {
             user: name.to_string(),
             scopes: scopes_header(&headers),
         })
+    }
+
+    async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError> {
+        let (ws, slug) = split_repo(repo)?;
+        let at = Branches {
+            repo_path: format!("/repositories/{ws}/{slug}"),
+            under: "refs/branches",
+            default_branch: "/mainbranch/name",
+            commit: "/target/hash",
+        };
+        let (mut head, info) = branch_head(&self.api, BRANCHES, repo, branch, at).await?;
+        head.ssh_url = ssh_clone_link(&info);
+        Ok(head)
     }
 
     async fn repos(&self, workspace: &str) -> Result<Vec<String>, RegisterError> {

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    encode, split_repo, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner,
+    encode, split_repo, ssh_clone_link, text_at, Head, Hook, HookSpec, Key, ProviderApi,
+    RegisterError, Target, TokenOwner,
 };
 
 const HOOKS: Rights = Rights {
@@ -30,6 +31,10 @@ const REPOS: Rights = Rights {
     needs: "Project read permission",
 };
 
+const BRANCHES: Rights = Rights {
+    what: "branches",
+    needs: "Repository read permission",
+};
 const WHOAMI: Rights = Rights {
     what: "the token's user",
     needs: "a valid HTTP access token",
@@ -198,6 +203,48 @@ impl ProviderApi for Server {
             user: user.to_string(),
             scopes: None,
         })
+    }
+
+    async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError> {
+        let (project, slug) = split_repo(repo)?;
+        let path = format!(
+            "/rest/api/1.0/projects/{}/repos/{}",
+            encode(project),
+            encode(slug)
+        );
+        let (info, _) = self.api.call(Method::GET, &path, None, BRANCHES).await?;
+        let tip = match branch {
+            None => {
+                let (tip, _) = self
+                    .api
+                    .call(
+                        Method::GET,
+                        &format!("{path}/branches/default"),
+                        None,
+                        BRANCHES,
+                    )
+                    .await?;
+                tip
+            }
+            Some(name) => self
+                .api
+                .list(
+                    &format!("{path}/branches?filterText={}&limit=100", encode(name)),
+                    Paging::StartLimit,
+                    BRANCHES,
+                )
+                .await?
+                .into_iter()
+                .find(|b| b["displayId"] == name)
+                .unwrap_or_else(|| serde_json::json!({ "displayId": name })),
+        };
+        Head::new(
+            self.name(),
+            repo,
+            text_at(&tip, "/displayId"),
+            text_at(&tip, "/latestCommit"),
+            ssh_clone_link(&info),
+        )
     }
 
     async fn repos(&self, project: &str) -> Result<Vec<String>, RegisterError> {

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
 use super::{
-    scopes_header, split_repo, Delivery, Hook, HookSpec, Key, ProviderApi, RegisterError, Target,
-    TokenOwner,
+    branch_head, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook, HookSpec, Key,
+    ProviderApi, RegisterError, Target, TokenOwner,
 };
 
 /// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
@@ -32,6 +32,10 @@ const REPOS: Rights = Rights {
     needs: "read access to the organization's repositories (Metadata: read)",
 };
 
+const BRANCHES: Rights = Rights {
+    what: "branches",
+    needs: "read access to the repository (the repo scope for a private one, or Contents: read for a fine-grained token)",
+};
 const WHOAMI: Rights = Rights {
     what: "the token's user",
     needs: "a valid token (any scope)",
@@ -212,6 +216,19 @@ impl ProviderApi for GitHub {
             status_code: d["status_code"].as_u64().unwrap_or_default() as u16,
             status: d["status"].as_str().unwrap_or_default().to_string(),
         }))
+    }
+
+    async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError> {
+        let (owner, name) = split_repo(repo)?;
+        let at = Branches {
+            repo_path: format!("/repos/{owner}/{name}"),
+            under: "branches",
+            default_branch: "/default_branch",
+            commit: "/commit/sha",
+        };
+        let (mut head, info) = branch_head(&self.api, BRANCHES, repo, branch, at).await?;
+        head.ssh_url = Some(text_at(&info, "/ssh_url")).filter(|u| !u.is_empty());
+        Ok(head)
     }
 
     async fn whoami(&self) -> Result<TokenOwner, RegisterError> {

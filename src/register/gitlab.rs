@@ -8,7 +8,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::http::{secret_header, Api, Paging, Rights};
-use super::{encode, Hook, HookSpec, Key, ProviderApi, RegisterError, Target, TokenOwner};
+use super::{
+    branch_head, encode, id_at, text_at, Branches, Head, Hook, HookSpec, Key, ProviderApi,
+    RegisterError, Target, TokenOwner,
+};
 
 /// gitlab.com; self-managed is `https://HOST/api/v4`.
 pub const API: &str = "https://gitlab.com/api/v4";
@@ -30,6 +33,10 @@ const REPOS: Rights = Rights {
     needs: "at least the Reporter role on the group and the read_api scope",
 };
 
+const BRANCHES: Rights = Rights {
+    what: "branches",
+    needs: "at least the Reporter role on the project and the read_api scope",
+};
 const WHOAMI: Rights = Rights {
     what: "the token's user",
     needs: "a valid token with the api scope",
@@ -192,6 +199,19 @@ impl ProviderApi for GitLab {
             user: user["username"].as_str().unwrap_or("?").to_string(),
             scopes,
         })
+    }
+
+    async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError> {
+        let at = Branches {
+            repo_path: format!("/projects/{}", encode(repo)),
+            under: "repository/branches",
+            default_branch: "/default_branch",
+            commit: "/commit/id",
+        };
+        let (mut head, project) = branch_head(&self.api, BRANCHES, repo, branch, at).await?;
+        head.ssh_url = Some(text_at(&project, "/ssh_url_to_repo")).filter(|u| !u.is_empty());
+        head.project_id = Some(id_at(&project, "/id")).filter(|id| !id.is_empty());
+        Ok(head)
     }
 
     async fn repos(&self, group: &str) -> Result<Vec<String>, RegisterError> {

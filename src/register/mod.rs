@@ -78,6 +78,12 @@ pub enum RegisterError {
         "the token holds characters that cannot go in an HTTP header: check the token variable"
     )]
     BadToken,
+    #[error("{provider} lists no branch `{branch}` in {repo}: push it first, or pass --branch with one that exists")]
+    NoBranch {
+        provider: &'static str,
+        repo: String,
+        branch: String,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error("{0}")]
@@ -179,6 +185,85 @@ pub struct Delivery {
     pub status: String,
 }
 
+/// A branch's newest commit, as the provider's API reports it, and where
+/// to fetch it from: what a test push announces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Head {
+    pub branch: String,
+    pub commit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_url: Option<String>,
+    /// GitLab's numeric project id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
+impl Head {
+    /// The head of `branch` in `repo`, or [`RegisterError::NoBranch`] when
+    /// the answer names no commit.
+    fn new(
+        provider: &'static str,
+        repo: &str,
+        branch: String,
+        commit: String,
+        ssh_url: Option<String>,
+    ) -> Result<Head, RegisterError> {
+        if commit.is_empty() || branch.is_empty() {
+            return Err(RegisterError::NoBranch {
+                provider,
+                repo: repo.to_string(),
+                branch,
+            });
+        }
+        Ok(Head {
+            branch,
+            commit,
+            ssh_url: ssh_url.filter(|u| !u.is_empty()),
+            project_id: None,
+        })
+    }
+}
+
+/// Where an API lists a repository and its branches, and where its answers
+/// hold the default branch's name and a branch's commit (JSON pointers).
+struct Branches<'a> {
+    /// The repository's path: `/repos/acme/api`.
+    repo_path: String,
+    /// Below it, the branch collection: `branches`.
+    under: &'a str,
+    default_branch: &'a str,
+    commit: &'a str,
+}
+
+/// The repository, then the branch (`branch`, else its default): the head
+/// as GitHub, GitLab and Bitbucket Cloud give it, with the repository's
+/// own answer for the fields each reads from it.
+async fn branch_head(
+    api: &http::Api,
+    rights: http::Rights,
+    repo: &str,
+    branch: Option<&str>,
+    at: Branches<'_>,
+) -> Result<(Head, serde_json::Value), RegisterError> {
+    let (info, _) = api
+        .call(reqwest::Method::GET, &at.repo_path, None, rights)
+        .await?;
+    let branch = branch.map_or_else(|| text_at(&info, at.default_branch), str::to_string);
+    let path = format!("{}/{}/{}", at.repo_path, at.under, encode(&branch));
+    let (tip, _) = api.call(reqwest::Method::GET, &path, None, rights).await?;
+    let commit = text_at(&tip, at.commit);
+    Ok((Head::new(api.provider(), repo, branch, commit, None)?, info))
+}
+
+/// The `ssh` entry of a Bitbucket repository's `links.clone` list.
+fn ssh_clone_link(repo: &serde_json::Value) -> Option<String> {
+    repo.pointer("/links/clone")?
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == "ssh")
+        .map(|l| text_at(l, "/href"))
+}
+
 /// What a call to [`ensure_hook`] or [`ensure_key`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -230,6 +315,8 @@ pub trait ProviderApi: Send + Sync {
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError>;
     /// Who the token belongs to, and its scopes where the API says.
     async fn whoami(&self) -> Result<TokenOwner, RegisterError>;
+    /// The newest commit of `branch`, or of the default branch.
+    async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError>;
     /// The hook's latest delivery: `Err(Unsupported)` where the API has no
     /// delivery log, `Ok(None)` before the first delivery.
     async fn last_delivery(

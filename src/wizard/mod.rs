@@ -257,9 +257,16 @@ const PROVIDERS: &[(&str, Provider, bool, &str)] = &[
 ];
 
 fn provider(settings: &mut Settings, url_given: bool) -> anyhow::Result<()> {
+    // With an API URL, GitHub means GitHub Enterprise Server.
+    let family = |p: Provider| match p {
+        Provider::GithubEnterprise => Provider::Github,
+        p => p,
+    };
     let default = PROVIDERS
         .iter()
-        .position(|(_, p, url, _)| *p == settings.provider && *url == settings.api_url.is_some())
+        .position(|(_, p, url, _)| {
+            family(*p) == family(settings.provider) && *url == settings.api_url.is_some()
+        })
         .unwrap_or(0);
     let labels: Vec<&str> = PROVIDERS.iter().map(|(l, ..)| *l).collect();
     let i = Select::new()

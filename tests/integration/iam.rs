@@ -68,6 +68,10 @@ const CONDITIONAL: &[(&str, &str)] = &[
         "secretsmanager:GetSecretValue",
         "init re-reads the public half of an existing deploy key",
     ),
+    (
+        "logs:FilterLogEvents",
+        "verify, when the test zip does not come (tests/integration/verify.rs)",
+    ),
 ];
 
 /// The IAM action for a logged `aws call` line.

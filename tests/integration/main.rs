@@ -33,5 +33,6 @@ mod server;
 mod sshd;
 mod stack;
 mod util;
+mod verify;
 mod wizard;
 mod zipdl;

@@ -146,6 +146,15 @@ fn every_github_request_conforms_to_githubs_api_description() {
         .expect("GET …/deliveries conforms");
     assert!(last.is_some_and(|d| d.status_code > 0));
 
+    // The branch head a test push announces: the repository, then its branch.
+    let head = rt
+        .block_on(api.head("octocat/hello-world", None))
+        .expect("GET /repos/… and …/branches/… conform");
+    assert!(
+        head.commit.len() >= 40 && !head.branch.is_empty(),
+        "{head:?}"
+    );
+
     // Removal: the example hook and key are deleted; nothing else is.
     let out = run(
         &[

@@ -772,3 +772,174 @@ async fn each_provider_says_whose_token_it_is() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_provider_names_a_branchs_newest_commit() {
+    use git2s3::register::{client, Head, RegisterError};
+    use git2s3_lambda::Provider;
+    let server = MockServer::start().await;
+    let get = |p: &str, body: Value| {
+        Mock::given(method("GET"))
+            .and(path(p.to_string()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    const SHA: &str = "7638417db6d59f3c431d3e1f261cc637155684cd";
+    // GitHub: the repository (default branch, SSH URL), then the branch.
+    get(
+        "/github/repos/acme/api",
+        json!({"full_name": "acme/api", "default_branch": "main", "ssh_url": "git@github.com:acme/api.git"}),
+    )
+    .mount(&server)
+    .await;
+    get(
+        "/github/repos/acme/api/branches/main",
+        json!({"name": "main", "commit": {"sha": SHA}, "protected": false}),
+    )
+    .mount(&server)
+    .await;
+    // GitLab: the project by its encoded path, then the branch.
+    get(
+        "/gitlab/projects/acme%2Fapi",
+        json!({"id": 3, "path_with_namespace": "acme/api", "default_branch": "main", "ssh_url_to_repo": "git@gitlab.example.com:acme/api.git"}),
+    )
+    .mount(&server)
+    .await;
+    get(
+        "/gitlab/projects/acme%2Fapi/repository/branches/release%2F1.x",
+        json!({"name": "release/1.x", "commit": {"id": SHA, "short_id": "7638417"}}),
+    )
+    .mount(&server)
+    .await;
+    // Bitbucket Cloud: the repository's main branch, then its ref.
+    get(
+        "/bitbucket/repositories/acme/api",
+        json!({"full_name": "acme/api", "mainbranch": {"type": "branch", "name": "master"},
+               "links": {"clone": [{"name": "https", "href": "https://bitbucket.org/acme/api.git"},
+                                   {"name": "ssh", "href": "git@bitbucket.org:acme/api.git"}]}}),
+    )
+    .mount(&server)
+    .await;
+    get(
+        "/bitbucket/repositories/acme/api/refs/branches/master",
+        json!({"type": "branch", "name": "master", "target": {"type": "commit", "hash": SHA}}),
+    )
+    .mount(&server)
+    .await;
+    // Data Center: the repository's clone links, then the default branch,
+    // or a named one through the filtered branch list.
+    get(
+        "/dc/rest/api/1.0/projects/PRJ/repos/api",
+        json!({"slug": "api", "project": {"key": "PRJ"},
+               "links": {"clone": [{"href": "ssh://git@bitbucket.example.com:7999/prj/api.git", "name": "ssh"}]}}),
+    )
+    .mount(&server)
+    .await;
+    get(
+        "/dc/rest/api/1.0/projects/PRJ/repos/api/branches/default",
+        json!({"id": "refs/heads/main", "displayId": "main", "type": "BRANCH", "latestCommit": SHA, "isDefault": true}),
+    )
+    .mount(&server)
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/dc/rest/api/1.0/projects/PRJ/repos/api/branches"))
+        .and(query_param("filterText", "dev"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "size": 2, "limit": 100, "isLastPage": true, "start": 0,
+            "values": [
+                {"id": "refs/heads/dev-old", "displayId": "dev-old", "latestCommit": "0000000000000000000000000000000000000001"},
+                {"id": "refs/heads/dev", "displayId": "dev", "latestCommit": SHA}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dc/rest/api/1.0/projects/PRJ/repos/api/branches"))
+        .and(query_param("filterText", "gone"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "size": 0, "limit": 100, "isLastPage": true, "start": 0, "values": []
+        })))
+        .mount(&server)
+        .await;
+
+    let uri = server.uri();
+    let head = |provider, base: String, repo: &'static str, branch: Option<&'static str>| async move {
+        client(provider, Some(&base), TOKEN)
+            .unwrap()
+            .head(repo, branch)
+            .await
+    };
+    let want = |branch: &str, ssh: &str| Head {
+        branch: branch.into(),
+        commit: SHA.into(),
+        ssh_url: Some(ssh.into()),
+        project_id: None,
+    };
+    assert_eq!(
+        head(Provider::Github, format!("{uri}/github"), "acme/api", None)
+            .await
+            .unwrap(),
+        want("main", "git@github.com:acme/api.git")
+    );
+    assert_eq!(
+        head(
+            Provider::Gitlab,
+            format!("{uri}/gitlab"),
+            "acme/api",
+            Some("release/1.x")
+        )
+        .await
+        .unwrap(),
+        Head {
+            project_id: Some("3".into()),
+            ..want("release/1.x", "git@gitlab.example.com:acme/api.git")
+        }
+    );
+    assert_eq!(
+        head(
+            Provider::Bitbucket,
+            format!("{uri}/bitbucket"),
+            "acme/api",
+            None
+        )
+        .await
+        .unwrap(),
+        want("master", "git@bitbucket.org:acme/api.git")
+    );
+    let dc_ssh = "ssh://git@bitbucket.example.com:7999/prj/api.git";
+    assert_eq!(
+        head(
+            Provider::BitbucketServer,
+            format!("{uri}/dc"),
+            "PRJ/api",
+            None
+        )
+        .await
+        .unwrap(),
+        want("main", dc_ssh)
+    );
+    assert_eq!(
+        head(
+            Provider::BitbucketServer,
+            format!("{uri}/dc"),
+            "PRJ/api",
+            Some("dev")
+        )
+        .await
+        .unwrap(),
+        want("dev", dc_ssh)
+    );
+    // A branch the list does not have: the error names it and the fix.
+    let err = head(
+        Provider::BitbucketServer,
+        format!("{uri}/dc"),
+        "PRJ/api",
+        Some("gone"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RegisterError::NoBranch { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "Bitbucket Data Center lists no branch `gone` in PRJ/api: push it first, or pass --branch with one that exists"
+    );
+}

@@ -36,6 +36,12 @@ fn spawn(
     (session, scratch)
 }
 
+thread_local! {
+    /// Everything the wizard showed, for `target/tmp/wizard-session.txt`
+    /// (docs/wizard.md's captures come from it).
+    static TRANSCRIPT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Waits for `text` (ASCII: rexpect reads bytes as Latin-1), then a moment more, so the prompt is reading keys
 /// (dialoguer switches the terminal to raw mode after drawing it).
 fn expect(p: &mut PtySession, text: &str) -> String {
@@ -43,7 +49,38 @@ fn expect(p: &mut PtySession, text: &str) -> String {
         .exp_string(text)
         .unwrap_or_else(|e| panic!("waiting for `{text}`: {e}"));
     std::thread::sleep(Duration::from_millis(300));
+    TRANSCRIPT.with_borrow_mut(|t| {
+        t.push_str(&seen);
+        t.push_str(text);
+    });
     seen
+}
+
+/// The text as UTF-8 (rexpect hands over bytes as Latin-1), without
+/// terminal escape sequences (colours, cursor moves).
+fn plain(text: &str) -> String {
+    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            '\u{1b}' => {
+                chars.next();
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Types `text`, then Enter (rexpect buffers what it sends until a flush).
@@ -102,6 +139,22 @@ async fn github() -> MockServer {
     ok("POST", "/repos/acme/api/hooks/7/pings", 204, Value::Null)
         .mount(&server)
         .await;
+    ok(
+        "GET",
+        "/repos/acme/api",
+        200,
+        json!({"full_name": "acme/api", "default_branch": "main", "ssh_url": "git@github.com:acme/api.git"}),
+    )
+    .mount(&server)
+    .await;
+    ok(
+        "GET",
+        "/repos/acme/api/branches/main",
+        200,
+        json!({"name": "main", "commit": {"sha": "7638417db6d59f3c431d3e1f261cc637155684cd"}}),
+    )
+    .mount(&server)
+    .await;
     ok("GET", "/repos/acme/api/keys", 200, json!([]))
         .mount(&server)
         .await;
@@ -125,7 +178,7 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         answer(&mut p, "us-east-1");
         expect(&mut p, "account 123456789012");
         expect(&mut p, "Where do your repositories live?");
-        answer(&mut p, ""); // GitHub, at --api-url
+        answer(&mut p, ""); // GitHub Enterprise Server, at --api-url
         expect(&mut p, "API token (hidden");
         answer(&mut p, "bad-token");
         expect(
@@ -174,12 +227,28 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         p.flush().unwrap();
         let out = expect(&mut p, "git2s3 is deployed");
         let rest = p.exp_eof().unwrap();
+        TRANSCRIPT.with_borrow_mut(|t| {
+            t.push_str(&rest);
+            let session =
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wizard-session.txt");
+            std::fs::write(&session, plain(t)).unwrap();
+        });
         format!("{out}{rest}")
     });
     assert!(
         capture.contains("deploy key on acme/api: created"),
         "{capture}"
     );
+    // Step 10: the test push. moto's API Gateway URL answers nothing, and
+    // the wizard says which check failed and what to do.
+    for line in [
+        "ok     head              acme/api main is at 7638417db6d5 (GitHub's API)",
+        "FAILED receiver          no answer from https://",
+        "the `receiver` check failed",
+        "Next: fix what the failed check names, then run `git2s3 verify`",
+    ] {
+        assert!(capture.contains(line), "no `{line}` in:\n{capture}");
+    }
 
     let config = std::fs::read_to_string(install.config()).unwrap();
     for line in [
@@ -187,7 +256,7 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         "- acme/api",
         "name: wizard-zips-e2e",
         "- release/*",
-        "provider: github",
+        "provider: github-enterprise",
     ] {
         assert!(
             config.contains(line),

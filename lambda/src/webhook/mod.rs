@@ -33,6 +33,7 @@ mod bitbucket_server;
 pub mod body;
 mod github;
 mod gitlab;
+pub mod outgoing;
 
 pub use auth::{sign, AllowedIps, Secrets};
 

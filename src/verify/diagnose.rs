@@ -1,0 +1,176 @@
+//! Why a test push left no zip, from the stack itself: the dead-letter
+//! queue (the job failed three times), the worker's log (its error, which
+//! names the fix), and the job queue (the job waits, or is still being
+//! built). Each is a [`Check`]; one that cannot be read says so.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::Check;
+use crate::aws::{AwsResultExt, Clients};
+use crate::deploy::report;
+use crate::deploy::stack::StackInfo;
+
+/// At most this many log events are read (newest pushes are few).
+const MAX_EVENTS: usize = 500;
+
+/// The checks after the zip did not come in `waited` seconds.
+pub async fn after_timeout(
+    clients: &Clients,
+    stack: &StackInfo,
+    delivery: &str,
+    since: SystemTime,
+    waited: u64,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let queue = report::queue(&clients.sqs, stack).await;
+    let errors = match stack.outputs.get("WorkerLogGroupName") {
+        Some(group) => worker_errors(&clients.logs, group, since, delivery)
+            .await
+            .map(|e| (group.as_str(), e)),
+        None => Err(format!(
+            "stack {} has no WorkerLogGroupName output: run `git2s3 update-stack`",
+            stack.name
+        )),
+    };
+    match &queue {
+        Ok(q) if q.dead_letters > 0 => checks.push(Check::fail(
+            "dead-letter queue",
+            format!(
+                "{} job(s) failed 3 times and wait in the dead-letter queue; the worker's error \
+                 says why",
+                q.dead_letters
+            ),
+        )),
+        Ok(_) => checks.push(Check::pass("dead-letter queue", "empty")),
+        Err(e) => checks.push(Check::fail("dead-letter queue", e.to_string())),
+    }
+    match &errors {
+        Ok((group, found)) => match found.first() {
+            Some(error) => checks.push(Check::fail("worker log", format!("{group}: {error}"))),
+            None => checks.push(Check::pass(
+                "worker log",
+                format!("{group}: no error since the test push"),
+            )),
+        },
+        Err(e) => checks.push(Check::fail("worker log", e.clone())),
+    }
+    let worker = stack
+        .outputs
+        .get("WorkerFunctionName")
+        .map_or("the worker", String::as_str);
+    match &queue {
+        Ok(q) if q.waiting > 0 => checks.push(Check::fail(
+            "job queue",
+            format!(
+                "{} job(s) wait and none is being built: the worker does not take jobs. Check \
+                 its trigger: aws lambda list-event-source-mappings --function-name {worker}",
+                q.waiting
+            ),
+        )),
+        Ok(q) if q.in_flight > 0 => checks.push(Check::fail(
+            "job queue",
+            format!(
+                "{} job(s) still being built after {waited} s: a large repository takes \
+                 longer; run `git2s3 status` in a while",
+                q.in_flight
+            ),
+        )),
+        Ok(_) => checks.push(Check::pass("job queue", "empty")),
+        Err(e) => checks.push(Check::fail("job queue", e.to_string())),
+    }
+    checks
+}
+
+/// The errors the worker logged since `since`, this delivery's first.
+async fn worker_errors(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    since: SystemTime,
+    delivery: &str,
+) -> Result<Vec<String>, String> {
+    let start = since
+        .checked_sub(Duration::from_secs(5))
+        .unwrap_or(since)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut pages = logs
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(start)
+        .into_paginator()
+        .send();
+    let mut lines = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .aws("logs:FilterLogEvents")
+            .map_err(|e| e.to_string())?;
+        lines.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_string)),
+        );
+        if lines.len() >= MAX_EVENTS {
+            break;
+        }
+    }
+    Ok(errors_in(&lines, delivery))
+}
+
+/// The `error` of each ERROR line (the worker logs JSON), this delivery's
+/// first, newest first within each.
+fn errors_in(lines: &[String], delivery: &str) -> Vec<String> {
+    let mut ours = Vec::new();
+    let mut others = Vec::new();
+    for line in lines.iter().rev() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if !v["level"]
+            .as_str()
+            .is_some_and(|l| l.eq_ignore_ascii_case("error"))
+        {
+            continue;
+        }
+        let text = v["error"]
+            .as_str()
+            .or(v["message"].as_str())
+            .unwrap_or("an error without a message")
+            .to_string();
+        if v["delivery"].as_str() == Some(delivery) {
+            ours.push(text);
+        } else {
+            others.push(text);
+        }
+    }
+    ours.extend(others);
+    ours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_deliverys_error_comes_first_and_other_lines_are_skipped() {
+        let lines: Vec<String> = [
+            r#"{"level":"ERROR","delivery":"d-1","error":"Permission denied (publickey)","message":"job failed"}"#,
+            r#"{"level":"INFO","delivery":"d-2","message":"zip written"}"#,
+            "START RequestId: 1 Version: $LATEST",
+            r#"{"level":"ERROR","delivery":"d-other","error":"older failure","message":"job failed"}"#,
+            r#"{"level":"ERROR","message":"unreadable job"}"#,
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            errors_in(&lines, "d-1"),
+            [
+                "Permission denied (publickey)",
+                "unreadable job",
+                "older failure"
+            ]
+        );
+        assert!(errors_in(&lines[1..3], "d-1").is_empty());
+    }
+}
