@@ -1,14 +1,23 @@
-//! The `git2s3` binary: parse → logging → run → exit code. Nothing else.
+//! The `git2s3` binary: parse → logging → libgit2's process-wide limits
+//! (before any thread starts) → run → exit code. Nothing else.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = git2s3::cli::Cli::parse();
     git2s3::logging::init(cli.global.verbose);
-    match git2s3::commands::run(&cli).await {
+    let runtime = git2s3_lambda::fetch::git::limit_pack_memory()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+        });
+    let result = runtime.and_then(|rt| rt.block_on(git2s3::commands::run(&cli)));
+    match result {
         Ok(code) => code,
         Err(err) => git2s3::commands::report(&err),
     }

@@ -11,10 +11,22 @@ use git2s3_lambda::store::Store;
 use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
-async fn main() {
+fn main() {
     git2s3_lambda::logging::init();
-    if let Err(e) = run().await {
+    // Process-wide libgit2 limits, set before any thread starts.
+    let started = git2s3_lambda::fetch::git::limit_pack_memory()
+        .map_err(Error::from)
+        .and_then(|()| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::from)
+        });
+    let result = match started {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
         // Lambda shows this line in the function's log and marks the init failed.
         tracing::error!(error = %e, "cannot start");
         eprintln!("git2s3 bootstrap: {e}");

@@ -16,6 +16,7 @@
 //! dead-letter queue.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
@@ -201,6 +202,7 @@ async fn git_pull(
         })?;
     let repo_dir = scratch.path().join("repo.git");
 
+    let started = Instant::now();
     let fetched = {
         let (repo_dir, git_ref, known_hosts, repo) = (
             repo_dir.clone(),
@@ -214,6 +216,10 @@ async fn git_pull(
         .await
         .expect("the fetch thread does not panic")?
     };
+    tracing::info!(
+        repo = %job.repo, git_ref = %job.git_ref, commit = %fetched.commit,
+        seconds = started.elapsed().as_secs_f64(), "fetched"
+    );
     if fetched.commit != job.commit && fetched.ref_target != job.commit {
         tracing::info!(
             repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %fetched.commit,
@@ -238,6 +244,10 @@ async fn git_pull(
         ))
     })
     .await?;
+    tracing::info!(
+        repo = %job.repo, git_ref = %job.git_ref, %commit,
+        seconds = started.elapsed().as_secs_f64(), "fetched, zipped and uploaded"
+    );
     drop(scratch);
     Ok(written(key, commit, uploaded, built))
 }

@@ -116,16 +116,13 @@ impl Entry {
                 data: Vec::new(),
             });
         }
-        let mut encoder = DeflateEncoder::new(
-            Vec::with_capacity(content.len() / 2),
-            Compression::default(),
-        );
-        encoder.write_all(content)?;
-        let deflated = encoder.finish()?;
-        let (method, data) = if deflated.len() < content.len() {
-            (METHOD_DEFLATE, deflated)
-        } else {
-            (METHOD_STORE, content.to_vec())
+        let deflated = match looks_incompressible(content)? {
+            true => None,
+            false => Some(deflate(content, Compression::default())?),
+        };
+        let (method, data) = match deflated {
+            Some(d) if d.len() < content.len() => (METHOD_DEFLATE, d),
+            _ => (METHOD_STORE, content.to_vec()),
         };
         Ok(Entry {
             name,
@@ -137,6 +134,27 @@ impl Entry {
             data,
         })
     }
+}
+
+/// Files larger than twice this are sampled before they are deflated.
+pub const SAMPLE_BYTES: usize = 64 * 1024;
+
+fn deflate(content: &[u8], level: Compression) -> io::Result<Vec<u8>> {
+    let mut encoder = DeflateEncoder::new(Vec::with_capacity(content.len() / 2), level);
+    encoder.write_all(content)?;
+    encoder.finish()
+}
+
+/// Whether a large file's first [`SAMPLE_BYTES`] shrink by less than 2% at
+/// the fastest level: random or already compressed data (images, archives,
+/// binaries), which is stored rather than deflated in vain. The decision
+/// depends on the bytes alone, so the same commit still gives the same zip.
+fn looks_incompressible(content: &[u8]) -> io::Result<bool> {
+    if content.len() <= 2 * SAMPLE_BYTES {
+        return Ok(false);
+    }
+    let sample = deflate(&content[..SAMPLE_BYTES], Compression::fast())?;
+    Ok(sample.len() * 100 >= SAMPLE_BYTES * 98)
 }
 
 /// What the central directory needs of an entry already written.
@@ -368,24 +386,43 @@ mod tests {
         assert_eq!(archive.by_name("données/ünïcode.txt").unwrap().size(), 0);
     }
 
-    #[test]
-    fn incompressible_content_is_stored() {
-        // xorshift64*: bytes deflate cannot shrink.
+    /// xorshift64*: bytes deflate cannot shrink.
+    fn noise(len: usize) -> Vec<u8> {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let noise: Vec<u8> = (0..4096)
+        (0..len)
             .map(|_| {
                 state ^= state >> 12;
                 state ^= state << 25;
                 state ^= state >> 27;
                 (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
             })
-            .collect();
-        let e = Entry::deflate("noise.bin".into(), MODE_FILE, &noise, T).unwrap();
-        assert_eq!(e.method, METHOD_STORE);
-        let mut archive = zip::ZipArchive::new(Cursor::new(build(&[e]))).unwrap();
-        let mut out = Vec::new();
-        archive.by_index(0).unwrap().read_to_end(&mut out).unwrap();
-        assert_eq!(out, noise);
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_content_is_stored() {
+        // Small (deflated, then stored as no smaller) and large (sampled).
+        for noise in [noise(4096), noise(5 * SAMPLE_BYTES)] {
+            let e = Entry::deflate("noise.bin".into(), MODE_FILE, &noise, T).unwrap();
+            assert_eq!(e.method, METHOD_STORE);
+            let mut archive = zip::ZipArchive::new(Cursor::new(build(&[e]))).unwrap();
+            let mut out = Vec::new();
+            archive.by_index(0).unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(out, noise);
+        }
+    }
+
+    #[test]
+    fn only_large_files_that_look_incompressible_skip_deflate() {
+        assert!(looks_incompressible(&noise(5 * SAMPLE_BYTES)).unwrap());
+        assert!(
+            !looks_incompressible(&noise(2 * SAMPLE_BYTES)).unwrap(),
+            "too small to sample"
+        );
+        let text = "a line of source code, repeated\n".repeat(20_000);
+        assert!(!looks_incompressible(text.as_bytes()).unwrap());
+        let e = Entry::deflate("big.txt".into(), MODE_FILE, text.as_bytes(), T).unwrap();
+        assert_eq!(e.method, METHOD_DEFLATE);
     }
 
     #[test]

@@ -126,6 +126,27 @@ pub enum FetchError {
     },
 }
 
+/// libgit2 reads pack files through mapped windows, by default 1 GiB each
+/// and up to 8 GiB in all, so reading every blob of a large pack made
+/// all of it resident. Windows of [`PACK_WINDOW_BYTES`], at most
+/// [`PACK_MAPPED_BYTES`] at once, keep the worker's memory flat whatever
+/// the repository's size.
+pub const PACK_WINDOW_BYTES: usize = 8 * 1024 * 1024;
+pub const PACK_MAPPED_BYTES: usize = 48 * 1024 * 1024;
+
+/// Sets libgit2's pack-window limits. libgit2 keeps them in process-wide
+/// globals, so `main` calls this first, before any thread starts.
+#[allow(unsafe_code)]
+pub fn limit_pack_memory() -> Result<(), git2::Error> {
+    // SAFETY: called from `main` before the async runtime or any other
+    // thread exists, as git2's documentation of these options requires.
+    unsafe {
+        git2::opts::set_mwindow_size(PACK_WINDOW_BYTES)?;
+        git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_BYTES)?;
+    }
+    Ok(())
+}
+
 /// Fetches `git_ref` from `url` into a new bare repository at `dir`.
 pub fn fetch(
     url: &str,
