@@ -8,15 +8,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = git2s3::cli::Cli::parse();
     git2s3::logging::init(cli.global.verbose);
-    let runtime = git2s3_lambda::fetch::git::limit_pack_memory()
+    let result = git2s3_lambda::fetch::git::runtime()
         .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-        });
-    let result = runtime.and_then(|rt| rt.block_on(git2s3::commands::run(&cli)));
+        .and_then(|rt| rt.block_on(git2s3::commands::run(&cli)));
     match result {
         Ok(code) => code,
         Err(err) => git2s3::commands::report(&err),

@@ -13,18 +13,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 fn main() {
     git2s3_lambda::logging::init();
-    // Process-wide libgit2 limits, set before any thread starts.
-    let started = git2s3_lambda::fetch::git::limit_pack_memory()
-        .map_err(Error::from)
-        .and_then(|()| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(Error::from)
-        });
-    let result = match started {
+    let result = match git2s3_lambda::fetch::git::runtime() {
         Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = result {
         // Lambda shows this line in the function's log and marks the init failed.

@@ -131,7 +131,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                 Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
                 None => None,
             };
-        let registered = match &registration {
+        let reg = match &registration {
             Some(token) => {
                 progress.step(format!(
                     "Registering the webhook{} with {}",
@@ -151,18 +151,17 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                     false,
                 )
                 .await?;
-                Some(register::register(&reg, &progress).await?)
+                let report = register::register(&reg, &progress).await?;
+                Some((reg, report))
             }
             None => None,
         };
         let config = super::config_path(global);
         crate::settings::save(&config, &settings)?;
-        let (verified, verify_skipped) = match (args.verify || wizard, &registration) {
+        let (verified, verify_skipped) = match (args.verify || wizard, &reg) {
             (false, _) => (None, None),
             (true, None) => (None, Some(verify_skipped(&settings))),
-            (true, Some(token)) => {
-                let api =
-                    crate::register::client(settings.provider, settings.api_url.as_deref(), token)?;
+            (true, Some((reg, _))) => {
                 let options = super::verify::Options {
                     timeout: std::time::Duration::from_secs(args.verify_timeout),
                     ..Default::default()
@@ -171,7 +170,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                     &settings,
                     &clients,
                     &core,
-                    Some(api.as_ref()),
+                    Some(reg.api.as_ref()),
                     &options,
                     &progress,
                 )
@@ -192,7 +191,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             secrets,
             artifact,
             pipeline_stack,
-            registered,
+            registered: reg.map(|(_, report)| report),
             verified,
             verify_skipped,
             config_file: config.display().to_string(),

@@ -31,6 +31,34 @@ pub struct Registration {
     pub ping: bool,
 }
 
+impl Registration {
+    /// git2s3's hook and deploy keys for `settings`' stack, both named after it.
+    fn new(
+        settings: &Settings,
+        api: Box<dyn ProviderApi>,
+        url: String,
+        secret: String,
+        targets: Vec<Target>,
+        keys: Vec<RepoKey>,
+        ping: bool,
+    ) -> Registration {
+        let name = format!("git2s3 {}", settings.stack_name);
+        Registration {
+            api,
+            provider: settings.provider,
+            hook: HookSpec {
+                url,
+                secret,
+                name: name.clone(),
+            },
+            key_title: name,
+            targets,
+            keys,
+            ping,
+        }
+    }
+}
+
 /// What happened, per hook and per key (`--output json` prints this).
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -324,19 +352,15 @@ pub async fn for_stack(
     } else {
         Vec::new()
     };
-    Ok(Registration {
+    Ok(Registration::new(
+        settings,
         api,
-        provider: settings.provider,
-        hook: HookSpec {
-            url,
-            secret,
-            name: format!("git2s3 {}", settings.stack_name),
-        },
-        key_title: format!("git2s3 {}", settings.stack_name),
-        targets: targets(settings),
+        url,
+        secret,
+        targets(settings),
         keys,
-        ping: true,
-    })
+        true,
+    ))
 }
 
 /// The stack's webhook secret (the first, while rotating).
@@ -444,19 +468,7 @@ pub async fn run(
     if targets.is_empty() {
         anyhow::bail!("nothing to register: pass --repo OWNER/REPO (repeatable) or --org ORG");
     }
-    let reg = Registration {
-        api,
-        provider: settings.provider,
-        hook: HookSpec {
-            url,
-            secret,
-            name: format!("git2s3 {}", settings.stack_name),
-        },
-        key_title: format!("git2s3 {}", settings.stack_name),
-        targets,
-        keys,
-        ping: !args.no_ping,
-    };
+    let reg = Registration::new(&settings, api, url, secret, targets, keys, !args.no_ping);
     progress.step(format!(
         "{} {} {}",
         if remove {

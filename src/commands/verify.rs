@@ -126,7 +126,7 @@ async fn plan(
             let branch = branch.ok_or_else(|| {
                 anyhow::anyhow!("--commit needs the branch it is on: pass --branch")
             })?;
-            if !matches!(commit.len(), 40 | 64) || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !git2s3_lambda::webhook::is_commit_sha(commit) {
                 anyhow::bail!("--commit {commit} is not a full commit id (40 or 64 hex digits)");
             }
             let head = Head {

@@ -17,11 +17,12 @@ pub mod diagnose;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use git2s3_lambda::store::Store;
 use git2s3_lambda::webhook::outgoing::{self, PushSpec};
 use git2s3_lambda::{object_key, GitRef, Provider};
 use serde::Serialize;
 
-use crate::aws::{AwsError, AwsResultExt, Clients};
+use crate::aws::Clients;
 use crate::deploy::stack::StackInfo;
 use crate::hook::send::{new_delivery_id, Sender, Sent};
 use crate::progress::Progress;
@@ -140,8 +141,8 @@ pub async fn run(plan: &Plan, head: Check, clients: &Clients, progress: &Progres
         }
     };
     verdict.key = key.clone();
-    let s3 = &clients.s3;
-    let before = match held_commit(s3, &plan.bucket, &key).await {
+    let store = Store::new(clients.s3.clone(), &plan.bucket);
+    let before = match store.current_commit(&key).await {
         Ok(commit) => commit,
         Err(e) => {
             verdict.checks.push(Check::fail("zip", e.to_string()));
@@ -176,7 +177,7 @@ pub async fn run(plan: &Plan, head: Check, clients: &Clients, progress: &Progres
     let started = Instant::now();
     loop {
         progress.waiting(format!("waiting for {place} to hold {short}"));
-        match held_commit(s3, &plan.bucket, &key).await {
+        match store.current_commit(&key).await {
             Ok(Some(commit)) if commit == plan.spec.after => {
                 verdict.checks.push(Check::pass(
                     "zip",
@@ -265,26 +266,6 @@ fn receiver_check(plan: &Plan, sent: &Sent) -> Check {
                  is the webhook's (`git2s3 status` shows it) and that it is reachable from here"
             ),
         ),
-    }
-}
-
-/// The commit the object at `key` holds (its `commit` metadata), if any.
-async fn held_commit(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<String>, AwsError> {
-    match s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .aws("s3:GetObject")
-    {
-        Ok(head) => Ok(head.metadata().and_then(|m| m.get("commit")).cloned()),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

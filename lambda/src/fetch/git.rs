@@ -134,12 +134,21 @@ pub enum FetchError {
 pub const PACK_WINDOW_BYTES: usize = 8 * 1024 * 1024;
 pub const PACK_MAPPED_BYTES: usize = 48 * 1024 * 1024;
 
-/// Sets libgit2's pack-window limits. libgit2 keeps them in process-wide
-/// globals, so `main` calls this first, before any thread starts.
+/// The multi-threaded async runtime both binaries (`bootstrap`, `git2s3`)
+/// run on, built after libgit2's pack-window limits are set: libgit2 keeps
+/// them in process-wide globals, which must be set before any thread starts.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    limit_pack_memory().map_err(std::io::Error::other)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Sets libgit2's pack-window limits; only [`runtime`] calls it.
 #[allow(unsafe_code)]
-pub fn limit_pack_memory() -> Result<(), git2::Error> {
-    // SAFETY: called from `main` before the async runtime or any other
-    // thread exists, as git2's documentation of these options requires.
+fn limit_pack_memory() -> Result<(), git2::Error> {
+    // SAFETY: called by `runtime` from `main`, before the async runtime or
+    // any other thread exists, as git2's documentation of these options requires.
     unsafe {
         git2::opts::set_mwindow_size(PACK_WINDOW_BYTES)?;
         git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_BYTES)?;

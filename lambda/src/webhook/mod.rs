@@ -349,7 +349,7 @@ fn is_zero_sha(sha: &str) -> bool {
 }
 
 /// A SHA-1 (40) or SHA-256 (64) object id in hex.
-fn is_commit_sha(sha: &str) -> bool {
+pub fn is_commit_sha(sha: &str) -> bool {
     matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -40,7 +40,7 @@ const ZERO: &str = "0000000000000000000000000000000000000000";
 
 impl PushSpec {
     fn deleted(&self) -> bool {
-        !self.after.is_empty() && self.after.bytes().all(|b| b == b'0')
+        super::is_zero_sha(&self.after)
     }
 
     fn before(&self) -> &str {
