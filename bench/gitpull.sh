@@ -6,7 +6,8 @@
 # It generates a repo (text plus some binaries), pushes it to a bare repo
 # behind an unprivileged sshd on loopback, and measures, in the same run:
 #   git2s3   - a signed webhook to `git2s3 serve` (release build) until the
-#              zip is in moto's S3: fetch, zip on every core, streamed upload;
+#              zip is in moto's S3: fetch, blobs copied from the pack into the zip
+#              on every core, streamed upload;
 #   quick    - the Quick Start's steps: git clone --depth 1 --single-branch,
 #              zip -r -q -x '*.git*', then the upload to the same S3;
 #   clone    - the floor: the shallow clone alone.

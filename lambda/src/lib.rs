@@ -10,6 +10,7 @@
 //! - [`queue`]: the job queue trait, and SQS FIFO;
 //! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter;
 //! - [`fetch`]: getting the pushed code (git over SSH, host keys);
+//! - [`pack`]: the fetched pack read directly, for blobs copied into the zip as they are;
 //! - [`snapshot`]: a commit's tree as a zip, compressed on every core;
 //! - [`zip`]: the streaming zip writer;
 //! - [`store`]: the only place that writes to S3 (streamed multipart upload);
@@ -21,6 +22,7 @@ pub mod filter;
 pub mod job;
 pub mod layout;
 pub mod logging;
+pub mod pack;
 pub mod provider;
 pub mod queue;
 pub mod receiver;

@@ -10,8 +10,11 @@
 //! - submodules (gitlinks) are left out: the zip holds no empty folder for
 //!   them. They are counted in [`Stats::submodules_skipped`].
 //!
-//! Blobs are read and compressed in parallel, a batch at a time, on every
-//! core, then written in order; a batch holds at most [`BATCH_BYTES`] of
+//! A blob stored whole in the fetched pack keeps git's own compression: its
+//! deflate stream is copied into the zip as it is ([`crate::pack`]). Only
+//! the rest (deltas, loose objects) is read through libgit2 and deflated.
+//! Both happen in parallel, a batch at a time, on every core, then the
+//! entries are written in order; a batch holds at most [`BATCH_BYTES`] of
 //! file content, which bounds memory whatever the repo's size (one file
 //! larger than that is a batch of its own).
 
@@ -21,6 +24,7 @@ use std::path::Path;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use rayon::prelude::*;
 
+use crate::pack::Pack;
 use crate::zip::{DosTime, Entry, ZipWriter, MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK};
 
 /// Upper bound on the file content read into memory at once.
@@ -34,6 +38,8 @@ pub struct Stats {
     pub bytes_in: u64,
     pub zip_bytes: u64,
     pub submodules_skipped: u64,
+    /// Files whose deflate stream was copied from the pack as it was.
+    pub copied_from_pack: u64,
 }
 
 /// Why a snapshot failed.
@@ -112,6 +118,7 @@ pub fn write_zip<W: Write>(
     out: W,
 ) -> Result<(W, Stats), SnapshotError> {
     let (items, modified, submodules_skipped) = list(repo_path, commit)?;
+    let packs = Pack::all_in(repo_path)?;
     let mut stats = Stats {
         submodules_skipped,
         ..Stats::default()
@@ -128,26 +135,35 @@ pub fn write_zip<W: Write>(
             batch_bytes += items[end].size;
             end += 1;
         }
-        let entries: Vec<Result<Entry, SnapshotError>> = items[start..end]
+        let entries: Vec<Result<(Entry, bool), SnapshotError>> = items[start..end]
             .par_iter()
             .map_init(
                 || Repository::open(repo_path),
                 |repo, item| {
+                    for pack in &packs {
+                        if let Some(deflated) = pack.blob(item.oid)? {
+                            let entry = Entry::from_deflated(
+                                item.path.clone(),
+                                item.mode,
+                                deflated,
+                                modified,
+                            );
+                            return Ok((entry, true));
+                        }
+                    }
                     let repo = repo
                         .as_ref()
                         .map_err(|e| git2::Error::from_str(e.message()))?;
                     let blob = repo.find_blob(item.oid)?;
-                    Ok(Entry::deflate(
-                        item.path.clone(),
-                        item.mode,
-                        blob.content(),
-                        modified,
-                    )?)
+                    let entry =
+                        Entry::deflate(item.path.clone(), item.mode, blob.content(), modified)?;
+                    Ok((entry, false))
                 },
             )
             .collect();
         for entry in entries {
-            let entry = entry?;
+            let (entry, copied) = entry?;
+            stats.copied_from_pack += u64::from(copied);
             stats.files += 1;
             stats.bytes_in += entry.uncompressed_size;
             zip.add(&entry)?;
@@ -229,14 +245,38 @@ mod tests {
     #[test]
     fn the_zip_holds_the_tree_exactly() {
         let (dir, head) = sample_repo();
-        let (bytes, stats) = write_zip(&dir.path().join(".git"), &head, Vec::new()).unwrap();
+        let stats = assert_zip_holds_tree(dir.path(), &head);
+        assert_eq!(stats.copied_from_pack, 0, "all objects are loose");
+    }
+
+    #[test]
+    fn blobs_in_a_pack_are_copied_as_they_are_and_deltas_are_deflated() {
+        let (dir, _) = sample_repo();
+        // A near copy of a file, so that the pack holds a delta too.
+        let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+        let big: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("big.txt"), &big).unwrap();
+        std::fs::write(dir.path().join("big2.txt"), format!("{big}{readme}")).unwrap();
+        git(dir.path(), &["add", "big.txt", "big2.txt"]);
+        git(dir.path(), &["commit", "-q", "-m", "more"]);
+        git(dir.path(), &["repack", "-a", "-d", "-q"]);
+        let head = git(dir.path(), &["rev-parse", "HEAD"]).trim().to_string();
+        let stats = assert_zip_holds_tree(dir.path(), &head);
+        assert!(stats.copied_from_pack >= stats.files - 2, "{stats:?}");
+        assert!(stats.copied_from_pack < stats.files, "{stats:?}");
+    }
+
+    /// Checks the zip of `head` against git's own listing and the files on
+    /// disk, byte for byte.
+    fn assert_zip_holds_tree(dir: &Path, head: &str) -> Stats {
+        let (bytes, stats) = write_zip(&dir.join(".git"), head, Vec::new()).unwrap();
         assert_eq!(stats.submodules_skipped, 1);
         assert_eq!(stats.zip_bytes, bytes.len() as u64);
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
 
         // Same paths as git's own listing of the tree, minus the submodule.
         let listing = git(
-            dir.path(),
+            dir,
             &[
                 "ls-tree",
                 "-r",
@@ -281,7 +321,7 @@ mod tests {
             let on_disk = if path == "link-to-readme" {
                 b"README.md".to_vec()
             } else {
-                std::fs::read(dir.path().join(path)).unwrap()
+                std::fs::read(dir.join(path)).unwrap()
             };
             assert_eq!(content, on_disk, "{path}");
         }
@@ -294,6 +334,7 @@ mod tests {
             .unwrap()
             .name()
             .starts_with(".git/")));
+        stats
     }
 
     #[test]

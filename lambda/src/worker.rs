@@ -235,6 +235,12 @@ async fn git_pull(
     let commit = fetched.commit.clone();
     let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &commit), move |writer| {
         let (writer, stats) = snapshot::write_zip(&repo_dir, &fetched.commit, writer)?;
+        tracing::info!(
+            files = stats.files,
+            copied_from_pack = stats.copied_from_pack,
+            zip_bytes = stats.zip_bytes,
+            "zipped"
+        );
         Ok((
             writer,
             Built {

@@ -11,10 +11,10 @@
 //! when the archive passes 4 GiB or 65,535 entries. One entry may hold at
 //! most 4 GiB.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 
 use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compression, Decompress, FlushDecompress, Status};
 
 // Record signatures; the archive reader in `fetch::archive` uses them too.
 pub(crate) const LOCAL_HEADER: u32 = 0x0403_4b50;
@@ -133,6 +133,73 @@ impl Entry {
             modified,
             data,
         })
+    }
+
+    /// An entry whose deflate stream was lifted as it is from elsewhere (a
+    /// git pack), so it is written without being recompressed.
+    pub fn from_deflated(name: String, mode: u32, deflated: Deflated, modified: DosTime) -> Entry {
+        let empty = deflated.size == 0;
+        Entry {
+            name,
+            mode,
+            method: if empty { METHOD_STORE } else { METHOD_DEFLATE },
+            crc32: deflated.crc32,
+            uncompressed_size: deflated.size,
+            modified,
+            data: if empty { Vec::new() } else { deflated.raw },
+        }
+    }
+}
+
+/// A raw deflate stream lifted out of a larger file (a zip archive, a git
+/// pack) as it was: the bytes, and the CRC-32 and size of what they inflate to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deflated {
+    pub raw: Vec<u8>,
+    pub crc32: u32,
+    pub size: u64,
+}
+
+impl Deflated {
+    /// Copies the raw deflate stream that starts at `src`'s position, and
+    /// leaves `src` just after it. It is inflated only to find its end and
+    /// to take its CRC; the bytes are never recompressed.
+    pub fn copy<R: BufRead>(src: &mut R) -> io::Result<Deflated> {
+        let mut raw = Vec::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut inflater = Decompress::new(false);
+        let mut scratch = vec![0u8; 64 * 1024];
+        loop {
+            let input = src.fill_buf()?;
+            let at_end = input.is_empty();
+            let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+            let status = inflater
+                .decompress(input, &mut scratch, FlushDecompress::None)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the deflate data is corrupt: {e}"),
+                    )
+                })?;
+            let used = (inflater.total_in() - before_in) as usize;
+            let produced = (inflater.total_out() - before_out) as usize;
+            crc.update(&scratch[..produced]);
+            raw.extend_from_slice(&input[..used]);
+            src.consume(used);
+            if status == Status::StreamEnd {
+                return Ok(Deflated {
+                    raw,
+                    crc32: crc.finalize(),
+                    size: inflater.total_out(),
+                });
+            }
+            if at_end {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the deflate data ends before its last block",
+                ));
+            }
+        }
     }
 }
 

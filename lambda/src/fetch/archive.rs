@@ -16,11 +16,9 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 
-use flate2::{Decompress, FlushDecompress, Status};
-
 use crate::job::Job;
 use crate::zip::{
-    DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
+    Deflated, DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
     LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE, ZIP64_END_OF_CENTRAL_DIRECTORY,
 };
 use crate::Provider;
@@ -308,33 +306,6 @@ fn strip_top(name: &str, top: &mut Option<String>) -> Result<Option<String>, Arc
     Ok((!rest.is_empty() && !rest.ends_with('/')).then(|| rest.to_string()))
 }
 
-/// Copies a deflate stream raw, inflating it only to find its end.
-fn copy_deflate<R: BufRead>(src: &mut R) -> Result<(Vec<u8>, u64), ArchiveError> {
-    let mut raw = Vec::new();
-    let mut inflater = Decompress::new(false);
-    let mut scratch = vec![0u8; 64 * 1024];
-    loop {
-        let input = src.fill_buf()?;
-        if input.is_empty() {
-            return Err(ArchiveError::Format(
-                "the archive ends inside an entry".into(),
-            ));
-        }
-        let before_in = inflater.total_in();
-        let status = inflater
-            .decompress(input, &mut scratch, FlushDecompress::None)
-            .map_err(|e| {
-                ArchiveError::Format(format!("an entry's deflate data is corrupt: {e}"))
-            })?;
-        let used = (inflater.total_in() - before_in) as usize;
-        raw.extend_from_slice(&input[..used]);
-        src.consume(used);
-        if status == Status::StreamEnd {
-            return Ok((raw, inflater.total_out()));
-        }
-    }
-}
-
 /// Rewrites a zip read front to back into `zip`, dropping the top folder.
 /// Returns the number of files written.
 pub fn rewrite<R: BufRead, W: Write>(
@@ -385,13 +356,23 @@ pub fn rewrite<R: BufRead, W: Write>(
                     "{name} is stored with its size after the data, which cannot be read as a stream"
                 )));
             }
-            let (raw, out) = copy_deflate(&mut src)?;
+            let Deflated {
+                raw,
+                crc32: ours,
+                size: out,
+            } = Deflated::copy(&mut src)
+                .map_err(|e| ArchiveError::Format(format!("{name}: {e}")))?;
             // Data descriptor: optional signature, CRC, sizes (8 bytes each in zip64).
             let mut d = read_vec(&mut src, 4)?;
             if u32_at(&d, 0) == DATA_DESCRIPTOR {
                 d = read_vec(&mut src, 4)?;
             }
             crc32 = u32_at(&d, 0);
+            if crc32 != ours {
+                return Err(ArchiveError::Format(format!(
+                    "{name}: the CRC in the data descriptor does not match the data"
+                )));
+            }
             let sizes = read_vec(&mut src, 8)?;
             let (c, u) = (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)));
             if c != raw.len() as u64 || u != out {
