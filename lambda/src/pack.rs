@@ -141,22 +141,24 @@ impl Pack {
         let Some(offset) = self.offset(oid) else {
             return Ok(None);
         };
-        let mut src = BufReader::with_capacity(
-            READ_BUFFER,
-            At {
-                file: &self.file,
-                pos: offset,
-            },
-        );
-        let (kind, size) = object_header(&mut src)?;
+        let mut at = At {
+            file: &self.file,
+            pos: offset,
+        };
+        let (kind, size) = object_header(&mut at)?;
         if kind != TYPE_BLOB {
             return Ok(None);
         }
         let mut zlib = [0u8; 2];
-        src.read_exact(&mut zlib)?;
+        at.read_exact(&mut zlib)?;
         if !plain_zlib_header(zlib) {
             return Ok(None);
         }
+        // Deflate grows what it cannot shrink by a few bytes a block, so a
+        // small blob's stream fits a small buffer: no read far past it.
+        let capacity = usize::try_from(size.saturating_add(size / 16 + 64))
+            .map_or(READ_BUFFER, |c| c.min(READ_BUFFER));
+        let mut src = BufReader::with_capacity(capacity, at);
         let deflated = Deflated::copy(&mut src)
             .map_err(|e| io::Error::new(e.kind(), format!("blob {oid} in the pack: {e}")))?;
         if deflated.size != size {
@@ -312,6 +314,29 @@ mod tests {
         // A commit is not a blob.
         let head = Oid::from_str(git(root, &["rev-parse", "HEAD"]).trim()).unwrap();
         assert!(pack.blob(head).unwrap().is_none());
+    }
+
+    #[test]
+    fn files_that_are_not_an_index_and_a_pack_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, pack) = (dir.path().join("x.idx"), dir.path().join("x.pack"));
+        std::fs::write(&pack, b"PACK\0\0\0\x02\0\0\0\0").unwrap();
+        std::fs::write(&idx, b"<html>not found</html>").unwrap();
+        let err = Pack::open(&idx, &pack).err().unwrap();
+        assert!(
+            err.to_string().contains("not a readable pack index"),
+            "{err}"
+        );
+        // A version 2 index that claims more objects than it holds.
+        let mut index = INDEX_MAGIC.to_vec();
+        index.extend_from_slice(&2u32.to_be_bytes());
+        index.extend(std::iter::repeat(7u32.to_be_bytes()).take(256).flatten());
+        std::fs::write(&idx, &index).unwrap();
+        let err = Pack::open(&idx, &pack).err().unwrap();
+        assert!(
+            err.to_string().contains("shorter than its object count"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -135,6 +135,14 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     assert_eq!(entries["bin/deploy.sh"].0, 0o100755);
     assert_eq!(entries["LINK.md"], (0o120777, b"README.md".to_vec()));
     assert!(entries.contains_key(".gitignore") && entries.contains_key(".github/workflows/ci.yml"));
+    // None of these is a delta, so every file left the fetched pack as git
+    // compressed it, without being deflated again.
+    let zipped = format!("files={0} copied_from_pack={0}", entries.len());
+    assert!(
+        server.log_text().contains(&zipped),
+        "no `{zipped}` in serve's log:\n{}",
+        server.log_text()
+    );
     let head = s3
         .head_object()
         .bucket(bucket)
