@@ -28,6 +28,8 @@ pub mod queue;
 pub mod receiver;
 pub mod snapshot;
 pub mod store;
+#[cfg(test)]
+mod test_git;
 pub mod webhook;
 pub mod worker;
 pub mod zip;

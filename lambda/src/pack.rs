@@ -24,6 +24,8 @@ use crate::zip::Deflated;
 const INDEX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const FANOUT: usize = 8;
 const FANOUT_BYTES: usize = 256 * 4;
+/// Where the sorted object names start, after the header and fan-out table.
+const NAMES: usize = FANOUT + FANOUT_BYTES;
 const OID_BYTES: usize = 20;
 /// An offset with this bit set indexes the table of 8-byte offsets.
 const LARGE_OFFSET: u32 = 1 << 31;
@@ -70,7 +72,7 @@ impl Pack {
     /// Opens the pack at `pack_path` with its index at `idx_path`.
     pub fn open(idx_path: &Path, pack_path: &Path) -> io::Result<Pack> {
         let index = std::fs::read(idx_path)?;
-        if index.len() < FANOUT + FANOUT_BYTES || index[..4] != INDEX_MAGIC {
+        if index.len() < NAMES || index[..4] != INDEX_MAGIC {
             return Err(bad(idx_path, "no version 2 header"));
         }
         if be32(&index, 4) != 2 {
@@ -78,7 +80,7 @@ impl Pack {
         }
         let count = be32(&index, FANOUT + 255 * 4) as usize;
         // names, CRCs and 4-byte offsets, then two checksums at least.
-        let needed = FANOUT + FANOUT_BYTES + count * (OID_BYTES + 8) + 2 * OID_BYTES;
+        let needed = NAMES + count * (OID_BYTES + 8) + 2 * OID_BYTES;
         if index.len() < needed {
             return Err(bad(idx_path, "shorter than its object count says"));
         }
@@ -94,10 +96,6 @@ impl Pack {
         Ok(Pack { file, index, count })
     }
 
-    fn names_start() -> usize {
-        FANOUT + FANOUT_BYTES
-    }
-
     /// Where `oid` starts in the pack, if this pack holds it.
     pub fn offset(&self, oid: Oid) -> Option<u64> {
         let id = oid.as_bytes();
@@ -109,7 +107,7 @@ impl Pack {
         };
         let hi = be32(&self.index, FANOUT + first * 4) as usize;
         let name = |i: usize| {
-            let at = Self::names_start() + i * OID_BYTES;
+            let at = NAMES + i * OID_BYTES;
             &self.index[at..at + OID_BYTES]
         };
         let (mut lo, mut hi) = (lo, hi.min(self.count));
@@ -125,7 +123,7 @@ impl Pack {
     }
 
     fn offset_of(&self, position: usize) -> Option<u64> {
-        let offsets = Self::names_start() + self.count * (OID_BYTES + 4);
+        let offsets = NAMES + self.count * (OID_BYTES + 4);
         let small = be32(&self.index, offsets + position * 4);
         if small & LARGE_OFFSET == 0 {
             return Some(u64::from(small));
@@ -223,20 +221,9 @@ impl Read for At<'_> {
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
-    use std::process::Command;
 
     use super::*;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::test_git::git;
 
     #[test]
     fn object_headers_read_type_and_size() {

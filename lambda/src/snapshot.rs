@@ -178,33 +178,9 @@ pub fn write_zip<W: Write>(
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Read};
-    use std::process::Command;
 
     use super::*;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.com",
-                "-c",
-                "protocol.file.allow=always",
-                "-c",
-                "core.quotePath=false",
-            ])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::test_git::git;
 
     /// A repo with every kind of tree entry git2s3 must handle.
     fn sample_repo() -> (tempfile::TempDir, String) {

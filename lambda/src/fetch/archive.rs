@@ -488,6 +488,7 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+    use crate::test_git::git_bytes as git;
     use crate::zip::MODE_EXECUTABLE;
 
     fn job(provider: Provider, repo: &str, project_id: Option<&str>) -> Job {
@@ -549,21 +550,6 @@ mod tests {
             ..Endpoints::default()
         };
         assert!(archive_url(&job(Provider::GithubEnterprise, "a/b", None), &local).is_ok());
-    }
-
-    fn git(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
     }
 
     fn sample() -> (tempfile::TempDir, String) {
