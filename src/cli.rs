@@ -4,7 +4,20 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use git2s3_lambda::Provider;
+
+use crate::settings::{Architecture, Method};
+
+/// `--provider`: the provider table's names, so `--help` lists them and a
+/// bad value names the flag.
+fn provider_parser() -> impl TypedValueParser<Value = Provider> {
+    PossibleValuesParser::new(Provider::names().collect::<Vec<_>>()).map(|name| {
+        name.parse::<Provider>()
+            .expect("a name from the provider table")
+    })
+}
 
 /// Connect any Git server to AWS CodePipeline: every push lands as a zip in a
 /// versioned S3 bucket, at <owner>/<repo>/<branch>/<owner>_<repo>.zip.
@@ -216,10 +229,10 @@ pub struct TargetArgs {
     #[arg(long, value_name = "NAME")]
     pub stack_name: Option<String>,
 
-    /// Where the repositories live: github, github-enterprise, gitlab,
-    /// bitbucket, bitbucket-server or generic (a plain SSH server) [config: provider].
-    #[arg(long, value_name = "PROVIDER")]
-    pub provider: Option<String>,
+    /// Where the repositories live; generic is a plain SSH server with
+    /// git2s3's post-receive hook [config: provider].
+    #[arg(long, value_name = "PROVIDER", value_parser = provider_parser())]
+    pub provider: Option<Provider>,
 
     /// API base URL, for GitHub Enterprise Server (https://HOST/api/v3),
     /// self-managed GitLab or Bitbucket Data Center [config: api_url;
@@ -243,17 +256,18 @@ pub struct StackArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// How the worker gets the code: git-pull (SSH deploy key) or zip-download (API token).
-    #[arg(long, value_name = "METHOD")]
-    pub method: Option<String>,
+    /// How the worker gets the code: git-pull (SSH deploy key) or
+    /// zip-download (API token) [config: method].
+    #[arg(long, value_name = "METHOD", value_enum)]
+    pub method: Option<Method>,
 
     /// Output bucket name [default: CloudFormation makes one up].
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
 
-    /// Lambda CPU architecture: x86_64 or arm64.
-    #[arg(long, value_name = "ARCH")]
-    pub architecture: Option<String>,
+    /// Lambda CPU architecture [config: lambda.architecture].
+    #[arg(long, value_name = "ARCH", value_enum)]
+    pub architecture: Option<Architecture>,
 
     /// Also deploy a CodePipeline for the first --repo (or configured repo) on this branch.
     #[arg(long, value_name = "BRANCH")]

@@ -5,6 +5,7 @@
 //! code as the binary:
 //! - [`cli`]: the command line (clap); its doc comments are the `--help` text;
 //! - [`settings`]: configuration, merged in one place;
+//! - [`context`]: what every command shares: settings, AWS clients, prompting;
 //! - [`template`]: the embedded CloudFormation templates and their parameters;
 //! - [`aws`]: the AWS SDK configuration, built in one place;
 //! - [`deploy`]: the deploy engine behind `init`, `update-stack`, `status`, `destroy`;
@@ -19,6 +20,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod deploy;
 pub mod hook;
 pub mod logging;

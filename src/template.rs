@@ -5,6 +5,11 @@
 //! `templates/`, so what CI lints (cfn-lint, checkov) is what runs. All
 //! variation goes through parameters, computed here and nowhere else.
 //! Secret values never become parameters: only secret names do.
+//!
+//! The stacks' outputs are read here too, once, into [`CoreOutputs`] and
+//! [`PipelineOutputs`]: the output names are written nowhere else.
+
+use std::collections::BTreeMap;
 
 use git2s3_lambda::layout::{object_key, GitRef, LayoutError};
 use git2s3_lambda::Provider;
@@ -179,6 +184,68 @@ fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, Rend
     }
     params.push(("LogRetentionDays", s.logs.retention_days.to_string()));
     Ok(params)
+}
+
+/// The core stack's outputs (`templates/git2s3.yaml`), read once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CoreOutputs {
+    /// `GitPullWebHookApi`: the webhook URL of the git-pull method.
+    pub git_pull_url: Option<String>,
+    /// `ZipDownloadWebHookApi`: the webhook URL of the zip-download method.
+    pub zip_download_url: Option<String>,
+    /// `OutputBucketName`.
+    pub bucket: Option<String>,
+    /// `PublicSSHKey`: the deploy key's public half.
+    pub public_ssh_key: Option<String>,
+    /// `JobQueueUrl`.
+    pub job_queue_url: Option<String>,
+    /// `DeadLetterQueueUrl`.
+    pub dead_letter_queue_url: Option<String>,
+    /// `WorkerLogGroupName`.
+    pub worker_log_group: Option<String>,
+}
+
+impl CoreOutputs {
+    /// The outputs as DescribeStacks lists them; an empty value counts as absent.
+    pub fn read(outputs: &BTreeMap<String, String>) -> Self {
+        let get = |name: &str| outputs.get(name).filter(|v| !v.is_empty()).cloned();
+        CoreOutputs {
+            git_pull_url: get("GitPullWebHookApi"),
+            zip_download_url: get("ZipDownloadWebHookApi"),
+            bucket: get("OutputBucketName"),
+            public_ssh_key: get("PublicSSHKey"),
+            job_queue_url: get("JobQueueUrl"),
+            dead_letter_queue_url: get("DeadLetterQueueUrl"),
+            worker_log_group: get("WorkerLogGroupName"),
+        }
+    }
+
+    /// The webhook URL of `method`'s route.
+    pub fn webhook_url(&self, method: Method) -> Option<String> {
+        match method {
+            Method::GitPull => self.git_pull_url.clone(),
+            Method::ZipDownload => self.zip_download_url.clone(),
+        }
+    }
+}
+
+/// The pipeline stack's outputs (`templates/pipeline.yaml`), read once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PipelineOutputs {
+    /// `PipelineName`.
+    pub pipeline: Option<String>,
+    /// `ArtifactBucketName`: the pipeline's own artifact store.
+    pub artifact_bucket: Option<String>,
+}
+
+impl PipelineOutputs {
+    pub fn read(outputs: &BTreeMap<String, String>) -> Self {
+        let get = |name: &str| outputs.get(name).filter(|v| !v.is_empty()).cloned();
+        PipelineOutputs {
+            pipeline: get("PipelineName"),
+            artifact_bucket: get("ArtifactBucketName"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! This crate never depends on the CLI. It holds:
 //! - [`layout`]: where a push lands in S3 (`<owner>/<repo>/<branch>/<owner>_<repo>.zip`);
-//! - [`provider`]: the Git hosting services git2s3 knows;
+//! - [`provider`]: the Git hosting services git2s3 knows, one table of facts;
+//! - [`secure_url`]: where a credential may be sent (https, or http to loopback);
 //! - [`webhook`]: from a webhook request to jobs: provider detection,
 //!   authentication, payload parsing;
 //! - [`filter`]: which refs and paths to build;
@@ -26,6 +27,7 @@ pub mod pack;
 pub mod provider;
 pub mod queue;
 pub mod receiver;
+pub mod secure_url;
 pub mod snapshot;
 pub mod store;
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! the multipart upload is aborted, so a truncated zip never lands.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::{self, Write};
 
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -96,6 +97,46 @@ pub enum StoreError {
     },
     #[error("the zip for s3://{bucket}/{key} was not finished (the builder stopped); nothing was written")]
     Unfinished { bucket: String, key: String },
+}
+
+/// Where the worker keeps zips: the commit a key holds now, and a streamed
+/// upload. [`Store`] (S3) is the real one; the worker's unit tests use one
+/// in memory.
+///
+/// The upload's contract is the worker's safety: it stores an object only
+/// after [`Part::End`]. When the parts stop without it (the builder failed
+/// or was dropped), the upload is aborted, nothing is stored, and it
+/// answers [`StoreError::Unfinished`].
+pub trait ZipStore: Send + Sync {
+    /// The commit recorded on the current object at `key`, if any.
+    fn current_commit(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Uploads what arrives on `parts` to `key`, and completes it only
+    /// after [`Part::End`].
+    fn upload(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        parts: mpsc::Receiver<Part>,
+    ) -> impl Future<Output = Result<Uploaded, StoreError>> + Send;
+}
+
+impl ZipStore for Store {
+    async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Store::current_commit(self, key).await
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        parts: mpsc::Receiver<Part>,
+    ) -> Result<Uploaded, StoreError> {
+        Store::upload(self, key, meta, parts).await
+    }
 }
 
 /// The output bucket.

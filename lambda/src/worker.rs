@@ -22,13 +22,14 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
 
 use crate::fetch::archive::{self, ArchiveError, Credentials, Endpoints};
+use crate::fetch::git::Fetched;
 use crate::fetch::git::{fetch, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{ObjectMeta, PartWriter, Store, StoreError, Uploaded};
+use crate::store::{ObjectMeta, PartWriter, StoreError, Uploaded, ZipStore};
 use crate::zip::ZipWriter;
 
 /// What the worker needs besides the job.
@@ -110,7 +111,11 @@ pub enum WorkError {
 }
 
 /// Builds one job's zip.
-pub async fn handle(job: &Job, config: &WorkerConfig, store: &Store) -> Result<Done, WorkError> {
+pub async fn handle(
+    job: &Job,
+    config: &WorkerConfig,
+    store: &impl ZipStore,
+) -> Result<Done, WorkError> {
     let key = job.object_key()?;
     if store.current_commit(&key).await?.as_deref() == Some(job.commit.as_str()) {
         return Ok(Done::AlreadyCurrent {
@@ -133,7 +138,7 @@ struct Built {
 /// Runs `build` on a blocking thread, writing into a [`PartWriter`], while
 /// the parts stream to S3; the upload completes only if `build` succeeds.
 async fn stream_to_s3<F>(
-    store: &Store,
+    store: &impl ZipStore,
     key: &str,
     meta: &ObjectMeta,
     build: F,
@@ -178,7 +183,7 @@ fn written(key: String, commit: String, uploaded: Uploaded, built: Built) -> Don
 async fn git_pull(
     job: &Job,
     config: &WorkerConfig,
-    store: &Store,
+    store: &impl ZipStore,
     key: String,
 ) -> Result<Done, WorkError> {
     let deploy_key = config
@@ -220,17 +225,8 @@ async fn git_pull(
         repo = %job.repo, git_ref = %job.git_ref, commit = %fetched.commit,
         seconds = started.elapsed().as_secs_f64(), "fetched"
     );
-    if fetched.commit != job.commit && fetched.ref_target != job.commit {
-        tracing::info!(
-            repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %fetched.commit,
-            "the ref moved on since this push; building the newer commit"
-        );
-        if store.current_commit(&key).await?.as_deref() == Some(fetched.commit.as_str()) {
-            return Ok(Done::AlreadyCurrent {
-                key,
-                commit: fetched.commit,
-            });
-        }
+    if let Some(done) = moved_on_and_current(job, &fetched, store, &key).await? {
+        return Ok(done);
     }
     let commit = fetched.commit.clone();
     let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &commit), move |writer| {
@@ -258,10 +254,34 @@ async fn git_pull(
     Ok(written(key, commit, uploaded, built))
 }
 
+/// When the ref has moved on since the push, the newer commit is built;
+/// and when the object already holds that commit, nothing is.
+async fn moved_on_and_current(
+    job: &Job,
+    fetched: &Fetched,
+    store: &impl ZipStore,
+    key: &str,
+) -> Result<Option<Done>, WorkError> {
+    if fetched.commit == job.commit || fetched.ref_target == job.commit {
+        return Ok(None);
+    }
+    tracing::info!(
+        repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %fetched.commit,
+        "the ref moved on since this push; building the newer commit"
+    );
+    let current = store.current_commit(key).await?;
+    Ok(
+        (current.as_deref() == Some(fetched.commit.as_str())).then(|| Done::AlreadyCurrent {
+            key: key.to_string(),
+            commit: fetched.commit.clone(),
+        }),
+    )
+}
+
 async fn zip_download(
     job: &Job,
     config: &WorkerConfig,
-    store: &Store,
+    store: &impl ZipStore,
     key: String,
 ) -> Result<Done, WorkError> {
     let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
@@ -311,7 +331,11 @@ pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
 }
 
 /// The SQS event → one [`handle`] per message → the failed message ids.
-pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &Store) -> SqsBatchResponse {
+pub async fn handle_sqs(
+    event: SqsEvent,
+    config: &WorkerConfig,
+    store: &impl ZipStore,
+) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
@@ -336,5 +360,242 @@ pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &Store) -
     }
     SqsBatchResponse {
         batch_item_failures: failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::fetch::git::DeployKey;
+    use crate::store::Part;
+    use crate::Provider;
+
+    const OLD: &str = "1111111111111111111111111111111111111111";
+    const NEW: &str = "2222222222222222222222222222222222222222";
+
+    /// A bucket in memory, with the same contract as S3's [`crate::store::Store`]:
+    /// an object is stored only once its parts end with [`Part::End`].
+    #[derive(Default)]
+    struct MemoryStore {
+        /// key → (commit, zip bytes)
+        objects: Mutex<HashMap<String, (String, Vec<u8>)>>,
+        uploads_started: Mutex<usize>,
+    }
+
+    impl MemoryStore {
+        fn holding(key: &str, commit: &str) -> Self {
+            let store = MemoryStore::default();
+            store
+                .objects
+                .lock()
+                .unwrap()
+                .insert(key.into(), (commit.into(), b"PK old zip".to_vec()));
+            store
+        }
+
+        fn object(&self, key: &str) -> Option<(String, Vec<u8>)> {
+            self.objects.lock().unwrap().get(key).cloned()
+        }
+
+        fn uploads_started(&self) -> usize {
+            *self.uploads_started.lock().unwrap()
+        }
+    }
+
+    impl ZipStore for MemoryStore {
+        async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
+            Ok(self.object(key).map(|(commit, _)| commit))
+        }
+
+        async fn upload(
+            &self,
+            key: &str,
+            meta: &ObjectMeta,
+            mut parts: mpsc::Receiver<Part>,
+        ) -> Result<Uploaded, StoreError> {
+            *self.uploads_started.lock().unwrap() += 1;
+            let mut bytes = Vec::new();
+            loop {
+                match parts.recv().await {
+                    Some(Part::Data(chunk)) => bytes.extend_from_slice(&chunk),
+                    Some(Part::End) => break,
+                    None => {
+                        return Err(StoreError::Unfinished {
+                            bucket: "memory".into(),
+                            key: key.into(),
+                        })
+                    }
+                }
+            }
+            let len = bytes.len() as u64;
+            self.objects
+                .lock()
+                .unwrap()
+                .insert(key.into(), (meta.commit.clone(), bytes));
+            Ok(Uploaded {
+                version_id: Some("v1".into()),
+                bytes: len,
+                parts: 1,
+            })
+        }
+    }
+
+    fn job(method: Method, commit: &str) -> Job {
+        Job {
+            provider: Provider::Github,
+            method,
+            repo: "acme/api".into(),
+            git_ref: "refs/heads/main".into(),
+            commit: commit.into(),
+            ssh_url: Some("ssh://git@127.0.0.1:1/acme/api.git".into()),
+            project_id: None,
+            delivery_id: "d-1".into(),
+            pusher: None,
+        }
+    }
+
+    fn config(deploy_keys: DeployKeys, archive: Option<ArchiveAccess>) -> WorkerConfig {
+        WorkerConfig {
+            deploy_keys,
+            known_hosts: KnownHosts::with_extra("").unwrap(),
+            scratch: std::env::temp_dir(),
+            archive,
+        }
+    }
+
+    const KEY: &str = "acme/api/main/acme_api.zip";
+
+    #[tokio::test]
+    async fn a_job_for_the_commit_already_in_s3_writes_nothing() {
+        for method in [Method::GitPull, Method::ZipDownload] {
+            let store = MemoryStore::holding(KEY, NEW);
+            let done = handle(
+                &job(method, NEW),
+                &config(DeployKeys::default(), None),
+                &store,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                done,
+                Done::AlreadyCurrent {
+                    key: KEY.into(),
+                    commit: NEW.into()
+                }
+            );
+            assert_eq!(store.uploads_started(), 0, "{method:?}");
+            assert_eq!(store.object(KEY).unwrap().1, b"PK old zip");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ref_that_moved_on_to_the_commit_in_s3_is_not_built_again() {
+        let fetched = Fetched {
+            commit: NEW.into(),
+            ref_target: NEW.into(),
+            commit_time: 0,
+        };
+        let pushed_old = job(Method::GitPull, OLD);
+        let store = MemoryStore::holding(KEY, NEW);
+        let done = moved_on_and_current(&pushed_old, &fetched, &store, KEY)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Some(Done::AlreadyCurrent {
+                key: KEY.into(),
+                commit: NEW.into()
+            })
+        );
+        // The object still holds the old commit: the newer one is built.
+        let store = MemoryStore::holding(KEY, OLD);
+        let done = moved_on_and_current(&pushed_old, &fetched, &store, KEY)
+            .await
+            .unwrap();
+        assert_eq!(done, None);
+        // The ref did not move: build what was pushed.
+        let pushed_new = job(Method::GitPull, NEW);
+        let done = moved_on_and_current(&pushed_new, &fetched, &store, KEY)
+            .await
+            .unwrap();
+        assert_eq!(done, None);
+        assert_eq!(store.uploads_started(), 0);
+    }
+
+    /// Answers every request with `body`, as an archive endpoint that
+    /// returns an error page with status 200 would.
+    fn serve_once(body: &'static [u8]) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body);
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_build_that_fails_aborts_the_upload_and_writes_nothing() {
+        // A zip whose first entry is cut short: the builder fails part-way,
+        // after the upload has begun.
+        const TRUNCATED: &[u8] = b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+        let access = ArchiveAccess {
+            endpoints: Endpoints {
+                github: serve_once(TRUNCATED),
+                ..Endpoints::default()
+            },
+            credentials: Credentials::Token("t0k3n".into()),
+        };
+        let store = MemoryStore::holding(KEY, OLD);
+        let err = handle(
+            &job(Method::ZipDownload, NEW),
+            &config(DeployKeys::default(), Some(access)),
+            &store,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, WorkError::Archive(_)), "{err}");
+        assert_eq!(store.uploads_started(), 1);
+        assert_eq!(
+            store.object(KEY),
+            Some((OLD.into(), b"PK old zip".to_vec())),
+            "the object at the key is untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_map_without_the_repository_fails_before_any_fetch() {
+        let mut keys = DeployKeys::default();
+        keys.insert(
+            "acme/other",
+            DeployKey::new("-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+        );
+        let store = MemoryStore::default();
+        let err = handle(&job(Method::GitPull, NEW), &config(keys, None), &store)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, WorkError::NoDeployKey { repo, has_others: true } if repo == "acme/api"),
+            "{err}"
+        );
+        assert!(err
+            .to_string()
+            .contains("register-webhook --repo acme/api --deploy-key"));
+        assert_eq!(store.uploads_started(), 0);
+        assert_eq!(store.object(KEY), None);
     }
 }

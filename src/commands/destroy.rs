@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use git2s3_lambda::Provider;
 use serde::Serialize;
-use serde_yaml::Value;
 
-use super::register;
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
 use crate::deploy::{artifact, bucket, identity, secrets, stack};
 use crate::progress::Progress;
+use crate::register;
 use crate::settings::Overrides;
 
 #[derive(Debug, Default, Serialize)]
@@ -28,13 +27,11 @@ struct Removed {
 }
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
-    let yes = super::assume_yes(global);
+    let yes = crate::context::assume_yes(global);
     let mut overrides = Overrides::new();
-    if let Some(name) = &args.stack_name {
-        overrides.insert("stack_name", Value::String(name.clone()));
-    }
-    let settings = super::load_settings(global, &overrides)?;
-    let clients = super::clients(global, &settings).await;
+    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
+    let settings = crate::context::load_settings(global, &overrides)?;
+    let clients = crate::context::clients(global, &settings).await;
     let progress = Progress::new();
     let cf = &clients.cloudformation;
 
@@ -47,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     };
     let output_bucket = core
         .as_ref()
-        .and_then(|s| s.outputs.get("OutputBucketName").cloned())
+        .and_then(|s| s.core().bucket)
         .or_else(|| settings.bucket.name.clone());
 
     let mut plan = Vec::new();
@@ -67,7 +64,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         progress.line(format!("will delete: {line}"));
     }
     progress.done();
-    if !super::confirm(
+    if !crate::context::confirm(
         yes,
         &format!(
             "Delete git2s3 stack {} and all of the above?",
@@ -90,8 +87,8 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     .await;
     if let Some(p) = &pipeline {
         progress.step(format!("Deleting pipeline stack {}", p.name));
-        if let Some(artifacts) = p.outputs.get("ArtifactBucketName") {
-            removed.object_versions += bucket::empty(&clients.s3, artifacts, &progress).await?;
+        if let Some(artifacts) = p.pipeline().artifact_bucket {
+            removed.object_versions += bucket::empty(&clients.s3, &artifacts, &progress).await?;
         }
         stack::delete(cf, p, &progress).await?;
         removed.stacks.push(p.name.clone());
@@ -131,7 +128,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     ));
     progress.done();
     match global.output {
-        OutputFormat::Json => super::print_json(&removed)?,
+        OutputFormat::Json => crate::context::print_json(&removed)?,
         OutputFormat::Text => {
             println!(
                 "git2s3 stack {} is gone: {} stack(s), {} bucket(s), {} secret(s) deleted",
@@ -174,7 +171,7 @@ async fn unregister(
         let git_pull = settings.method == crate::settings::Method::GitPull;
         let reg = register::for_stack(
             settings,
-            &core.outputs,
+            &core.core(),
             &clients.secrets,
             &token,
             git_pull,
@@ -189,7 +186,7 @@ async fn unregister(
         Err(e) => progress.line(format!(
             "could not remove the webhook and deploy key from {}: {e}. Remove them by hand (they point at {})",
             settings.provider,
-            register::hook_url(settings, &core.outputs).unwrap_or_default()
+            core.core().webhook_url(settings.method).unwrap_or_default()
         )),
     }
 }

@@ -17,7 +17,7 @@ use crate::cli::{
 use crate::deploy::{identity, stack};
 use crate::hook::send::{self, Sender};
 use crate::hook::{self, Target};
-use crate::settings::{Method, Overrides};
+use crate::settings::Overrides;
 
 pub async fn run(global: &GlobalArgs, command: &HookCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -77,11 +77,10 @@ async fn resolve(
 ) -> anyhow::Result<(Target, Option<String>)> {
     let repo = repo_dir(args)?;
     let mut url = args.url.clone();
-    let mut secret = super::register::env_secret();
+    let mut secret = crate::register::env_secret();
     if url.is_none() || (want_secret && secret.is_none()) {
-        let mut settings = super::load_settings(global, &Overrides::new())?;
-        settings.method = Method::GitPull;
-        let clients = super::clients(global, &settings).await;
+        let settings = crate::context::load_settings(global, &Overrides::new())?;
+        let clients = crate::context::clients(global, &settings).await;
         let me = identity::whoami(&clients).await.context(
             "the hook needs the webhook URL and secret: pass --url and export GIT2S3_WEBHOOK_SECRET, \
              or give this machine access to the stack",
@@ -89,10 +88,10 @@ async fn resolve(
         let core =
             stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
         if url.is_none() {
-            url = super::register::hook_url(&settings, &core.outputs);
+            url = core.core().git_pull_url;
         }
         if want_secret && secret.is_none() {
-            secret = Some(super::register::stack_secret(&clients.secrets, &settings).await?);
+            secret = Some(crate::register::stack_secret(&clients.secrets, &settings).await?);
         }
     }
     let target = target_for(
@@ -116,7 +115,7 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
         args.force,
     )?;
     match global.output {
-        OutputFormat::Json => super::print_json(&serde_json::json!({
+        OutputFormat::Json => crate::context::print_json(&serde_json::json!({
             "hook": installed.hook,
             "secret_file": installed.secret_file,
             "replaced": installed.replaced,
@@ -260,7 +259,7 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
 
 /// The webhook secret: GIT2S3_WEBHOOK_SECRET, else the file `install` wrote.
 fn read_secret(repo: &Path) -> anyhow::Result<String> {
-    if let Some(s) = super::register::env_secret() {
+    if let Some(s) = crate::register::env_secret() {
         return Ok(s);
     }
     let path = hook::secret_file(repo);
@@ -270,7 +269,7 @@ fn read_secret(repo: &Path) -> anyhow::Result<String> {
             path.display()
         )
     })?;
-    super::register::first_secret(&text).with_context(|| {
+    crate::register::first_secret(&text).with_context(|| {
         format!(
             "{} is empty: run `git2s3 hook install` again",
             path.display()

@@ -7,26 +7,22 @@ use std::process::ExitCode;
 use git2s3_lambda::Provider;
 use serde::Serialize;
 
-use super::apply::{apply, Applied};
-use super::register;
 use crate::aws::Clients;
 use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
+use crate::context;
+use crate::deploy::apply::{apply, apply_pipeline, Applied};
 use crate::deploy::bucket::{self, Owner};
 use crate::deploy::identity::{self, Identity};
-use crate::deploy::secrets::{self, Outcome};
+use crate::deploy::secrets::stack::{self as stack_secrets, SecretOutcome};
+use crate::deploy::secrets::Outcome;
 use crate::deploy::stack::{self, StackInfo, State};
-use crate::deploy::{artifact, keys, DeployError};
+use crate::deploy::{artifact, DeployError};
 use crate::progress::Progress;
+use crate::register;
 use crate::settings::{Method, Settings};
 use crate::template::Template;
-use crate::verify::Verdict;
-
-/// What happened to one secret (its name, never its value).
-#[derive(Debug, Serialize)]
-struct SecretOutcome {
-    id: String,
-    outcome: Outcome,
-}
+use crate::verify::{self, Verdict};
+use crate::wizard;
 
 /// What `init` reports when it is done (`--output json` prints this).
 #[derive(Debug, Serialize)]
@@ -53,37 +49,40 @@ struct Report {
     config_file: String,
 }
 
-/// Where init reads a Bitbucket OAuth consumer (auth.bitbucket_oauth_consumer).
-pub const OAUTH_KEY_VAR: &str = "BITBUCKET_OAUTH_KEY";
-pub const OAUTH_SECRET_VAR: &str = "BITBUCKET_OAUTH_SECRET";
-
 /// Added to an error once init has started creating things.
 const RESUME: &str = "init stopped part-way; what it made so far is kept. \
      Fix the cause and run `git2s3 init` again: it resumes and converges. \
      `git2s3 destroy` removes everything instead";
 
 pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCode> {
-    let mut settings = super::load_with_stack_flags(global, &args.stack, true)?;
+    let mut overrides = context::stack_overrides(global, &args.stack);
+    let mut settings = context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
+    let mut aws = context::aws_options(global, &settings);
     // On a terminal the wizard asks what the flags left out; its review is
-    // the confirmation, so the deploy does not ask again.
-    let mut global = global.clone();
-    let wizard = crate::wizard::wanted(&global);
+    // the confirmation, so the deploy does not ask again. Its answers are
+    // loaded like flags, through the same validation.
+    let wizard = wizard::wanted(global);
     let (registration, yes) = if wizard {
-        match crate::wizard::run(&mut global, args, &mut settings).await? {
-            crate::wizard::Outcome::Go { .. } if args.skip_register => (None, true),
-            crate::wizard::Outcome::Go { token } => (token, true),
-            crate::wizard::Outcome::Declined => {
+        let answers = match wizard::run(global, args, &settings).await? {
+            wizard::Outcome::Go(answers) => answers,
+            wizard::Outcome::Declined => {
                 eprintln!("nothing was created");
                 return Ok(ExitCode::FAILURE);
             }
-        }
+        };
+        overrides.extend(answers.overrides);
+        settings = context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
+        aws = context::aws_options(global, &settings);
+        aws.profile = answers.profile;
+        let token = answers.token.filter(|_| !args.skip_register);
+        (token, true)
     } else {
-        let yes = super::assume_yes(&global);
+        let yes = context::assume_yes(global);
         (registration_token(&settings, args, yes)?, yes)
     };
-    let global = &global;
+    let confirm = |question: &str| context::confirm(yes, question);
     let progress = Progress::new();
-    let clients = super::clients(global, &settings).await;
+    let clients = context::clients_for(&aws).await;
 
     // Preflight: everything that can be checked before anything is made.
     progress.step("Checking AWS credentials, region, stack, bucket and Lambda zip");
@@ -100,7 +99,9 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
 
     let work = async {
         progress.step("Storing the webhook secret and deploy key in Secrets Manager");
-        let secrets = store_secrets(&clients, &mut settings, args).await?;
+        let secrets =
+            stack_secrets::ensure(&clients.secrets, &mut settings, args.token_env.as_deref())
+                .await?;
         for s in &secrets {
             progress.line(format!("{}: {}", s.id, outcome_word(s.outcome)));
         }
@@ -117,7 +118,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             &stack_name,
             &settings,
             current.as_ref(),
-            yes,
+            &confirm,
             &progress,
         )
         .await?
@@ -126,7 +127,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             Applied::Unchanged(info) | Applied::Changed(info) => info,
         };
         let pipeline_stack =
-            match super::apply::apply_pipeline(&clients, &settings, &core, yes, &progress).await? {
+            match apply_pipeline(&clients, &settings, &core, &confirm, &progress).await? {
                 Some(Applied::Declined) => return Ok(None),
                 Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
                 None => None,
@@ -144,7 +145,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                 ));
                 let reg = register::for_stack(
                     &settings,
-                    &core.outputs,
+                    &core.core(),
                     &clients.secrets,
                     token,
                     settings.method == Method::GitPull,
@@ -156,17 +157,17 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             }
             None => None,
         };
-        let config = super::config_path(global);
+        let config = context::config_path(global);
         crate::settings::save(&config, &settings)?;
         let (verified, verify_skipped) = match (args.verify || wizard, &reg) {
             (false, _) => (None, None),
             (true, None) => (None, Some(verify_skipped(&settings))),
             (true, Some((reg, _))) => {
-                let options = super::verify::Options {
+                let options = verify::Options {
                     timeout: std::time::Duration::from_secs(args.verify_timeout),
                     ..Default::default()
                 };
-                let verdict = super::verify::test_push(
+                let verdict = verify::test_push(
                     &settings,
                     &clients,
                     &core,
@@ -178,14 +179,15 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                 (Some(verdict), None)
             }
         };
+        let outputs = core.core();
         anyhow::Ok(Some(Report {
             stack: core.name.clone(),
             status: core.status.clone(),
             account: me.account.clone(),
             region: me.region.clone(),
-            git_pull_url: core.outputs.get("GitPullWebHookApi").cloned(),
-            zip_download_url: core.outputs.get("ZipDownloadWebHookApi").cloned(),
-            bucket: core.outputs.get("OutputBucketName").cloned(),
+            git_pull_url: outputs.git_pull_url,
+            zip_download_url: outputs.zip_download_url,
+            bucket: outputs.bucket,
             public_key: settings.auth.public_ssh_key.clone(),
             webhook_secret_id: settings.webhook_secret_id(),
             secrets,
@@ -215,7 +217,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         return Ok(ExitCode::FAILURE);
     };
     match global.output {
-        OutputFormat::Json => super::print_json(&report)?,
+        OutputFormat::Json => context::print_json(&report)?,
         OutputFormat::Text => print_text(&report, &settings, &me),
     }
     match &report.verified {
@@ -301,7 +303,7 @@ async fn preflight_stack(
             progress.line(blocked.to_string());
             let delete = args.delete_failed_stack
                 || (!yes
-                    && super::confirm(
+                    && context::confirm(
                         false,
                         &format!("Delete stack {} now and create it again?", info.name),
                     )?);
@@ -325,7 +327,7 @@ async fn preflight_bucket(
     let Some(name) = &settings.bucket.name else {
         return Ok(());
     };
-    if current.and_then(|s| s.outputs.get("OutputBucketName")) == Some(name) {
+    if current.and_then(|s| s.core().bucket).as_ref() == Some(name) {
         return Ok(());
     }
     match bucket::owner(&clients.s3, name).await? {
@@ -338,82 +340,6 @@ async fn preflight_bucket(
             bucket: name.clone(),
         }),
     }
-}
-
-/// Creates what is missing, keeps what exists; records the public key.
-async fn store_secrets(
-    clients: &Clients,
-    settings: &mut Settings,
-    args: &InitArgs,
-) -> anyhow::Result<Vec<SecretOutcome>> {
-    let sm = &clients.secrets;
-    let mut outcomes = Vec::new();
-    let id = settings.webhook_secret_id();
-    let outcome = secrets::ensure(sm, &id, "git2s3 webhook secret (HMAC-SHA256 key)", || {
-        Ok(secrets::new_webhook_secret())
-    })
-    .await?;
-    outcomes.push(SecretOutcome { id, outcome });
-
-    if settings.method == Method::GitPull {
-        // GitHub accepts a key on one repository only: several GitHub
-        // repositories each get a key of their own besides the default.
-        let id = settings.ssh_key_secret_id();
-        let own = if keys::one_per_repo(settings.provider, settings.repos.len()) {
-            settings.repos.clone()
-        } else {
-            Vec::new()
-        };
-        let comment = format!("git2s3@{}", settings.stack_name);
-        let (mut outcome, mut held) = keys::ensure_default(sm, &id, &comment).await?;
-        if keys::add_own(sm, &id, &comment, &mut held, &own).await? && outcome == Outcome::Kept {
-            outcome = Outcome::Updated;
-        }
-        settings.auth.public_ssh_key = Some(keys::default_public(&id, &held)?);
-        outcomes.push(SecretOutcome { id, outcome });
-    }
-
-    let oauth = settings.auth.bitbucket_oauth_consumer && settings.provider == Provider::Bitbucket;
-    if settings.method == Method::ZipDownload && oauth {
-        // Bitbucket Cloud with an OAuth consumer: its key and secret, as JSON.
-        let id = settings.oauth_consumer_secret_id();
-        let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());
-        let outcome = match (env(OAUTH_KEY_VAR), env(OAUTH_SECRET_VAR)) {
-            (Some(key), Some(secret)) => {
-                let value =
-                    serde_json::json!({"key": key.trim(), "secret": secret.trim()}).to_string();
-                secrets::put(sm, &id, "git2s3 Bitbucket OAuth consumer", &value).await?
-            }
-            _ => {
-                secrets::ensure(sm, &id, "", || {
-                    Err(DeployError::MissingOauthConsumer { id: id.clone() })
-                })
-                .await?
-            }
-        };
-        outcomes.push(SecretOutcome { id, outcome });
-    } else if settings.method == Method::ZipDownload {
-        let id = settings.git_token_secret_id();
-        let var = register::token_var(settings.provider, args.token_env.as_deref());
-        let token = var
-            .as_deref()
-            .and_then(|v| std::env::var(v).ok())
-            .filter(|t| !t.trim().is_empty());
-        let outcome = match token {
-            Some(token) => secrets::put(sm, &id, "git2s3 provider API token", token.trim()).await?,
-            None => {
-                secrets::ensure(sm, &id, "", || {
-                    Err(DeployError::MissingToken {
-                        id: id.clone(),
-                        var: var.clone().unwrap_or_else(|| "the token variable".into()),
-                    })
-                })
-                .await?
-            }
-        };
-        outcomes.push(SecretOutcome { id, outcome });
-    }
-    Ok(outcomes)
 }
 
 fn outcome_word(outcome: Outcome) -> &'static str {
@@ -460,7 +386,7 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
         }
         println!();
         if let Some(verdict) = &report.verified {
-            super::verify::print_text(verdict);
+            verify::print_text(verdict);
             println!();
         }
         if let Some(why) = &report.verify_skipped {

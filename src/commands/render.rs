@@ -10,7 +10,7 @@ use crate::template::Template;
 pub fn run(global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     // The configuration is loaded even to print the template, so that a
     // broken git2s3.yaml is reported now rather than at deploy time.
-    let settings = super::load_settings(global, &Overrides::new())?;
+    let settings = crate::context::load_settings(global, &Overrides::new())?;
     let template = if args.pipeline {
         Template::Pipeline
     } else {

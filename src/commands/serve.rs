@@ -17,16 +17,11 @@ use git2s3_lambda::worker::{ArchiveAccess, WorkerConfig};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::deploy::{secrets, stack};
 use crate::serve::ServeConfig;
-use crate::settings::{Overrides, Settings};
-
-/// Where `serve` reads the webhook secret(s) from.
-pub const WEBHOOK_SECRET_VAR: &str = "GIT2S3_WEBHOOK_SECRET";
-/// Where `serve` reads the provider token for zip download from.
-pub const GIT_TOKEN_VAR: &str = "GIT2S3_GIT_TOKEN";
+use crate::settings::{Overrides, Settings, GIT_TOKEN_VAR, WEBHOOK_SECRET_VAR};
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::load_settings(global, &Overrides::new())?;
-    let aws = crate::aws::sdk_config(&super::aws_options(global, &settings)).await;
+    let settings = crate::context::load_settings(global, &Overrides::new())?;
+    let aws = crate::aws::sdk_config(&crate::context::aws_options(global, &settings)).await;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
 
     // Flags and the environment first; what they leave out comes from the
@@ -138,7 +133,7 @@ impl StackValues {
         let deploy_keys =
             crate::deploy::keys::load(&clients.secrets, &settings.ssh_key_secret_id()).await?;
         Ok(StackValues {
-            bucket: info.outputs.get("OutputBucketName").cloned(),
+            bucket: info.core().bucket,
             webhook_secret: read(settings.webhook_secret_id()).await?,
             deploy_keys,
             git_token: read(settings.git_token_secret_id()).await?,

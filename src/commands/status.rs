@@ -3,33 +3,29 @@
 
 use std::process::ExitCode;
 
-use serde_yaml::Value;
-
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use git2s3_lambda::Provider;
 use serde::Serialize;
 
-use super::register;
 use crate::deploy::report::{self, Part, Status};
 use crate::deploy::{identity, stack};
-use crate::register::Delivery;
+use crate::register::{self, Delivery};
 use crate::settings::Overrides;
 use crate::settings::Settings;
+use crate::template::CoreOutputs;
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = Overrides::new();
-    if let Some(name) = &args.stack_name {
-        overrides.insert("stack_name", Value::String(name.clone()));
-    }
-    let settings = super::load_settings(global, &overrides)?;
-    let clients = super::clients(global, &settings).await;
+    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
+    let settings = crate::context::load_settings(global, &overrides)?;
+    let clients = crate::context::clients(global, &settings).await;
     let me = identity::whoami(&clients).await?;
     let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
     let pipeline = settings.pipeline_stack_name();
-    let webhooks = webhooks(&settings, &core.outputs).await;
+    let webhooks = webhooks(&settings, &core.core()).await;
     let status = report::gather(&clients, core, &settings.repos, pipeline.as_deref()).await;
     match global.output {
-        OutputFormat::Json => super::print_json(&Output {
+        OutputFormat::Json => crate::context::print_json(&Output {
             status: &status,
             webhooks: &webhooks,
         })?,
@@ -60,10 +56,7 @@ struct WebhookHealth {
 
 /// Each hook's latest delivery, where the provider lists deliveries
 /// (GitHub) and its token is in the environment; why not, otherwise.
-async fn webhooks(
-    settings: &Settings,
-    outputs: &std::collections::BTreeMap<String, String>,
-) -> Part<Vec<WebhookHealth>> {
+async fn webhooks(settings: &Settings, outputs: &CoreOutputs) -> Part<Vec<WebhookHealth>> {
     let unavailable = |error: String| Part::Unavailable { error };
     if settings.provider == Provider::Generic {
         return unavailable(
@@ -79,11 +72,13 @@ async fn webhooks(
             settings.provider
         ));
     }
-    let Some(url) = register::hook_url(settings, outputs) else {
+    let Some(url) = outputs.webhook_url(settings.method) else {
         return unavailable("the stack has no webhook URL output yet".into());
     };
-    let Some(token) =
-        register::token_var(settings.provider, None).and_then(|v| std::env::var(v).ok())
+    let Some(token) = settings
+        .provider
+        .token_var(None)
+        .and_then(|v| std::env::var(v).ok())
     else {
         return unavailable("set GITHUB_TOKEN to see the webhook deliveries".into());
     };

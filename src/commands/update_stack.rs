@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use super::apply::{apply, apply_pipeline, pipeline_settings, plan, Applied};
 use crate::cli::{GlobalArgs, OutputFormat, UpdateStackArgs};
+use crate::deploy::apply::{apply, apply_pipeline, pipeline_settings, plan, Applied};
 use crate::deploy::stack::{self, Plan};
 use crate::deploy::{artifact, identity};
 use crate::progress::Progress;
@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<
     match diff(global, args).await {
         Ok(changed) => Ok(ExitCode::from(if changed { CHANGES } else { NO_CHANGES })),
         Err(err) => {
-            super::report(&err);
+            crate::context::report(&err);
             Ok(ExitCode::from(ERROR))
         }
     }
@@ -40,8 +40,10 @@ async fn plans(
     crate::settings::Settings,
     stack::StackInfo,
 )> {
-    let mut settings = super::load_with_stack_flags(global, &args.stack, false)?;
-    let clients = super::clients(global, &settings).await;
+    let overrides = crate::context::stack_overrides(global, &args.stack);
+    let mut settings =
+        crate::context::load_with_stack_flags(global, &args.stack, &overrides, false)?;
+    let clients = crate::context::clients(global, &settings).await;
     let me = identity::whoami(&clients).await?;
     let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
     if let Some(blocked) = stack::blocked(&core) {
@@ -85,7 +87,7 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
         stack::discard(&clients.cloudformation, p).await?;
     }
     match global.output {
-        OutputFormat::Json => super::print_json(&all)?,
+        OutputFormat::Json => crate::context::print_json(&all)?,
         OutputFormat::Text => {
             for line in all.iter().flat_map(Plan::lines) {
                 println!("{line}");
@@ -96,7 +98,8 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
 }
 
 async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<ExitCode> {
-    let yes = super::assume_yes(global);
+    let yes = crate::context::assume_yes(global);
+    let confirm = |question: &str| crate::context::confirm(yes, question);
     let progress = Progress::new();
     progress.step("Checking AWS credentials and the stack");
     let (clients, settings, core) = plans(global, args, &progress).await?;
@@ -107,7 +110,7 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
         &settings.stack_name,
         &settings,
         Some(&core),
-        yes,
+        &confirm,
         &progress,
     )
     .await?
@@ -116,17 +119,17 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
         Applied::Unchanged(info) | Applied::Changed(info) => info,
     };
     let mut results = vec![(core.name.clone(), core.status.clone())];
-    match apply_pipeline(&clients, &settings, &core, yes, &progress).await? {
+    match apply_pipeline(&clients, &settings, &core, &confirm, &progress).await? {
         Some(Applied::Declined) => return Ok(ExitCode::FAILURE),
         Some(Applied::Unchanged(info) | Applied::Changed(info)) => {
             results.push((info.name, info.status))
         }
         None => {}
     }
-    crate::settings::save(&super::config_path(global), &settings)?;
+    crate::settings::save(&crate::context::config_path(global), &settings)?;
     progress.done();
     match global.output {
-        OutputFormat::Json => super::print_json(
+        OutputFormat::Json => crate::context::print_json(
             &results
                 .iter()
                 .map(|(stack, status)| serde_json::json!({"stack": stack, "status": status}))

@@ -1,45 +1,30 @@
-//! `git2s3 verify`, and the same test push at the end of `init`: finds
-//! what to send (repository, branch and commit; webhook URL and secret;
-//! bucket) and hands it to [`crate::verify`], which sends it and waits.
+//! `git2s3 verify`: the test push on its own. [`crate::verify`] finds what
+//! to send, sends it and waits; this prints the verdict.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use git2s3_lambda::webhook::outgoing::PushSpec;
 use git2s3_lambda::Provider;
 
-use super::register::{self, env_secret, hook_url, stack_secret};
-use crate::aws::Clients;
 use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
-use crate::deploy::identity;
-use crate::deploy::stack::{self, StackInfo};
+use crate::context;
+use crate::deploy::{identity, stack};
 use crate::progress::Progress;
-use crate::register::{Head, ProviderApi};
-use crate::settings::{Method, Settings};
-use crate::verify::{self, Check, Plan, Verdict};
-
-/// What the caller chose; everything else comes from the stack and API.
-#[derive(Debug, Default)]
-pub struct Options<'a> {
-    pub branch: Option<&'a str>,
-    pub commit: Option<&'a str>,
-    pub ssh_url: Option<&'a str>,
-    pub webhook_url: Option<&'a str>,
-    pub timeout: Duration,
-}
+use crate::register;
+use crate::verify::{print_text, test_push, Options};
 
 /// `git2s3 verify`.
 pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::load_settings(global, &super::target_overrides(&args.target))?;
-    let clients = super::clients(global, &settings).await;
+    let settings = context::load_settings(global, &context::target_overrides(&args.target))?;
+    let clients = context::clients(global, &settings).await;
     let me = identity::whoami(&clients).await?;
     let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
     let api = match settings.provider == Provider::Generic || args.commit.is_some() {
         true => None,
         false => {
-            let yes = super::assume_yes(global);
+            let yes = context::assume_yes(global);
             let token = register::token(settings.provider, args.token_env.as_deref(), yes)?;
-            Some(crate::register::client(
+            Some(register::client(
                 settings.provider,
                 settings.api_url.as_deref(),
                 &token,
@@ -65,7 +50,7 @@ pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitC
     .await;
     progress.done();
     match global.output {
-        OutputFormat::Json => super::print_json(&verdict)?,
+        OutputFormat::Json => context::print_json(&verdict)?,
         OutputFormat::Text => print_text(&verdict),
     }
     Ok(if verdict.ok {
@@ -73,154 +58,4 @@ pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitC
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Sends the test push for an installed stack and waits for its zip. What
-/// cannot be found before sending is a failed `head` check, not an error,
-/// so that `init` still reports what it made.
-pub async fn test_push(
-    settings: &Settings,
-    clients: &Clients,
-    core: &StackInfo,
-    api: Option<&dyn ProviderApi>,
-    options: &Options<'_>,
-    progress: &Progress,
-) -> Verdict {
-    progress.step("Sending a test push and waiting for its zip in S3");
-    // The checks are printed with the command's result, once.
-    match plan(settings, clients, core, api, options).await {
-        Ok((plan, head)) => {
-            progress.line(&head.detail);
-            verify::run(&plan, head, clients, progress).await
-        }
-        Err(e) => Verdict::not_sent(Check::fail("head", format!("{e:#}"))),
-    }
-}
-
-/// What to send and where, and the `head` check that found the commit.
-async fn plan(
-    settings: &Settings,
-    clients: &Clients,
-    core: &StackInfo,
-    api: Option<&dyn ProviderApi>,
-    options: &Options<'_>,
-) -> anyhow::Result<(Plan, Check)> {
-    let repo = match (settings.repos.first(), &settings.org, api) {
-        (Some(repo), _, _) => repo.clone(),
-        (None, Some(org), Some(api)) => {
-            api.repos(org).await?.into_iter().next().ok_or_else(|| {
-                anyhow::anyhow!("{org} has no repository to test with: pass --repo OWNER/REPO")
-            })?
-        }
-        _ => anyhow::bail!("the test push needs a repository: pass --repo OWNER/REPO"),
-    };
-    let branch = options.branch.map(str::to_string).or_else(|| {
-        settings
-            .pipeline
-            .as_ref()
-            .filter(|p| p.repo.eq_ignore_ascii_case(&repo))
-            .map(|p| p.branch.clone())
-    });
-    let (head, source) = match (options.commit, api) {
-        (Some(commit), _) => {
-            let branch = branch.ok_or_else(|| {
-                anyhow::anyhow!("--commit needs the branch it is on: pass --branch")
-            })?;
-            if !git2s3_lambda::webhook::is_commit_sha(commit) {
-                anyhow::bail!("--commit {commit} is not a full commit id (40 or 64 hex digits)");
-            }
-            let head = Head {
-                branch,
-                commit: commit.to_ascii_lowercase(),
-                ssh_url: None,
-                project_id: None,
-            };
-            (head, "--commit".to_string())
-        }
-        (None, Some(api)) => (
-            api.head(&repo, branch.as_deref()).await?,
-            format!("{}'s API", api.name()),
-        ),
-        (None, None) => anyhow::bail!(
-            "a plain SSH server has no API to read a branch's newest commit: run \
-             `git2s3 verify --repo {repo} --branch BRANCH --commit SHA --ssh-url URL`"
-        ),
-    };
-    let ssh_url = options.ssh_url.map(str::to_string).or(head.ssh_url);
-    if settings.method == Method::GitPull
-        && ssh_url.is_none()
-        && settings.provider != Provider::Bitbucket
-    {
-        anyhow::bail!("no SSH URL to fetch {repo} from: pass --ssh-url");
-    }
-    let stack_url = hook_url(settings, &core.outputs);
-    let url = match (options.webhook_url, &stack_url) {
-        (Some(url), _) => url.to_string(),
-        (None, Some(url)) => url.clone(),
-        (None, None) => anyhow::bail!(
-            "stack {} has no webhook URL output: wait for it to finish, or pass --webhook-url",
-            core.name
-        ),
-    };
-    let secret = match env_secret() {
-        Some(secret) => secret,
-        None => stack_secret(&clients.secrets, settings).await?,
-    };
-    let bucket = core
-        .outputs
-        .get("OutputBucketName")
-        .cloned()
-        .or_else(|| settings.bucket.name.clone())
-        .ok_or_else(|| anyhow::anyhow!("stack {} has no OutputBucketName output", core.name))?;
-    let short = &head.commit[..12.min(head.commit.len())];
-    let check = Check::pass(
-        "head",
-        format!("{repo} {} is at {short} ({source})", head.branch),
-    );
-    let enterprise_host = settings
-        .api_url
-        .as_deref()
-        .and_then(|u| reqwest::Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_string));
-    let plan = Plan {
-        provider: settings.provider,
-        stack: (stack_url.as_deref() == Some(url.as_str())).then(|| core.clone()),
-        url,
-        secret,
-        secret_id: settings.webhook_secret_id(),
-        spec: PushSpec {
-            repo,
-            git_ref: format!("refs/heads/{}", head.branch),
-            before: String::new(),
-            after: head.commit,
-            ssh_url,
-            project_id: head.project_id,
-            pusher: Some("git2s3-verify".into()),
-            enterprise_host,
-        },
-        bucket,
-        timeout: options.timeout,
-        poll: Duration::from_secs(2),
-    };
-    Ok((plan, check))
-}
-
-/// The verdict for a person: each check, then one line that sums it up.
-pub fn print_text(verdict: &Verdict) {
-    if !verdict.repo.is_empty() {
-        println!(
-            "Test push of {} {} (delivery {}):",
-            verdict.repo, verdict.git_ref, verdict.delivery
-        );
-    }
-    for line in verdict.lines() {
-        println!("  {line}");
-    }
-    match verdict.failed() {
-        None => println!("The test zip is in S3: pushes reach git2s3 and become zips."),
-        Some(check) => println!(
-            "The test zip did not come: the `{}` check failed; its line above says what to do.",
-            check.name
-        ),
-    }
 }

@@ -10,44 +10,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::bucket;
+use super::error::{ArtifactError, DeployError};
 use super::identity::Identity;
-use super::DeployError;
 use crate::aws::AwsResultExt;
 use crate::progress::Progress;
 use crate::settings::{Architecture, Settings};
-
-/// What is wrong with the Lambda zip, and how to get a good one.
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error(
-        "no Lambda zip found; looked in: {searched}. Build it with \
-         `cargo lambda build --release --output-format zip -p git2s3-lambda` (add --arm64 for arm64) \
-         in a git2s3 checkout, or pass --lambda-zip PATH. \
-         This build of git2s3 has no published release asset to download"
-    )]
-    NotFound { searched: String },
-    #[error("cannot read the Lambda zip {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} is not a Lambda zip for git2s3: {problem}. \
-         Build it with `cargo lambda build --release --output-format zip -p git2s3-lambda`"
-    )]
-    Invalid { path: PathBuf, problem: String },
-    #[error(
-        "{path} holds a {found} binary but lambda.architecture is {wanted}: build for {wanted} \
-         (`cargo lambda build --release --output-format zip{flag}`), or set lambda.architecture \
-         (--architecture) to {found}"
-    )]
-    WrongArchitecture {
-        path: PathBuf,
-        found: &'static str,
-        wanted: &'static str,
-        flag: &'static str,
-    },
-}
 
 /// A checked Lambda zip, in memory.
 pub struct LambdaZip {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::DeployError;
+use super::error::DeployError;
 use crate::aws::{AwsResultExt, Clients};
 
 /// The caller, as STS sees it.

@@ -6,11 +6,10 @@
 
 use git2s3_lambda::fetch::git::DeployKey;
 use git2s3_lambda::fetch::keys::{DeployKeys, DEFAULT_ENTRY};
-use git2s3_lambda::Provider;
 use ssh_key::PrivateKey;
 
+use super::error::DeployError;
 use super::secrets::{self, Outcome};
-use super::DeployError;
 
 const DESCRIPTION: &str =
     "git2s3 SSH deploy keys (OpenSSH private key, or a JSON map from OWNER/REPO to one)";
@@ -20,11 +19,6 @@ const DESCRIPTION: &str =
 pub struct RepoKey {
     pub repo: String,
     pub public_key: String,
-}
-
-/// Whether `provider` needs one key per repository for `repos` repositories.
-pub fn one_per_repo(provider: Provider, repos: usize) -> bool {
-    matches!(provider, Provider::Github | Provider::GithubEnterprise) && repos > 1
 }
 
 /// The public half of an OpenSSH private key.
@@ -165,14 +159,6 @@ mod tests {
 
     fn key(comment: &str) -> DeployKey {
         DeployKey::new(secrets::new_deploy_key(comment).unwrap().0)
-    }
-
-    #[test]
-    fn only_github_with_several_repositories_needs_a_key_each() {
-        assert!(one_per_repo(Provider::Github, 2));
-        assert!(one_per_repo(Provider::GithubEnterprise, 3));
-        assert!(!one_per_repo(Provider::Github, 1));
-        assert!(!one_per_repo(Provider::Gitlab, 5));
     }
 
     #[test]

@@ -2,103 +2,24 @@
 //! do in an AWS account, without any prompting. The wizard and the
 //! non-interactive commands drive the same functions.
 //!
+//! - [`apply`]: plan, show, confirm, execute, for the core and pipeline stacks;
 //! - [`identity`]: who and where we are (STS), checked first;
 //! - [`bucket`]: bucket ownership checks, the artifacts bucket, emptying;
 //! - [`secrets`]: the deploy keypair and webhook secret, in Secrets Manager;
 //! - [`artifact`]: finding, checking and uploading the Lambda zip;
-//! - [`stack`]: stack state, change sets, execution and deletion;
-//! - [`events`]: following stack events live;
+//! - [`stack`]: stack state, change sets, execution, events and deletion;
 //! - [`report`]: what `status` shows.
 //!
 //! Errors are [`DeployError`]: each says what went wrong and what to do.
 
+pub mod apply;
 pub mod artifact;
 pub mod bucket;
-pub mod events;
+pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod report;
 pub mod secrets;
 pub mod stack;
 
-use crate::aws::AwsError;
-use crate::template::RenderError;
-
-pub use artifact::ArtifactError;
-
-/// Why a deploy step failed, and how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error(transparent)]
-    Artifact(#[from] ArtifactError),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-    #[error("no AWS region is set: pass --region, set `region` in git2s3.yaml, or set AWS_REGION")]
-    NoRegion,
-    #[error(
-        "bucket {bucket} already exists in this account and is not stack {stack}'s: \
-         pick another name with --bucket, or leave bucket.name unset and CloudFormation names it"
-    )]
-    BucketInAccount { bucket: String, stack: String },
-    #[error(
-        "bucket {bucket} belongs to another AWS account (bucket names are global): \
-         pick another name with --bucket"
-    )]
-    BucketElsewhere { bucket: String },
-    #[error("stack {stack} does not exist in {region}: run `git2s3 init` first, or check --stack-name and --region")]
-    NoStack { stack: String, region: String },
-    #[error(
-        "stack {stack} is {status}: its creation failed{reason}, and CloudFormation rolled it back. \
-         A stack in this state cannot be updated, only deleted. Run `git2s3 init` again with \
-         --delete-failed-stack to delete it and start over"
-    )]
-    RolledBack {
-        stack: String,
-        status: String,
-        reason: String,
-    },
-    #[error(
-        "stack {stack} is {status}: another operation is running on it. Wait for it to finish \
-         (`git2s3 status` shows the state), then run the command again"
-    )]
-    Busy { stack: String, status: String },
-    #[error("stack {stack} is stuck in {status}{reason}. {fix}")]
-    Stuck {
-        stack: String,
-        status: String,
-        reason: String,
-        fix: String,
-    },
-    #[error("the change set for stack {stack} failed: {reason}. Fix the cause, then run the command again")]
-    ChangeSet { stack: String, reason: String },
-    #[error(
-        "{action} of stack {stack} failed at {first_failure}. The stack is now {outcome}. {fix}"
-    )]
-    StackFailed {
-        action: &'static str,
-        stack: String,
-        first_failure: String,
-        outcome: String,
-        fix: String,
-    },
-    #[error(
-        "zip download needs the provider's API token, and secret {id} does not hold one yet: \
-         set {var} (or name the variable that holds the token with --token-env) and run the command again"
-    )]
-    MissingToken { id: String, var: String },
-    #[error(
-        "zip download with a Bitbucket OAuth consumer needs its key and secret, and secret {id} \
-         does not hold them yet: set BITBUCKET_OAUTH_KEY and BITBUCKET_OAUTH_SECRET and run the command again"
-    )]
-    MissingOauthConsumer { id: String },
-    #[error("cannot generate the SSH deploy key: {0}")]
-    KeyGeneration(String),
-    #[error(
-        "secret {id} does not hold an OpenSSH private key ({message}): delete it \
-         (`aws secretsmanager delete-secret --secret-id {id} --force-delete-without-recovery`) \
-         and run `git2s3 init` again to generate a new deploy key"
-    )]
-    BadDeployKey { id: String, message: String },
-}
+pub use error::{ArtifactError, DeployError};

@@ -84,7 +84,7 @@ pub async fn gather(
     repos: &[String],
     pipeline_stack: Option<&str>,
 ) -> Status {
-    let bucket = stack.outputs.get("OutputBucketName").cloned();
+    let bucket = stack.core().bucket;
     let zips = match &bucket {
         Some(bucket) => zips(&clients.s3, bucket, repos).await.into(),
         None => Part::Unavailable {
@@ -181,8 +181,9 @@ pub async fn queue(sqs: &aws_sdk_sqs::Client, stack: &StackInfo) -> Result<Queue
             get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         ))
     };
-    let (waiting, in_flight) = depth(stack.outputs.get("JobQueueUrl").cloned()).await?;
-    let (dead, dead_in_flight) = depth(stack.outputs.get("DeadLetterQueueUrl").cloned()).await?;
+    let outputs = stack.core();
+    let (waiting, in_flight) = depth(outputs.job_queue_url).await?;
+    let (dead, dead_in_flight) = depth(outputs.dead_letter_queue_url).await?;
     Ok(Queue {
         waiting,
         in_flight,
@@ -201,7 +202,7 @@ async fn pipeline(clients: &Clients, stack_name: &str) -> Result<Pipeline, AwsEr
             status: 404,
         });
     };
-    let Some(name) = stack.outputs.get("PipelineName").cloned() else {
+    let Some(name) = stack.pipeline().pipeline else {
         return Ok(Pipeline {
             stack,
             last_execution: None,

@@ -9,13 +9,12 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{secret_header, Api, Paging, Rights};
-use super::{
+use super::api::{
     branch_head, encode, scopes_header, split_repo, ssh_clone_link, Branches, Head, Hook, HookSpec,
-    Key, ProviderApi, RegisterError, Target, TokenOwner,
+    Key, ProviderApi, Target, TokenOwner,
 };
-
-pub const API: &str = "https://api.bitbucket.org/2.0";
+use super::error::RegisterError;
+use super::http::{secret_header, Api, Paging, Rights};
 
 const HOOKS: Rights = Rights {
     what: "webhooks",

@@ -8,11 +8,12 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{secret_header, Api, Paging, Rights};
-use super::{
-    encode, split_repo, ssh_clone_link, text_at, Head, Hook, HookSpec, Key, ProviderApi,
-    RegisterError, Target, TokenOwner,
+use super::api::{
+    encode, split_repo, ssh_clone_link, text_at, Head, Hook, HookSpec, Key, ProviderApi, Target,
+    TokenOwner,
 };
+use super::error::RegisterError;
+use super::http::{secret_header, Api, Paging, Rights};
 
 const HOOKS: Rights = Rights {
     what: "webhooks",

@@ -6,14 +6,12 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{secret_header, Api, Paging, Rights};
-use super::{
+use super::api::{
     branch_head, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook, HookSpec, Key,
-    ProviderApi, RegisterError, Target, TokenOwner,
+    ProviderApi, Target, TokenOwner,
 };
-
-/// api.github.com; GitHub Enterprise Server is `https://HOST/api/v3`.
-pub const API: &str = "https://api.github.com";
+use super::error::RegisterError;
+use super::http::{secret_header, Api, Paging, Rights};
 
 const HOOKS: Rights = Rights {
     what: "webhooks",

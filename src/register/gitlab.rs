@@ -7,14 +7,12 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::http::{secret_header, Api, Paging, Rights};
-use super::{
-    branch_head, encode, id_at, text_at, Branches, Head, Hook, HookSpec, Key, ProviderApi,
-    RegisterError, Target, TokenOwner,
+use super::api::{
+    branch_head, encode, id_at, text_at, Branches, Head, Hook, HookSpec, Key, ProviderApi, Target,
+    TokenOwner,
 };
-
-/// gitlab.com; self-managed is `https://HOST/api/v4`.
-pub const API: &str = "https://gitlab.com/api/v4";
+use super::error::RegisterError;
+use super::http::{secret_header, Api, Paging, Rights};
 
 const HOOKS: Rights = Rights {
     what: "webhooks",

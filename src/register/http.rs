@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::RegisterError;
+use super::error::RegisterError;
 
 /// How a provider says where the next page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
 
-use super::{ConfigError, Overrides, Settings, DEFAULT_CONFIG_FILE};
+use super::error::ConfigError;
+use super::model::{Overrides, Settings, DEFAULT_CONFIG_FILE};
 
 /// How a `GIT2S3_*` variable's text becomes a YAML value.
 #[derive(Debug, Clone, Copy)]

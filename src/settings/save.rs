@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{ConfigError, Settings};
+use super::error::ConfigError;
+use super::model::Settings;
 
 const HEADER: &str = "\
 # git2s3 configuration, written by `git2s3 init` and `git2s3 update-stack`.

@@ -266,25 +266,3 @@ fn only_default_named_secrets_are_owned() {
         .contains(&"team/shared-webhook-secret".to_string()));
     assert_eq!(s.owned_secret_ids().len(), 3);
 }
-
-#[test]
-fn api_urls_are_https_or_this_machine() {
-    use super::validate::is_https_or_loopback;
-    for ok in [
-        "https://git.example.com/api/v3",
-        "http://127.0.0.1:8080",
-        "http://localhost/api/v4",
-        "http://[::1]:9000/x",
-    ] {
-        assert!(is_https_or_loopback(ok), "{ok}");
-    }
-    for bad in [
-        "http://git.example.com",
-        "http://127.0.0.1.evil.com",
-        "https://",
-        "ftp://x",
-        "http://localhost.example.com:80",
-    ] {
-        assert!(!is_https_or_loopback(bad), "{bad}");
-    }
-}

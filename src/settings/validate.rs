@@ -4,27 +4,12 @@
 //! deploy. The name rules are public: the wizard and preflight reuse them.
 
 use git2s3_lambda::layout::{check_repo_path, GitRef};
+use git2s3_lambda::secure_url::is_https_or_loopback;
 use git2s3_lambda::webhook::auth::parse_cidr;
 use git2s3_lambda::Provider;
 
-use super::{ConfigError, Method, Settings};
-
-/// An https:// URL, or http:// to this machine (a local mock or tunnel),
-/// where a token never crosses the network in clear.
-pub fn is_https_or_loopback(url: &str) -> bool {
-    if let Some(rest) = url.strip_prefix("https://") {
-        return !rest.is_empty();
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
-        _ => host,
-    };
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-}
+use super::error::ConfigError;
+use super::model::{Method, Settings};
 
 /// Log retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: &[u32] = &[

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::Check;
+use super::check::Check;
 use crate::aws::{AwsResultExt, Clients};
 use crate::deploy::report;
 use crate::deploy::stack::StackInfo;
@@ -25,7 +25,8 @@ pub async fn after_timeout(
 ) -> Vec<Check> {
     let mut checks = Vec::new();
     let queue = report::queue(&clients.sqs, stack).await;
-    let errors = match stack.outputs.get("WorkerLogGroupName") {
+    let log_group = stack.core().worker_log_group;
+    let errors = match &log_group {
         Some(group) => worker_errors(&clients.logs, group, since, delivery)
             .await
             .map(|e| (group.as_str(), e)),

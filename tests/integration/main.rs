@@ -5,6 +5,7 @@
 //! - [`moto`]: moto's server on loopback, started once per run;
 //! - [`render`]: `git2s3 render`, end to end;
 //! - [`docs`]: docs/configuration.md lists every key and variable the code reads;
+//! - [`modules`]: no import cycle in either crate;
 //! - [`queue`]: the receiver's SQS FIFO queue in moto;
 //! - [`gitpull`]: push → sshd → `git2s3 serve` → moto's S3, end to end;
 //! - [`server`], [`sshd`]: the real `git2s3 serve` and a real OpenSSH server, as fixtures;
@@ -23,6 +24,7 @@ mod docs;
 mod e2e;
 mod gitpull;
 mod iam;
+mod modules;
 mod moto;
 mod prism;
 mod queue;

@@ -2,29 +2,21 @@
 //! over HTTPS with the token and rewritten on the fly without the
 //! provider's top-level folder (`owner-repo-sha/`).
 //!
-//! The archive is read front to back as it arrives: each entry's
-//! compressed bytes are copied raw, never recompressed, into git2s3's own
-//! [`ZipWriter`]. Where an entry's sizes follow its data (a data
-//! descriptor), the deflate stream is inflated only to find where it ends.
-//! Unix modes (executable bit, symlinks) are only in the archive's central
-//! directory, at the end; they are applied to the entries already written
-//! before git2s3 writes its own central directory. Nothing touches the disk.
+//! The archive is read front to back as it arrives, by the zip reader
+//! ([`crate::zip::read`]), which copies each entry's compressed bytes raw
+//! into git2s3's own [`ZipWriter`]; this module names the entries (without
+//! the top folder) and does the HTTP. Nothing touches the disk.
 //!
 //! TLS is always verified. A status other than 200, or a body that is not
 //! a zip, is an error: the Quick Start unzipped error pages.
 
-use std::collections::HashMap;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 
 use crate::job::Job;
-use crate::zip::{
-    Deflated, DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
-    LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE, ZIP64_END_OF_CENTRAL_DIRECTORY,
-};
+use crate::secure_url::is_https_or_loopback;
+use crate::zip::read::ReadError;
+use crate::zip::ZipWriter;
 use crate::Provider;
-
-const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
-const FLAG_ENCRYPTED: u16 = 1;
 
 /// How the worker authenticates to the provider's archive endpoint.
 #[derive(Clone)]
@@ -59,11 +51,15 @@ pub struct Endpoints {
 
 impl Default for Endpoints {
     fn default() -> Self {
+        let public = |p: Provider, url: Option<&str>| {
+            url.unwrap_or_else(|| panic!("{p} has a public address in the provider table"))
+                .to_string()
+        };
         Endpoints {
             api_url: None,
-            github: "https://api.github.com".into(),
-            gitlab: "https://gitlab.com/api/v4".into(),
-            bitbucket: "https://bitbucket.org".into(),
+            github: public(Provider::Github, Provider::Github.facts().api_url),
+            gitlab: public(Provider::Gitlab, Provider::Gitlab.facts().api_url),
+            bitbucket: public(Provider::Bitbucket, Provider::Bitbucket.facts().web_url),
         }
     }
 }
@@ -98,11 +94,17 @@ pub enum ArchiveError {
     Io(#[from] io::Error),
 }
 
+impl From<ReadError> for ArchiveError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Format(m) => ArchiveError::Format(m),
+            ReadError::Io(e) => ArchiveError::Io(e),
+        }
+    }
+}
+
 fn check_url(url: &str) -> Result<(), ArchiveError> {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p) && url[p.len()..].starts_with([':', '/']));
-    if url.starts_with("https://") || loopback {
+    if is_https_or_loopback(url) {
         Ok(())
     } else {
         Err(ArchiveError::NotHttps(url.to_string()))
@@ -276,28 +278,23 @@ pub fn download<W: Write>(
     rewrite(body, zip)
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn read_vec<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
-    let mut v = vec![0; n];
-    r.read_exact(&mut v)?;
-    Ok(v)
+/// Rewrites the provider's archive, read front to back, into `zip`
+/// without its top folder. Returns the number of files written.
+pub fn rewrite<R: BufRead, W: Write>(src: R, zip: &mut ZipWriter<W>) -> Result<u64, ArchiveError> {
+    let mut top = None;
+    Ok(crate::zip::read::copy_entries(src, zip, |name| {
+        strip_top(name, &mut top)
+    })?)
 }
 
 /// The name without its first component, or `None` for the top folder
 /// itself and for directory entries.
-fn strip_top(name: &str, top: &mut Option<String>) -> Result<Option<String>, ArchiveError> {
+fn strip_top(name: &str, top: &mut Option<String>) -> Result<Option<String>, ReadError> {
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
     match top {
         None => *top = Some(first.to_string()),
         Some(t) if t != first => {
-            return Err(ArchiveError::Format(format!(
+            return Err(ReadError::Format(format!(
                 "entries are not all under one top folder (`{t}/` and `{first}/`)"
             )))
         }
@@ -306,185 +303,9 @@ fn strip_top(name: &str, top: &mut Option<String>) -> Result<Option<String>, Arc
     Ok((!rest.is_empty() && !rest.ends_with('/')).then(|| rest.to_string()))
 }
 
-/// Rewrites a zip read front to back into `zip`, dropping the top folder.
-/// Returns the number of files written.
-pub fn rewrite<R: BufRead, W: Write>(
-    mut src: R,
-    zip: &mut ZipWriter<W>,
-) -> Result<u64, ArchiveError> {
-    let mut top = None;
-    let mut files = 0;
-    let mut written: HashMap<String, String> = HashMap::new(); // source name -> our name
-    loop {
-        let mut sig = [0u8; 4];
-        src.read_exact(&mut sig)?;
-        match u32::from_le_bytes(sig) {
-            LOCAL_HEADER => {}
-            CENTRAL_HEADER => {
-                apply_central_modes(&mut src, zip, &written)?;
-                return Ok(files);
-            }
-            END_OF_CENTRAL_DIRECTORY | ZIP64_END_OF_CENTRAL_DIRECTORY => return Ok(files),
-            other => {
-                return Err(ArchiveError::Format(format!(
-                    "unexpected record {other:#010x}"
-                )))
-            }
-        }
-        let h = read_vec(&mut src, 26)?;
-        let flags = u16_at(&h, 2);
-        let method = u16_at(&h, 4);
-        let modified = DosTime {
-            time: u16_at(&h, 6),
-            date: u16_at(&h, 8),
-        };
-        let mut crc32 = u32_at(&h, 10);
-        let mut compressed = u64::from(u32_at(&h, 14));
-        let mut uncompressed = u64::from(u32_at(&h, 18));
-        let name = String::from_utf8(read_vec(&mut src, usize::from(u16_at(&h, 22)))?)
-            .map_err(|_| ArchiveError::Format("an entry name is not UTF-8".into()))?;
-        let extra = read_vec(&mut src, usize::from(u16_at(&h, 24)))?;
-        if flags & FLAG_ENCRYPTED != 0 {
-            return Err(ArchiveError::Format(format!("{name} is encrypted")));
-        }
-        if compressed == u64::from(u32::MAX) || uncompressed == u64::from(u32::MAX) {
-            (uncompressed, compressed) = zip64_sizes(&extra, uncompressed, compressed)?;
-        }
-        let data = if flags & FLAG_DATA_DESCRIPTOR != 0 {
-            if method != METHOD_DEFLATE {
-                return Err(ArchiveError::Format(format!(
-                    "{name} is stored with its size after the data, which cannot be read as a stream"
-                )));
-            }
-            let Deflated {
-                raw,
-                crc32: ours,
-                size: out,
-            } = Deflated::copy(&mut src)
-                .map_err(|e| ArchiveError::Format(format!("{name}: {e}")))?;
-            // Data descriptor: optional signature, CRC, sizes (8 bytes each in zip64).
-            let mut d = read_vec(&mut src, 4)?;
-            if u32_at(&d, 0) == DATA_DESCRIPTOR {
-                d = read_vec(&mut src, 4)?;
-            }
-            crc32 = u32_at(&d, 0);
-            if crc32 != ours {
-                return Err(ArchiveError::Format(format!(
-                    "{name}: the CRC in the data descriptor does not match the data"
-                )));
-            }
-            let sizes = read_vec(&mut src, 8)?;
-            let (c, u) = (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)));
-            if c != raw.len() as u64 || u != out {
-                // A zip64 descriptor: 8-byte sizes.
-                let more = read_vec(&mut src, 8)?;
-                let c64 = u64::from_le_bytes(sizes.clone().try_into().expect("8 bytes"));
-                let u64_ = u64::from_le_bytes(more.try_into().expect("8 bytes"));
-                if c64 != raw.len() as u64 || u64_ != out {
-                    return Err(ArchiveError::Format(format!(
-                        "{name}: the data descriptor does not match the data"
-                    )));
-                }
-            }
-            uncompressed = out;
-            raw
-        } else {
-            read_vec(
-                &mut src,
-                usize::try_from(compressed)
-                    .map_err(|_| ArchiveError::Format("entry too large".into()))?,
-            )?
-        };
-        if method != METHOD_DEFLATE && method != METHOD_STORE {
-            return Err(ArchiveError::Format(format!(
-                "{name} uses compression method {method}, not deflate or store"
-            )));
-        }
-        if let Some(ours) = strip_top(&name, &mut top)? {
-            zip.add(&Entry {
-                name: ours.clone(),
-                mode: MODE_FILE,
-                method,
-                crc32,
-                uncompressed_size: uncompressed,
-                modified,
-                data,
-            })?;
-            written.insert(name, ours);
-            files += 1;
-        }
-    }
-}
-
-fn zip64_sizes(
-    extra: &[u8],
-    uncompressed: u64,
-    compressed: u64,
-) -> Result<(u64, u64), ArchiveError> {
-    let mut at = 0;
-    while at + 4 <= extra.len() {
-        let (id, len) = (u16_at(extra, at), usize::from(u16_at(extra, at + 2)));
-        if id == 1 && at + 4 + len <= extra.len() {
-            let f = &extra[at + 4..at + 4 + len];
-            let mut pos = 0;
-            let mut next = |current: u64| -> u64 {
-                if current == u64::from(u32::MAX) && pos + 8 <= f.len() {
-                    let v = u64::from_le_bytes(f[pos..pos + 8].try_into().expect("8 bytes"));
-                    pos += 8;
-                    v
-                } else {
-                    current
-                }
-            };
-            let u = next(uncompressed);
-            let c = next(compressed);
-            return Ok((u, c));
-        }
-        at += 4 + len;
-    }
-    Err(ArchiveError::Format(
-        "a zip64 entry has no zip64 sizes".into(),
-    ))
-}
-
-/// Reads the source's central directory (its first signature already
-/// read) and applies its Unix modes to the entries written.
-fn apply_central_modes<R: Read, W: Write>(
-    src: &mut R,
-    zip: &mut ZipWriter<W>,
-    written: &HashMap<String, String>,
-) -> Result<(), ArchiveError> {
-    let mut modes = HashMap::new();
-    loop {
-        let h = read_vec(src, 42)?;
-        let made_by_unix = u16_at(&h, 0) >> 8 == 3;
-        let (name_len, extra_len, comment_len) = (
-            usize::from(u16_at(&h, 24)),
-            usize::from(u16_at(&h, 26)),
-            usize::from(u16_at(&h, 28)),
-        );
-        let external = u32_at(&h, 34);
-        let name = String::from_utf8_lossy(&read_vec(src, name_len)?).into_owned();
-        read_vec(src, extra_len + comment_len)?;
-        let mode = external >> 16;
-        if made_by_unix && mode != 0 {
-            if let Some(ours) = written.get(&name) {
-                modes.insert(ours.clone(), mode);
-            }
-        }
-        let mut sig = [0u8; 4];
-        src.read_exact(&mut sig)?;
-        if u32::from_le_bytes(sig) != CENTRAL_HEADER {
-            break;
-        }
-    }
-    zip.set_modes(&modes);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
+    use std::io::{Cursor, Read};
     use std::process::Command;
 
     use super::*;

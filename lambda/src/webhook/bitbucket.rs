@@ -6,7 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{parse_as, Change, Event, Push, Rejection};
+use super::payload::{parse_as, Change, Event, Push};
+use super::rejection::Rejection;
 use crate::Provider;
 
 #[derive(Deserialize)]

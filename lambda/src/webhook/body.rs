@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::Rejection;
+use super::rejection::Rejection;
 
 /// API Gateway's own limit on a request body; `serve` applies the same.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;

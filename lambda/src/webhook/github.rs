@@ -6,7 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{changed_paths, parse_as, Change, Event, ListedCommit, Push, Rejection};
+use super::payload::{changed_paths, parse_as, Change, Event, ListedCommit, Push};
+use super::rejection::Rejection;
 use crate::Provider;
 
 /// GitHub puts at most 20 commits in a push payload; with 20, the file

@@ -20,11 +20,11 @@
 use std::net::IpAddr;
 
 use http::HeaderMap;
-use serde_json::Value;
 
 use crate::filter::Filters;
 use crate::job::{Job, Method};
 use crate::layout::{check_repo_path, GitRef, LayoutError};
+use crate::provider::Scheme;
 use crate::Provider;
 
 pub mod auth;
@@ -34,8 +34,13 @@ pub mod body;
 mod github;
 mod gitlab;
 pub mod outgoing;
+mod payload;
+mod rejection;
 
 pub use auth::{sign, AllowedIps, Secrets};
+use payload::Event;
+pub use payload::{is_commit_sha, is_zero_sha};
+pub use rejection::Rejection;
 
 /// What the receiver is configured with.
 #[derive(Debug, Clone)]
@@ -71,39 +76,6 @@ pub enum Outcome {
     Ignored { provider: Provider, event: String },
 }
 
-/// Why a request is refused. `Display` is the message sent back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
-    #[error(
-        "not a webhook git2s3 knows: expected an X-GitHub-Event, X-Gitlab-Event, \
-         X-Event-Key (Bitbucket) or X-Git2s3-Event header"
-    )]
-    UnknownSender,
-    #[error(
-        "content type `{0}` is not supported: set the webhook's content type to application/json \
-         (application/x-www-form-urlencoded also works)"
-    )]
-    UnsupportedMediaType(String),
-    #[error("the body is {0} bytes; the limit is 10 MB")]
-    PayloadTooLarge(usize),
-    #[error("bad payload: {0}")]
-    BadPayload(String),
-}
-
-impl Rejection {
-    /// The HTTP status for this refusal.
-    pub fn status(&self) -> u16 {
-        match self {
-            Rejection::Unauthorized(_) => 401,
-            Rejection::UnknownSender | Rejection::BadPayload(_) => 400,
-            Rejection::UnsupportedMediaType(_) => 415,
-            Rejection::PayloadTooLarge(_) => 413,
-        }
-    }
-}
-
 /// How a provider signs, and names its event and delivery.
 struct Sender {
     provider: Provider,
@@ -119,45 +91,41 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The provider whose event header the request carries, from the
+/// provider table. Providers that share an event header are told apart by
+/// their other headers: GitHub Enterprise Server names its host, and
+/// Bitbucket Cloud sends request and hook UUIDs that Data Center does not.
 fn detect(headers: &HeaderMap) -> Result<Sender, Rejection> {
-    let sender = |provider, event: &str, delivery: &[&str]| Sender {
+    let (first, event) = Provider::ALL
+        .into_iter()
+        .find_map(|p| header(headers, p.facts().event_header).map(|e| (p, e)))
+        .ok_or(Rejection::UnknownSender)?;
+    let provider = match first {
+        Provider::Github if header(headers, "x-github-enterprise-host").is_some() => {
+            Provider::GithubEnterprise
+        }
+        Provider::Bitbucket => {
+            let cloud = header(headers, "x-request-uuid").is_some()
+                || header(headers, "x-hook-uuid").is_some()
+                || event == "repo:push";
+            if cloud {
+                Provider::Bitbucket
+            } else {
+                Provider::BitbucketServer
+            }
+        }
+        p => p,
+    };
+    Ok(Sender {
         provider,
         event: event.to_string(),
-        delivery_id: delivery
+        delivery_id: provider
+            .facts()
+            .delivery_headers
             .iter()
             .find_map(|h| header(headers, h))
             .map(String::from),
-    };
-    if let Some(event) = header(headers, "x-github-event") {
-        let provider = if header(headers, "x-github-enterprise-host").is_some() {
-            Provider::GithubEnterprise
-        } else {
-            Provider::Github
-        };
-        return Ok(sender(provider, event, &["x-github-delivery"]));
-    }
-    if let Some(event) = header(headers, "x-gitlab-event") {
-        // Idempotency-Key stays the same when GitLab retries a delivery.
-        return Ok(sender(
-            Provider::Gitlab,
-            event,
-            &["idempotency-key", "x-gitlab-event-uuid"],
-        ));
-    }
-    if let Some(event) = header(headers, "x-git2s3-event") {
-        return Ok(sender(Provider::Generic, event, &["x-git2s3-delivery"]));
-    }
-    if let Some(event) = header(headers, "x-event-key") {
-        let cloud = header(headers, "x-request-uuid").is_some()
-            || header(headers, "x-hook-uuid").is_some()
-            || event == "repo:push";
-        return Ok(if cloud {
-            sender(Provider::Bitbucket, event, &["x-request-uuid"])
-        } else {
-            sender(Provider::BitbucketServer, event, &["x-request-id"])
-        });
-    }
-    Err(Rejection::UnknownSender)
+    })
 }
 
 fn authenticate(
@@ -165,18 +133,11 @@ fn authenticate(
     request: &Request<'_>,
     config: &ReceiverConfig,
 ) -> Result<(), Rejection> {
-    let headers = request.headers;
-    let signed = match sender.provider {
-        Provider::Gitlab => {
-            header(headers, "x-gitlab-token").map(|t| config.secrets.verify_token(t))
-        }
-        Provider::Bitbucket | Provider::BitbucketServer => header(headers, "x-hub-signature")
-            .map(|s| config.secrets.verify_hmac_sha256(request.body, s)),
-        Provider::Github | Provider::GithubEnterprise | Provider::Generic => {
-            header(headers, "x-hub-signature-256")
-                .map(|s| config.secrets.verify_hmac_sha256(request.body, s))
-        }
-    };
+    let signature = sender.provider.facts().signature;
+    let signed = header(request.headers, signature.header).map(|proof| match signature.scheme {
+        Scheme::Token => config.secrets.verify_token(proof),
+        Scheme::HmacSha256 => config.secrets.verify_hmac_sha256(request.body, proof),
+    });
     if signed == Some(true) {
         return Ok(());
     }
@@ -194,70 +155,6 @@ fn authenticate(
             (Some(_), false) => "the signature or token does not match the webhook secret",
         },
     ))
-}
-
-/// One ref of a push, as a provider's parser reads it.
-#[derive(Debug, Default)]
-struct Change {
-    /// Full ref name.
-    git_ref: String,
-    /// The new commit; all zeros, or `deleted`, for a deletion.
-    after: String,
-    deleted: bool,
-    /// Changed files, where the payload lists all of them.
-    changed_paths: Option<Vec<String>>,
-}
-
-/// A push, as a provider's parser reads it.
-#[derive(Debug, Default)]
-struct Push {
-    repo: String,
-    ssh_url: Option<String>,
-    project_id: Option<String>,
-    pusher: Option<String>,
-    changes: Vec<Change>,
-}
-
-/// What a provider's parser makes of an event.
-enum Event {
-    Ping,
-    Push(Push),
-    Other,
-}
-
-/// A commit as GitHub and GitLab list it in a push, with its changed files.
-#[derive(serde::Deserialize)]
-struct ListedCommit {
-    #[serde(default)]
-    added: Vec<String>,
-    #[serde(default)]
-    removed: Vec<String>,
-    #[serde(default)]
-    modified: Vec<String>,
-}
-
-/// Every path the commits touch, sorted; `None` unless the payload is
-/// known to list all of the push's commits.
-fn changed_paths(commits: &[ListedCommit], complete: bool) -> Option<Vec<String>> {
-    (complete && !commits.is_empty()).then(|| {
-        commits
-            .iter()
-            .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    })
-}
-
-/// Reads the payload into a provider's own types, with a message that
-/// names the provider when a field is missing or of the wrong type.
-fn parse_as<T: serde::de::DeserializeOwned>(
-    provider: Provider,
-    payload: Value,
-) -> Result<T, Rejection> {
-    serde_json::from_value(payload)
-        .map_err(|e| Rejection::BadPayload(format!("{provider} push payload: {e}")))
 }
 
 /// Turns a webhook call into an [`Outcome`], or refuses it.
@@ -342,15 +239,6 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
         jobs,
         skipped,
     })
-}
-
-fn is_zero_sha(sha: &str) -> bool {
-    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
-}
-
-/// A SHA-1 (40) or SHA-256 (64) object id in hex.
-pub fn is_commit_sha(sha: &str) -> bool {
-    matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::auth::sign;
 use crate::layout::GitRef;
+use crate::provider::Scheme;
 use crate::Provider;
 
 /// One ref update to announce.
@@ -40,7 +41,7 @@ const ZERO: &str = "0000000000000000000000000000000000000000";
 
 impl PushSpec {
     fn deleted(&self) -> bool {
-        super::is_zero_sha(&self.after)
+        super::payload::is_zero_sha(&self.after)
     }
 
     fn before(&self) -> &str {
@@ -68,47 +69,39 @@ pub fn push(provider: Provider, spec: &PushSpec, secret: &str, delivery: &str) -
     let secret = secret.trim();
     let body = body(provider, spec).to_string().into_bytes();
     let signature = sign(secret, &body);
+    let facts = provider.facts();
     let mut headers = vec![("content-type", "application/json".to_string())];
     let mut add = |name: &'static str, value: &str| headers.push((name, value.to_string()));
-    match provider {
-        Provider::Github | Provider::GithubEnterprise => {
-            add("x-github-event", "push");
-            add("x-github-delivery", delivery);
-            add("x-hub-signature-256", &signature);
-            if provider == Provider::GithubEnterprise {
-                let host = spec
-                    .enterprise_host
-                    .as_deref()
-                    .unwrap_or("github-enterprise");
-                add("x-github-enterprise-host", host);
-            }
-        }
-        Provider::Generic => {
-            add("x-git2s3-event", "push");
-            add("x-git2s3-delivery", delivery);
-            add("x-hub-signature-256", &signature);
-        }
-        Provider::Gitlab => {
-            let tag = spec.short().1;
-            add(
-                "x-gitlab-event",
-                if tag { "Tag Push Hook" } else { "Push Hook" },
-            );
-            add("x-gitlab-token", secret);
-            add("x-gitlab-event-uuid", delivery);
-        }
-        Provider::Bitbucket => {
-            add("x-event-key", "repo:push");
-            add("x-request-uuid", delivery);
-            add("x-hub-signature", &signature);
-        }
-        Provider::BitbucketServer => {
-            add("x-event-key", "repo:refs_changed");
-            add("x-request-id", delivery);
-            add("x-hub-signature", &signature);
-        }
+    add(facts.event_header, event_name(provider, spec));
+    for name in facts.delivery_headers {
+        add(name, delivery);
+    }
+    add(
+        facts.signature.header,
+        match facts.signature.scheme {
+            Scheme::HmacSha256 => &signature,
+            Scheme::Token => secret,
+        },
+    );
+    if provider == Provider::GithubEnterprise {
+        let host = spec
+            .enterprise_host
+            .as_deref()
+            .unwrap_or("github-enterprise");
+        add("x-github-enterprise-host", host);
     }
     Outgoing { headers, body }
+}
+
+/// The push event's name, in the provider's event header.
+fn event_name(provider: Provider, spec: &PushSpec) -> &'static str {
+    match provider {
+        Provider::Github | Provider::GithubEnterprise | Provider::Generic => "push",
+        Provider::Gitlab if spec.short().1 => "Tag Push Hook",
+        Provider::Gitlab => "Push Hook",
+        Provider::Bitbucket => "repo:push",
+        Provider::BitbucketServer => "repo:refs_changed",
+    }
 }
 
 /// The JSON body, in the provider's documented shape (the fields git2s3

@@ -7,10 +7,12 @@
 //! existing secret is kept (and restored if it was scheduled for deletion),
 //! so re-running `init` never rotates a key that providers already trust.
 
+pub mod stack;
+
 use rand_core::{OsRng, RngCore};
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
-use super::DeployError;
+use super::error::DeployError;
 use crate::aws::{AwsError, AwsResultExt};
 
 /// What happened to a secret.

@@ -1,10 +1,8 @@
-//! CloudFormation stacks: their state, change sets (the plan a user
-//! confirms), execution and deletion.
-//!
-//! Every change goes through a change set, so that what is shown is exactly
-//! what runs. A change set that finds nothing to do is "no changes", which
-//! is success. A declined create leaves nothing behind: the change set is
-//! deleted, and so is the empty REVIEW_IN_PROGRESS stack it made.
+//! Change sets: the plan a user confirms, and its execution. Every change
+//! goes through one, so that what is shown is exactly what runs. A change
+//! set that finds nothing to do is "no changes", which is success. A
+//! declined create leaves nothing behind: the change set is deleted, and so
+//! is the empty REVIEW_IN_PROGRESS stack it made.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,161 +13,11 @@ use aws_sdk_cloudformation::types::{
 use serde::Serialize;
 
 use super::events::Follow;
-use super::DeployError;
+use super::state::{blocked, describe, state, StackInfo, State};
 use crate::aws::{AwsError, AwsResultExt};
+use crate::deploy::error::DeployError;
 use crate::progress::Progress;
 use crate::template::Parameter;
-
-/// A stack as DescribeStacks reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StackInfo {
-    pub name: String,
-    pub id: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub outputs: BTreeMap<String, String>,
-    pub parameters: BTreeMap<String, String>,
-}
-
-/// What can be done with a stack, by its status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
-    /// No stack, or an empty one left by a change set never executed
-    /// (REVIEW_IN_PROGRESS): create it.
-    Create,
-    /// A stack that took its last change, or rolled an update back: update it.
-    Update,
-    /// A failed first creation (ROLLBACK_COMPLETE): delete and create again.
-    RolledBack,
-    /// Another operation is running.
-    Busy,
-    /// A state that needs a hand: UPDATE_ROLLBACK_FAILED, DELETE_FAILED, …
-    Stuck,
-}
-
-/// Sorts a stack status into what can be done next.
-pub fn state(status: Option<&str>) -> State {
-    match status {
-        None | Some("REVIEW_IN_PROGRESS") | Some("DELETE_COMPLETE") => State::Create,
-        Some(
-            "CREATE_COMPLETE"
-            | "UPDATE_COMPLETE"
-            | "UPDATE_ROLLBACK_COMPLETE"
-            | "IMPORT_COMPLETE"
-            | "IMPORT_ROLLBACK_COMPLETE",
-        ) => State::Update,
-        Some("ROLLBACK_COMPLETE") => State::RolledBack,
-        Some(s) if s.ends_with("_IN_PROGRESS") => State::Busy,
-        Some(_) => State::Stuck,
-    }
-}
-
-/// What to do about a stack in a state that blocks a deploy.
-pub fn blocked(info: &StackInfo) -> Option<DeployError> {
-    let reason = info
-        .reason
-        .as_deref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    let stack = info.name.clone();
-    let status = info.status.clone();
-    match state(Some(&info.status)) {
-        State::Create | State::Update => None,
-        State::RolledBack => Some(DeployError::RolledBack {
-            stack,
-            status,
-            reason,
-        }),
-        State::Busy => Some(DeployError::Busy { stack, status }),
-        State::Stuck => {
-            let fix = match info.status.as_str() {
-                "UPDATE_ROLLBACK_FAILED" => format!(
-                    "Finish the rollback with `aws cloudformation continue-update-rollback --stack-name {}` \
-                     (add --resources-to-skip for a resource that cannot roll back; the stack events name it), \
-                     then run the command again",
-                    info.name
-                ),
-                "DELETE_FAILED" => format!(
-                    "Run `git2s3 destroy` again. If a resource still cannot be deleted, delete it by hand, \
-                     or keep it with `aws cloudformation delete-stack --stack-name {} --retain-resources ID`",
-                    info.name
-                ),
-                _ => format!(
-                    "Delete the stack with `git2s3 destroy` (or `aws cloudformation delete-stack --stack-name {}`) \
-                     and run `git2s3 init` again",
-                    info.name
-                ),
-            };
-            Some(DeployError::Stuck {
-                stack,
-                status,
-                reason,
-                fix,
-            })
-        }
-    }
-}
-
-/// The stack, or `None` when there is none by that name (or id).
-pub async fn describe(
-    cf: &aws_sdk_cloudformation::Client,
-    name: &str,
-) -> Result<Option<StackInfo>, AwsError> {
-    let out = match cf
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-        .aws("cloudformation:DescribeStacks")
-    {
-        Ok(out) => out,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(s) = out.stacks().first() else {
-        return Ok(None);
-    };
-    let status = s.stack_status().map(|s| s.as_str()).unwrap_or("UNKNOWN");
-    if status == "DELETE_COMPLETE" {
-        return Ok(None);
-    }
-    Ok(Some(StackInfo {
-        name: s.stack_name().unwrap_or(name).to_string(),
-        id: s.stack_id().unwrap_or(name).to_string(),
-        status: status.to_string(),
-        reason: s.stack_status_reason().map(str::to_string),
-        outputs: s
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect(),
-        parameters: s
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_string(),
-                    p.parameter_value().unwrap_or_default().to_string(),
-                ))
-            })
-            .collect(),
-    }))
-}
-
-/// The stack, which must exist: `update-stack` and `status` need one.
-pub async fn require(
-    cf: &aws_sdk_cloudformation::Client,
-    name: &str,
-    region: &str,
-) -> Result<StackInfo, DeployError> {
-    describe(cf, name)
-        .await?
-        .ok_or_else(|| DeployError::NoStack {
-            stack: name.to_string(),
-            region: region.to_string(),
-        })
-}
 
 /// One resource in a change set.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -483,105 +331,9 @@ pub async fn execute(
     })
 }
 
-/// Deletes the stack and follows its events until it is gone.
-pub async fn delete(
-    cf: &aws_sdk_cloudformation::Client,
-    info: &StackInfo,
-    progress: &Progress,
-) -> Result<(), DeployError> {
-    let follow = Follow::start(cf, &info.id).await?;
-    cf.delete_stack()
-        .stack_name(&info.id)
-        .send()
-        .await
-        .aws("cloudformation:DeleteStack")?;
-    let settled = follow.until_settled(cf, progress).await?;
-    if settled.gone || settled.info.status == "DELETE_COMPLETE" {
-        return Ok(());
-    }
-    Err(DeployError::StackFailed {
-        action: "deletion",
-        stack: info.name.clone(),
-        first_failure: settled
-            .first_failure
-            .unwrap_or_else(|| settled.info.reason.clone().unwrap_or_default()),
-        outcome: settled.info.status.clone(),
-        fix: blocked(&settled.info)
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn info(status: &str, reason: Option<&str>) -> StackInfo {
-        StackInfo {
-            name: "demo".into(),
-            id: "arn:stack/demo".into(),
-            status: status.into(),
-            reason: reason.map(str::to_string),
-            outputs: BTreeMap::new(),
-            parameters: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn sorts_every_status_into_what_to_do() {
-        assert_eq!(state(None), State::Create);
-        assert_eq!(state(Some("REVIEW_IN_PROGRESS")), State::Create);
-        for s in [
-            "CREATE_COMPLETE",
-            "UPDATE_COMPLETE",
-            "UPDATE_ROLLBACK_COMPLETE",
-        ] {
-            assert_eq!(state(Some(s)), State::Update, "{s}");
-        }
-        assert_eq!(state(Some("ROLLBACK_COMPLETE")), State::RolledBack);
-        for s in [
-            "CREATE_IN_PROGRESS",
-            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-            "DELETE_IN_PROGRESS",
-            "ROLLBACK_IN_PROGRESS",
-        ] {
-            assert_eq!(state(Some(s)), State::Busy, "{s}");
-        }
-        for s in [
-            "UPDATE_ROLLBACK_FAILED",
-            "DELETE_FAILED",
-            "CREATE_FAILED",
-            "ROLLBACK_FAILED",
-        ] {
-            assert_eq!(state(Some(s)), State::Stuck, "{s}");
-        }
-    }
-
-    #[test]
-    fn a_blocked_stack_says_what_to_run() {
-        let rolled = blocked(&info(
-            "ROLLBACK_COMPLETE",
-            Some("The following resource(s) failed to create: [Worker]"),
-        ))
-        .unwrap()
-        .to_string();
-        assert!(rolled.contains("failed to create: [Worker]"), "{rolled}");
-        assert!(rolled.contains("--delete-failed-stack"), "{rolled}");
-        let stuck = blocked(&info("UPDATE_ROLLBACK_FAILED", None))
-            .unwrap()
-            .to_string();
-        assert!(
-            stuck.contains("continue-update-rollback --stack-name demo"),
-            "{stuck}"
-        );
-        let delete = blocked(&info("DELETE_FAILED", None)).unwrap().to_string();
-        assert!(delete.contains("--retain-resources"), "{delete}");
-        let busy = blocked(&info("UPDATE_IN_PROGRESS", None))
-            .unwrap()
-            .to_string();
-        assert!(busy.contains("Wait for it to finish"), "{busy}");
-        assert!(blocked(&info("UPDATE_ROLLBACK_COMPLETE", None)).is_none());
-    }
 
     #[test]
     fn plans_read_as_a_diff() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::StackEvent;
 
-use super::stack::{describe, StackInfo};
+use super::state::{describe, StackInfo};
 use crate::aws::{AwsError, AwsResultExt};
 use crate::progress::Progress;
 

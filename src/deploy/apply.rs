@@ -1,6 +1,7 @@
 //! Plan, show, confirm, execute: how `init` and `update-stack` change a
 //! stack. The plan is printed as progress (stderr); an empty plan is
-//! success; a declined plan leaves nothing behind.
+//! success; a declined plan leaves nothing behind. The confirmation is the
+//! caller's (`confirm`): this module never prompts.
 
 use crate::aws::Clients;
 use crate::deploy::stack::{self, Plan, Request, StackInfo};
@@ -39,14 +40,17 @@ pub async fn plan(
     .await?)
 }
 
-/// Plans, shows the plan, asks (unless `yes`), executes and follows events.
+/// Asks whether to go ahead with a change, given the question.
+pub type Confirm<'a> = &'a dyn Fn(&str) -> anyhow::Result<bool>;
+
+/// Plans, shows the plan, asks `confirm`, executes and follows events.
 pub async fn apply(
     clients: &Clients,
     template: Template,
     stack_name: &str,
     settings: &Settings,
     current: Option<&StackInfo>,
-    yes: bool,
+    confirm: Confirm<'_>,
     progress: &Progress,
 ) -> anyhow::Result<Applied> {
     let cf = &clients.cloudformation;
@@ -65,7 +69,7 @@ pub async fn apply(
     }
     let verb = if plan.create { "Create" } else { "Update" };
     progress.done();
-    if !super::confirm(yes, &format!("{verb} stack {stack_name} as shown?"))? {
+    if !confirm(&format!("{verb} stack {stack_name} as shown?"))? {
         stack::discard(cf, &plan).await?;
         return Ok(Applied::Declined);
     }
@@ -79,7 +83,7 @@ pub async fn apply(
 /// the core stack made, whatever its name.
 pub fn pipeline_settings(settings: &Settings, core: &StackInfo) -> Settings {
     let mut with_bucket = settings.clone();
-    with_bucket.bucket.name = core.outputs.get("OutputBucketName").cloned();
+    with_bucket.bucket.name = core.core().bucket;
     with_bucket
 }
 
@@ -88,7 +92,7 @@ pub async fn apply_pipeline(
     clients: &Clients,
     settings: &Settings,
     core: &StackInfo,
-    yes: bool,
+    confirm: Confirm<'_>,
     progress: &Progress,
 ) -> anyhow::Result<Option<Applied>> {
     let Some(name) = settings.pipeline_stack_name() else {
@@ -105,7 +109,7 @@ pub async fn apply_pipeline(
         &name,
         &pipeline_settings(settings, core),
         current.as_ref(),
-        yes,
+        confirm,
         progress,
     )
     .await?;

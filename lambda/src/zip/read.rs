@@ -1,0 +1,212 @@
+//! A zip reader for archives that arrive as a stream (a provider's
+//! download): read front to back, never seeked, each entry's compressed
+//! bytes copied raw, never recompressed, into a [`ZipWriter`]. Where an
+//! entry's sizes follow its data (a data descriptor), the deflate stream is
+//! inflated only to find where it ends. Unix modes (executable bit,
+//! symlinks) are only in the central directory, at the end; they are
+//! applied to the entries already written before the writer's own central
+//! directory goes out.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Read, Write};
+
+use super::write::{
+    Deflated, DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
+    LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE, ZIP64_END_OF_CENTRAL_DIRECTORY,
+};
+
+const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
+const FLAG_ENCRYPTED: u16 = 1;
+
+/// Why an archive could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the archive is not readable: {0}")]
+    Format(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn read_vec<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0; n];
+    r.read_exact(&mut v)?;
+    Ok(v)
+}
+
+/// Copies a zip read front to back into `zip`, each entry's compressed
+/// bytes as they are. `name` gives each entry's name in `zip`, or `None`
+/// to leave it out (directories, say). Returns the number of files written.
+pub fn copy_entries<R: BufRead, W: Write>(
+    mut src: R,
+    zip: &mut ZipWriter<W>,
+    mut name_for: impl FnMut(&str) -> Result<Option<String>, ReadError>,
+) -> Result<u64, ReadError> {
+    let mut files = 0;
+    let mut written: HashMap<String, String> = HashMap::new(); // source name -> our name
+    loop {
+        let mut sig = [0u8; 4];
+        src.read_exact(&mut sig)?;
+        match u32::from_le_bytes(sig) {
+            LOCAL_HEADER => {}
+            CENTRAL_HEADER => {
+                apply_central_modes(&mut src, zip, &written)?;
+                return Ok(files);
+            }
+            END_OF_CENTRAL_DIRECTORY | ZIP64_END_OF_CENTRAL_DIRECTORY => return Ok(files),
+            other => {
+                return Err(ReadError::Format(format!(
+                    "unexpected record {other:#010x}"
+                )))
+            }
+        }
+        let h = read_vec(&mut src, 26)?;
+        let flags = u16_at(&h, 2);
+        let method = u16_at(&h, 4);
+        let modified = DosTime {
+            time: u16_at(&h, 6),
+            date: u16_at(&h, 8),
+        };
+        let mut crc32 = u32_at(&h, 10);
+        let mut compressed = u64::from(u32_at(&h, 14));
+        let mut uncompressed = u64::from(u32_at(&h, 18));
+        let name = String::from_utf8(read_vec(&mut src, usize::from(u16_at(&h, 22)))?)
+            .map_err(|_| ReadError::Format("an entry name is not UTF-8".into()))?;
+        let extra = read_vec(&mut src, usize::from(u16_at(&h, 24)))?;
+        if flags & FLAG_ENCRYPTED != 0 {
+            return Err(ReadError::Format(format!("{name} is encrypted")));
+        }
+        if compressed == u64::from(u32::MAX) || uncompressed == u64::from(u32::MAX) {
+            (uncompressed, compressed) = zip64_sizes(&extra, uncompressed, compressed)?;
+        }
+        let data = if flags & FLAG_DATA_DESCRIPTOR != 0 {
+            if method != METHOD_DEFLATE {
+                return Err(ReadError::Format(format!(
+                    "{name} is stored with its size after the data, which cannot be read as a stream"
+                )));
+            }
+            let Deflated {
+                raw,
+                crc32: ours,
+                size: out,
+            } = Deflated::copy(&mut src).map_err(|e| ReadError::Format(format!("{name}: {e}")))?;
+            // Data descriptor: optional signature, CRC, sizes (8 bytes each in zip64).
+            let mut d = read_vec(&mut src, 4)?;
+            if u32_at(&d, 0) == DATA_DESCRIPTOR {
+                d = read_vec(&mut src, 4)?;
+            }
+            crc32 = u32_at(&d, 0);
+            if crc32 != ours {
+                return Err(ReadError::Format(format!(
+                    "{name}: the CRC in the data descriptor does not match the data"
+                )));
+            }
+            let sizes = read_vec(&mut src, 8)?;
+            let (c, u) = (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)));
+            if c != raw.len() as u64 || u != out {
+                // A zip64 descriptor: 8-byte sizes.
+                let more = read_vec(&mut src, 8)?;
+                let c64 = u64::from_le_bytes(sizes.clone().try_into().expect("8 bytes"));
+                let u64_ = u64::from_le_bytes(more.try_into().expect("8 bytes"));
+                if c64 != raw.len() as u64 || u64_ != out {
+                    return Err(ReadError::Format(format!(
+                        "{name}: the data descriptor does not match the data"
+                    )));
+                }
+            }
+            uncompressed = out;
+            raw
+        } else {
+            read_vec(
+                &mut src,
+                usize::try_from(compressed)
+                    .map_err(|_| ReadError::Format("entry too large".into()))?,
+            )?
+        };
+        if method != METHOD_DEFLATE && method != METHOD_STORE {
+            return Err(ReadError::Format(format!(
+                "{name} uses compression method {method}, not deflate or store"
+            )));
+        }
+        if let Some(ours) = name_for(&name)? {
+            zip.add(&Entry {
+                name: ours.clone(),
+                mode: MODE_FILE,
+                method,
+                crc32,
+                uncompressed_size: uncompressed,
+                modified,
+                data,
+            })?;
+            written.insert(name, ours);
+            files += 1;
+        }
+    }
+}
+
+fn zip64_sizes(extra: &[u8], uncompressed: u64, compressed: u64) -> Result<(u64, u64), ReadError> {
+    let mut at = 0;
+    while at + 4 <= extra.len() {
+        let (id, len) = (u16_at(extra, at), usize::from(u16_at(extra, at + 2)));
+        if id == 1 && at + 4 + len <= extra.len() {
+            let f = &extra[at + 4..at + 4 + len];
+            let mut pos = 0;
+            let mut next = |current: u64| -> u64 {
+                if current == u64::from(u32::MAX) && pos + 8 <= f.len() {
+                    let v = u64::from_le_bytes(f[pos..pos + 8].try_into().expect("8 bytes"));
+                    pos += 8;
+                    v
+                } else {
+                    current
+                }
+            };
+            let u = next(uncompressed);
+            let c = next(compressed);
+            return Ok((u, c));
+        }
+        at += 4 + len;
+    }
+    Err(ReadError::Format("a zip64 entry has no zip64 sizes".into()))
+}
+
+/// Reads the source's central directory (its first signature already
+/// read) and applies its Unix modes to the entries written.
+fn apply_central_modes<R: Read, W: Write>(
+    src: &mut R,
+    zip: &mut ZipWriter<W>,
+    written: &HashMap<String, String>,
+) -> Result<(), ReadError> {
+    let mut modes = HashMap::new();
+    loop {
+        let h = read_vec(src, 42)?;
+        let made_by_unix = u16_at(&h, 0) >> 8 == 3;
+        let (name_len, extra_len, comment_len) = (
+            usize::from(u16_at(&h, 24)),
+            usize::from(u16_at(&h, 26)),
+            usize::from(u16_at(&h, 28)),
+        );
+        let external = u32_at(&h, 34);
+        let name = String::from_utf8_lossy(&read_vec(src, name_len)?).into_owned();
+        read_vec(src, extra_len + comment_len)?;
+        let mode = external >> 16;
+        if made_by_unix && mode != 0 {
+            if let Some(ours) = written.get(&name) {
+                modes.insert(ours.clone(), mode);
+            }
+        }
+        let mut sig = [0u8; 4];
+        src.read_exact(&mut sig)?;
+        if u32::from_le_bytes(sig) != CENTRAL_HEADER {
+            break;
+        }
+    }
+    zip.set_modes(&modes);
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! What every command shares, below the commands: the configuration loaded
+//! from the global flags, the AWS clients for it, the prompting policy
+//! (whether anyone can be asked) and confirmations, and JSON output.
+//!
+//! It knows the flags ([`crate::cli`]), the configuration
+//! ([`crate::settings`]) and the AWS SDK ([`crate::aws`]); no command, and
+//! nothing above it, is imported here.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::aws::{AwsOptions, Clients};
+use crate::cli::{GlobalArgs, StackArgs, TargetArgs};
+use crate::settings::{self, Overrides, PipelineSettings, Settings, Sources};
+
+/// The AWS options from the global flags, with the configuration's region
+/// as the fallback for --region.
+pub fn aws_options(global: &GlobalArgs, settings: &Settings) -> AwsOptions {
+    AwsOptions {
+        profile: global.profile.clone(),
+        region: global.region.clone().or_else(|| settings.region.clone()),
+        endpoint_url: global.endpoint_url.clone(),
+    }
+}
+
+/// The AWS clients for these options.
+pub async fn clients_for(options: &AwsOptions) -> Clients {
+    Clients::new(&crate::aws::sdk_config(options).await)
+}
+
+/// The AWS clients for these flags and settings.
+pub async fn clients(global: &GlobalArgs, settings: &Settings) -> Clients {
+    clients_for(&aws_options(global, settings)).await
+}
+
+/// Loads the configuration: defaults < file < GIT2S3_* < `overrides`.
+pub fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> anyhow::Result<Settings> {
+    load(global, overrides, false)
+}
+
+/// Loads the configuration for `init`, which writes the file: a --config
+/// file that does not exist yet is fine.
+pub fn load_settings_creating(
+    global: &GlobalArgs,
+    overrides: &Overrides,
+) -> anyhow::Result<Settings> {
+    load(global, overrides, true)
+}
+
+fn load(global: &GlobalArgs, overrides: &Overrides, creating: bool) -> anyhow::Result<Settings> {
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(settings::load(&Sources {
+        config_file: global.config.as_deref(),
+        creating,
+        env: &env,
+        overrides,
+    })?)
+}
+
+/// The file `init` and `update-stack` write.
+pub fn config_path(global: &GlobalArgs) -> PathBuf {
+    global
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(settings::DEFAULT_CONFIG_FILE))
+}
+
+/// The configuration keys the stack flags set, on top of the target flags'.
+pub fn stack_overrides(global: &GlobalArgs, args: &StackArgs) -> Overrides {
+    let mut overrides = target_overrides(&args.target);
+    settings::set_flag(&mut overrides, "--method", args.method.as_ref());
+    settings::set_flag(&mut overrides, "--bucket", args.bucket.as_ref());
+    settings::set_flag(&mut overrides, "--architecture", args.architecture.as_ref());
+    settings::set_flag(&mut overrides, "--region", global.region.as_ref());
+    overrides
+}
+
+/// The configuration with `overrides` laid on top, then `--pipeline-branch`,
+/// which needs the merged repository list. `creating` (init) accepts a
+/// --config file that does not exist yet.
+pub fn load_with_stack_flags(
+    global: &GlobalArgs,
+    args: &StackArgs,
+    overrides: &Overrides,
+    creating: bool,
+) -> anyhow::Result<Settings> {
+    let mut settings = load(global, overrides, creating)?;
+    if let Some(branch) = &args.pipeline_branch {
+        let repo = settings.repos.first().cloned().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--pipeline-branch needs the repository the pipeline builds: pass --repo OWNER/REPO"
+            )
+        })?;
+        let old = settings.pipeline.take();
+        settings.pipeline = Some(PipelineSettings {
+            repo,
+            branch: branch.clone(),
+            stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
+            build_image: old.and_then(|p| p.build_image),
+        });
+        settings.validate()?;
+    }
+    Ok(settings)
+}
+
+/// The configuration keys the target flags set: stack, provider, API URL,
+/// repositories, organization.
+pub fn target_overrides(args: &TargetArgs) -> Overrides {
+    let mut overrides = Overrides::new();
+    settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
+    settings::set_flag(&mut overrides, "--provider", args.provider.as_ref());
+    settings::set_flag(&mut overrides, "--api-url", args.api_url.as_ref());
+    settings::set_flag(&mut overrides, "--org", args.org.as_ref());
+    settings::set_list_flag(&mut overrides, "--repo", &args.repos);
+    overrides
+}
+
+/// Whether to go on without asking: --yes, or no one to ask (CI is set, or
+/// stdin is not a terminal).
+pub fn assume_yes(global: &GlobalArgs) -> bool {
+    global.yes || std::env::var_os("CI").is_some() || !std::io::stdin().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal; `yes` answers it without asking.
+pub fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    Ok(dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()?)
+}
+
+/// Prints `value` as JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints an error and its causes to stderr, and gives the exit code.
+/// A closed pipe (`git2s3 render | head`) is not a failure.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let broken_pipe = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::FAILURE
+}

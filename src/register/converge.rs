@@ -1,0 +1,108 @@
+//! What to do with a provider's list, create, update and delete calls,
+//! written once for every provider: a hook is found by its URL and
+//! updated, or created; a key is found by its key material (or, for a
+//! replaced key, by git2s3's title) and added once; removal deletes
+//! exactly what matches git2s3's URL and key, and nothing else. So every
+//! operation converges when run again.
+
+use git2s3_lambda::Provider;
+
+use super::api::{Hook, HookSpec, Outcome, ProviderApi, Target};
+use super::error::RegisterError;
+
+/// The key's type and base64 body, without its comment.
+pub fn key_material(key: &str) -> String {
+    key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Creates the hook, or updates the one with the same URL (its secret
+/// cannot be read back, so it is always written).
+pub async fn ensure_hook(
+    api: &dyn ProviderApi,
+    target: &Target,
+    spec: &HookSpec,
+) -> Result<(Outcome, Hook), RegisterError> {
+    let existing = api.hooks(target).await?;
+    match existing.into_iter().find(|h| h.url == spec.url) {
+        Some(hook) => {
+            api.update_hook(target, &hook.id, spec).await?;
+            Ok((Outcome::Updated, hook))
+        }
+        None => Ok((Outcome::Created, api.create_hook(target, spec).await?)),
+    }
+}
+
+/// Deletes the hooks with git2s3's URL, and only those.
+pub async fn remove_hook(
+    api: &dyn ProviderApi,
+    target: &Target,
+    url: &str,
+) -> Result<Outcome, RegisterError> {
+    let mut outcome = Outcome::Absent;
+    for hook in api
+        .hooks(target)
+        .await?
+        .into_iter()
+        .filter(|h| h.url == url)
+    {
+        api.delete_hook(target, &hook.id).await?;
+        outcome = Outcome::Removed;
+    }
+    Ok(outcome)
+}
+
+/// Adds the read-only deploy key unless the repo has it. A key with
+/// git2s3's title but other material (an older git2s3 key) is replaced.
+pub async fn ensure_key(
+    api: &dyn ProviderApi,
+    repo: &str,
+    title: &str,
+    key: &str,
+) -> Result<Outcome, RegisterError> {
+    let wanted = key_material(key);
+    let existing = api.keys(repo).await?;
+    if existing.iter().any(|k| key_material(&k.key) == wanted) {
+        return Ok(Outcome::Unchanged);
+    }
+    let mut outcome = Outcome::Created;
+    for old in existing.iter().filter(|k| k.title == title) {
+        api.delete_key(repo, &old.id).await?;
+        outcome = Outcome::Updated;
+    }
+    api.add_key(repo, title, key).await?;
+    Ok(outcome)
+}
+
+/// Deletes the deploy key with this key material, and only that.
+pub async fn remove_key(
+    api: &dyn ProviderApi,
+    repo: &str,
+    key: &str,
+) -> Result<Outcome, RegisterError> {
+    let wanted = key_material(key);
+    let mut outcome = Outcome::Absent;
+    for k in api
+        .keys(repo)
+        .await?
+        .into_iter()
+        .filter(|k| key_material(&k.key) == wanted)
+    {
+        api.delete_key(repo, &k.id).await?;
+        outcome = Outcome::Removed;
+    }
+    Ok(outcome)
+}
+
+/// GitHub allows a deploy key on one repository only, across all of
+/// GitHub, so one `--public-key` for `repos` repositories is refused
+/// before any call. (The stack's secret gets one key per repository.)
+pub fn check_key_limit(provider: Provider, repos: usize) -> Result<(), RegisterError> {
+    if provider.one_key_per_repo(repos) {
+        return Err(RegisterError::Unsupported(format!(
+            "GitHub allows a deploy key on one repository only, and --public-key would add one key to \
+             {repos} repositories. Leave out --public-key: the stack's deploy-key secret then gets a \
+             key of its own for each repository"
+        )));
+    }
+    Ok(())
+}
