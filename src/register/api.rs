@@ -235,6 +235,13 @@ pub trait ProviderApi: Send + Sync {
     async fn whoami(&self) -> Result<TokenOwner, RegisterError>;
     /// The newest commit of `branch`, or of the default branch.
     async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError>;
+    /// Whether a hook on an organization that the provider refuses (403)
+    /// may be replaced by a hook on each of its repositories: GitLab, whose
+    /// group hooks need a paid tier and the Owner role.
+    fn org_hook_falls_back_to_repos(&self) -> bool {
+        false
+    }
+
     /// The hook's latest delivery: `Err(Unsupported)` where the API has no
     /// delivery log, `Ok(None)` before the first delivery.
     async fn last_delivery(

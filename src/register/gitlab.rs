@@ -72,6 +72,10 @@ impl GitLab {
 
 #[async_trait]
 impl ProviderApi for GitLab {
+    fn org_hook_falls_back_to_repos(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         self.api.provider()
     }

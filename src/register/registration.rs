@@ -158,7 +158,7 @@ pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report,
         let (outcome, hook) = match ensure_hook(api, &target, &reg.hook).await {
             Ok(done) => done,
             Err(RegisterError::Denied { status, .. })
-                if reg.provider == Provider::Gitlab && matches!(target, Target::Org(_)) =>
+                if api.org_hook_falls_back_to_repos() && matches!(target, Target::Org(_)) =>
             {
                 let Target::Org(group) = &target else {
                     unreachable!()
@@ -221,7 +221,7 @@ pub async fn unregister(reg: &Registration, progress: &Progress) -> Result<Repor
     for target in &reg.targets {
         let outcome = match remove_hook(api, target, &reg.hook.url).await {
             Err(RegisterError::Denied { .. })
-                if reg.provider == Provider::Gitlab && matches!(target, Target::Org(_)) =>
+                if api.org_hook_falls_back_to_repos() && matches!(target, Target::Org(_)) =>
             {
                 Outcome::Absent
             }

@@ -76,3 +76,21 @@ fn every_environment_variable_is_documented_with_its_key() {
         );
     }
 }
+
+#[test]
+fn every_flag_that_sets_a_key_is_documented_with_its_key() {
+    let doc = doc();
+    for (flag, key) in git2s3::settings::FLAGS {
+        let row = doc.lines().find(|l| {
+            l.starts_with(&format!("| `{flag} ")) || l.starts_with(&format!("| `{flag}`"))
+        });
+        match row {
+            Some(row) => assert!(
+                row.contains(&format!("`{key}`")),
+                "docs/configuration.md documents {flag} without its key {key}: {row}"
+            ),
+            None if *flag == "--region" => assert!(doc.contains("`--region REGION`")),
+            None => panic!("docs/configuration.md has no row for {flag}"),
+        }
+    }
+}

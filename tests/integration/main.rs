@@ -3,6 +3,7 @@
 //! One test binary (faster to link, one moto for all tests), with:
 //! - [`util`]: a small builder that runs the `git2s3` binary in a clean environment;
 //! - [`moto`]: moto's server on loopback, started once per run;
+//! - [`cli`]: flag values in `--help`, and bad values named with their flag;
 //! - [`render`]: `git2s3 render`, end to end;
 //! - [`docs`]: docs/configuration.md lists every key and variable the code reads;
 //! - [`modules`]: no import cycle in either crate;
@@ -19,6 +20,7 @@
 //! - [`wizard`]: the `init` wizard through a real pseudo-terminal;
 //! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
 
+mod cli;
 mod deploy;
 mod docs;
 mod e2e;
