@@ -186,6 +186,11 @@ fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, Rend
     Ok(params)
 }
 
+/// One output's value; an empty value counts as absent.
+fn output(outputs: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    outputs.get(name).filter(|v| !v.is_empty()).cloned()
+}
+
 /// The core stack's outputs (`templates/git2s3.yaml`), read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CoreOutputs {
@@ -208,7 +213,7 @@ pub struct CoreOutputs {
 impl CoreOutputs {
     /// The outputs as DescribeStacks lists them; an empty value counts as absent.
     pub fn read(outputs: &BTreeMap<String, String>) -> Self {
-        let get = |name: &str| outputs.get(name).filter(|v| !v.is_empty()).cloned();
+        let get = |name| output(outputs, name);
         CoreOutputs {
             git_pull_url: get("GitPullWebHookApi"),
             zip_download_url: get("ZipDownloadWebHookApi"),
@@ -240,7 +245,7 @@ pub struct PipelineOutputs {
 
 impl PipelineOutputs {
     pub fn read(outputs: &BTreeMap<String, String>) -> Self {
-        let get = |name: &str| outputs.get(name).filter(|v| !v.is_empty()).cloned();
+        let get = |name| output(outputs, name);
         PipelineOutputs {
             pipeline: get("PipelineName"),
             artifact_bucket: get("ArtifactBucketName"),
