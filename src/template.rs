@@ -85,6 +85,13 @@ impl Template {
     }
 }
 
+/// How long a job stays hidden on the queue while the worker builds it:
+/// six times the worker's timeout, as AWS asks of a Lambda event source,
+/// so that a retry never starts while the first try may still be running.
+pub fn job_visibility_timeout(worker_timeout_seconds: u32) -> u32 {
+    6 * worker_timeout_seconds
+}
+
 fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderError> {
     let (Some(code_bucket), Some(code_key)) = (&s.lambda.code_bucket, &s.lambda.code_key) else {
         return Err(RenderError::MissingLambdaCode);
@@ -118,6 +125,13 @@ fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderEr
         ("Architecture", s.lambda.architecture.as_str().to_string()),
         ("WorkerMemorySize", s.lambda.worker_memory_mb.to_string()),
         ("WorkerTimeout", s.lambda.worker_timeout_seconds.to_string()),
+        (
+            "JobVisibilityTimeout",
+            job_visibility_timeout(s.lambda.worker_timeout_seconds).to_string(),
+        ),
+        ("Provider", s.provider.as_str().to_string()),
+        ("Repos", s.repos.join(",")),
+        ("Org", s.org.clone().unwrap_or_default()),
         (
             "WorkerEphemeralStorage",
             s.lambda.worker_ephemeral_storage_mb.to_string(),

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
+use crate::connection::Connection;
 use crate::fetch::archive::{Credentials, Endpoints};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
 use crate::filter::Filters;
 use crate::webhook::{AllowedIps, ReceiverConfig, Secrets};
 use crate::worker::{ArchiveAccess, WorkerConfig};
+use crate::Provider;
 
 /// Which job this process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +84,9 @@ pub async fn receiver(
     client: &aws_sdk_secretsmanager::Client,
 ) -> Result<(ReceiverConfig, String), ConfigError> {
     let queue_url = required("GIT2S3_QUEUE_URL")?;
-    let secrets = match var("GIT2S3_WEBHOOK_SECRET_ID") {
-        Some(id) => Secrets::from_lines(&read_secret(client, &id).await?),
-        None => Secrets::default(),
-    };
+    // A signature is always required, so there is always a secret.
+    let id = required("GIT2S3_WEBHOOK_SECRET_ID")?;
+    let secrets = Secrets::from_lines(&read_secret(client, &id).await?);
     let allowed_ips = AllowedIps::from_csv(&var("GIT2S3_ALLOWED_IPS").unwrap_or_default())
         .map_err(|e| ConfigError::Invalid {
             var: "GIT2S3_ALLOWED_IPS",
@@ -97,8 +98,36 @@ pub async fn receiver(
             secrets,
             allowed_ips,
             filters,
+            connection: connection_from_env()?,
         },
         queue_url,
+    ))
+}
+
+/// What the stack is connected to, from `GIT2S3_PROVIDER`, `GIT2S3_REPOS`
+/// (comma-separated), `GIT2S3_ORG`, `GIT2S3_PROVIDER_API_URL` and
+/// `GIT2S3_KNOWN_HOSTS`.
+pub fn connection_from_env() -> Result<Connection, ConfigError> {
+    let provider: Provider =
+        required("GIT2S3_PROVIDER")?
+            .parse()
+            .map_err(|e: crate::provider::UnknownProvider| ConfigError::Invalid {
+                var: "GIT2S3_PROVIDER",
+                message: e.to_string(),
+            })?;
+    let repos = var("GIT2S3_REPOS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(Connection::new(
+        provider,
+        repos,
+        var("GIT2S3_ORG"),
+        var("GIT2S3_PROVIDER_API_URL").as_deref(),
+        &var("GIT2S3_KNOWN_HOSTS").unwrap_or_default(),
     ))
 }
 
@@ -157,6 +186,7 @@ pub async fn worker(
             known_hosts,
             scratch: PathBuf::from(var("TMPDIR").unwrap_or_else(|| "/tmp".into())),
             archive,
+            connection: connection_from_env()?,
         },
         bucket,
     ))

@@ -118,16 +118,54 @@ pub fn object_key(repo_path: &str, git_ref: &GitRef) -> Result<String, LayoutErr
     Ok(key)
 }
 
+/// Whether `c` means something else further down: in a URL (`%`, `?`,
+/// `#`: a percent-encoded `..`, a query, a fragment), on Windows (`\\`), or
+/// to a reader (control characters, and Unicode format characters such as
+/// bidi overrides, which make a name read as another).
+pub fn is_treacherous(c: char) -> bool {
+    c.is_control() || matches!(c, '%' | '?' | '#' | '\\') || is_format_char(c)
+}
+
+/// Unicode's format characters (general category Cf).
+fn is_format_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
 /// Checks a repo path: at least two `/`-separated components, none empty,
-/// `.` or `..`, and no control characters or backslashes. Spaces and
-/// non-ASCII letters are allowed: some providers allow them in names.
+/// `.` or `..`, and none of the characters [`is_treacherous`] names. Spaces
+/// and non-ASCII letters are allowed: some providers allow them in names.
 pub fn check_repo_path(path: &str) -> Result<(), LayoutError> {
     let bad = |reason| LayoutError::InvalidRepoPath {
         path: path.to_string(),
         reason,
     };
-    if path.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(bad("it contains a control character or a backslash"));
+    if path.chars().any(is_treacherous) {
+        return Err(bad(
+            "it contains a control or Unicode format character, or one of % ? # \\",
+        ));
     }
     let parts: Vec<&str> = path.split('/').collect();
     if parts.len() < 2 {
@@ -160,10 +198,10 @@ fn check_ref_name(name: &str) -> Result<(), LayoutError> {
     }
     if name
         .chars()
-        .any(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+        .any(|c| is_treacherous(c) || matches!(c, ' ' | '~' | '^' | ':' | '*' | '['))
     {
         return Err(bad(
-            "it contains a space, a control character or one of ~ ^ : ? * [ \\",
+            "it contains a space, a control or Unicode format character, or one of ~ ^ : ? * [ \\ % #",
         ));
     }
     if name.contains("..") {

@@ -7,6 +7,8 @@
 //! - [`webhook`]: from a webhook request to jobs: provider detection,
 //!   authentication, payload parsing;
 //! - [`filter`]: which refs and paths to build;
+//! - [`connection`]: what a stack is connected to (provider, repositories, git hosts),
+//!   and the checks every push must pass against it;
 //! - [`job`]: one ref to build, as it crosses the queue;
 //! - [`queue`]: the job queue trait, and SQS FIFO;
 //! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter;
@@ -18,6 +20,7 @@
 //! - [`worker`]: the worker role: one job in, one zip in S3 out.
 
 pub mod config;
+pub mod connection;
 pub mod fetch;
 pub mod filter;
 pub mod job;

@@ -162,10 +162,12 @@ mod tests {
     use base64::Engine;
 
     use super::*;
+    use crate::connection::Connection;
     use crate::filter::Filters;
     use crate::job::Job;
     use crate::queue::QueueError;
     use crate::webhook::{sign, AllowedIps, Secrets};
+    use crate::Provider;
 
     const SECRET: &str = "receiver-test-secret";
 
@@ -191,6 +193,14 @@ mod tests {
             secrets: Secrets::from_lines(SECRET),
             allowed_ips: AllowedIps::default(),
             filters: Filters::all(),
+            // The generic fixture's repository, on its plain SSH server.
+            connection: Connection::new(
+                Provider::Generic,
+                vec!["infra/deploy-scripts".into()],
+                None,
+                None,
+                "[git.internal.example]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+            ),
         }
     }
 

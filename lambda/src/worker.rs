@@ -21,6 +21,7 @@ use std::time::Instant;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
 
+use crate::connection::{Connection, NotConnected};
 use crate::fetch::archive::{self, ArchiveError, Credentials, Endpoints};
 use crate::fetch::git::Fetched;
 use crate::fetch::git::{fetch, FetchError};
@@ -42,6 +43,9 @@ pub struct WorkerConfig {
     pub scratch: PathBuf,
     /// The provider's API and token, for the zip-download method.
     pub archive: Option<ArchiveAccess>,
+    /// What the stack is connected to: a job for anything else is refused
+    /// before any fetch, whatever the queue holds.
+    pub connection: Connection,
 }
 
 /// How to reach the provider's archive API.
@@ -108,6 +112,8 @@ pub enum WorkError {
     Scratch { dir: String, source: std::io::Error },
     #[error("the job message is not a git2s3 job: {0}")]
     BadMessage(String),
+    #[error("refused: {0}")]
+    NotConnected(#[from] NotConnected),
 }
 
 /// Builds one job's zip.
@@ -117,6 +123,9 @@ pub async fn handle(
     store: &impl ZipStore,
 ) -> Result<Done, WorkError> {
     let key = job.object_key()?;
+    let connection = &config.connection;
+    connection.check_provider(job.provider)?;
+    connection.check_repo(&job.repo)?;
     if store.current_commit(&key).await?.as_deref() == Some(job.commit.as_str()) {
         return Ok(Done::AlreadyCurrent {
             key,
@@ -198,6 +207,7 @@ async fn git_pull(
         provider: job.provider.to_string(),
         repo: job.repo.clone(),
     })?;
+    config.connection.check_ssh_url(&url, &job.repo)?;
     let scratch = tempfile::Builder::new()
         .prefix("git2s3-")
         .tempdir_in(&config.scratch)
@@ -453,7 +463,7 @@ mod tests {
             repo: "acme/api".into(),
             git_ref: "refs/heads/main".into(),
             commit: commit.into(),
-            ssh_url: Some("ssh://git@127.0.0.1:1/acme/api.git".into()),
+            ssh_url: Some("git@github.com:acme/api.git".into()),
             project_id: None,
             delivery_id: "d-1".into(),
             pusher: None,
@@ -466,6 +476,7 @@ mod tests {
             known_hosts: KnownHosts::with_extra("").unwrap(),
             scratch: std::env::temp_dir(),
             archive,
+            connection: Connection::new(Provider::Github, vec!["acme/api".into()], None, None, ""),
         }
     }
 

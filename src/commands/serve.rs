@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use git2s3_lambda::connection::Connection;
 use git2s3_lambda::fetch::archive::{Credentials, Endpoints};
 use git2s3_lambda::fetch::hostkeys::KnownHosts;
 use git2s3_lambda::fetch::keys::DeployKeys;
@@ -55,10 +56,17 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
     )?;
     let secrets = Secrets::from_lines(secret_text.as_deref().unwrap_or_default());
     let allowed_ips = AllowedIps::from_csv(&settings.auth.allowed_ips.join(","))?;
-    if secrets.is_empty() && allowed_ips.is_empty() {
+    if secrets.is_empty() {
         anyhow::bail!(
-            "{WEBHOOK_SECRET_VAR} is empty and auth.allowed_ips is empty, so no webhook could authenticate: \
-             export {WEBHOOK_SECRET_VAR} with the secret your Git server signs with"
+            "{WEBHOOK_SECRET_VAR} is empty, so no webhook could authenticate (a signature is always \
+             required; auth.allowed_ips only narrows where signed calls may come from): export \
+             {WEBHOOK_SECRET_VAR} with the secret your Git server signs with"
+        );
+    }
+    if settings.repos.is_empty() && settings.org.is_none() {
+        anyhow::bail!(
+            "serve builds only connected repositories, and none is configured: set `repos` or `org` \
+             in git2s3.yaml (or GIT2S3_REPOS, GIT2S3_ORG)"
         );
     }
     let filters = Filters::new(
@@ -73,9 +81,18 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         extra_hosts = format!("{extra_hosts}\n{text}");
     }
     let known_hosts = KnownHosts::with_extra(&extra_hosts)?;
+    let api_url = args.api_url.clone().or_else(|| settings.api_url.clone());
+    // The same rules as the stack's receiver and worker, from the same settings.
+    let connection = Connection::new(
+        settings.provider,
+        settings.repos.clone(),
+        settings.org.clone(),
+        api_url.as_deref(),
+        &extra_hosts,
+    );
     let archive = token.map(|token| ArchiveAccess {
         endpoints: Endpoints {
-            api_url: args.api_url.clone().or_else(|| settings.api_url.clone()),
+            api_url: api_url.clone(),
             ..Endpoints::default()
         },
         credentials: Credentials::Token(token.trim().to_string()),
@@ -88,12 +105,14 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
             secrets,
             allowed_ips,
             filters,
+            connection: connection.clone(),
         },
         worker: WorkerConfig {
             deploy_keys,
             known_hosts,
             scratch: std::env::temp_dir(),
             archive,
+            connection,
         },
         store,
         parallel: args.parallel,

@@ -176,11 +176,27 @@ fn invalid_values_name_their_key() {
     }
 }
 
+/// Attack: an IP allow list in place of a secret lets in anyone who can
+/// send a webhook from the provider's shared addresses.
 #[test]
-fn an_empty_webhook_secret_is_allowed_only_with_an_ip_allow_list() {
+fn an_empty_webhook_secret_is_refused_even_with_an_ip_allow_list() {
     let file = "auth:\n  allowed_ips: [192.0.2.0/24]\n  secrets:\n    webhook: \"\"\n";
-    let s = load_with(Some(file), &[], &Overrides::new()).unwrap();
-    assert_eq!(s.webhook_secret_id(), "");
+    let err = load_with(Some(file), &[], &Overrides::new()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Invalid {
+                key: "auth.secrets.webhook",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("an address alone never authenticates"),
+        "{err}"
+    );
 }
 
 #[test]

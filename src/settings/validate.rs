@@ -67,10 +67,16 @@ impl Settings {
                 .map(|_| ())
                 .or_else(|e| invalid("auth.allowed_ips", e.to_string()))?;
         }
-        if self.webhook_secret_id().is_empty() && self.auth.allowed_ips.is_empty() {
+        if self.webhook_secret_id().is_empty() {
+            let why = if self.auth.allowed_ips.is_empty() {
+                "it is empty, so no webhook could ever authenticate"
+            } else {
+                "it is empty, and auth.allowed_ips cannot stand in for it: an address alone never \
+                 authenticates, since a provider's webhook addresses are shared by all its customers"
+            };
             return invalid(
                 "auth.secrets.webhook",
-                "it is empty and auth.allowed_ips is empty too, so no webhook could ever authenticate: remove the empty value to use the default secret, or list the CIDRs your Git server calls from".into(),
+                format!("{why}. Remove the empty value to use the default secret, or name yours"),
             );
         }
         check_range(

@@ -262,15 +262,37 @@ async fn an_unknown_host_key_is_refused() {
     work.write("a.txt", b"a\n");
     let commit = work.commit("one");
     work.git(&["push", "-q", "origin", "main"]);
-    // Trust nothing but the built-in keys: the test server is unknown.
+    // Trust nothing but the built-in keys: the test server is no git host
+    // of the stack's, so the receiver refuses the push and queues nothing.
     let empty = tempfile::NamedTempFile::new().unwrap();
     let server = Server::start(bucket, &sshd.deploy_key, empty.path());
-    server
+    let (status, body) = server
         .push("mitm-1", "acme/mitm", &url, "refs/heads/main", &commit)
         .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("auth.known_hosts"),
+        "{body}"
+    );
+    drop(server);
+    // The host listed with another key (a man in the middle, or a
+    // reinstalled server): the worker refuses the key it is shown.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let known = std::fs::read_to_string(&sshd.known_hosts).unwrap();
+    let port = known.split_whitespace().next().unwrap();
+    std::fs::write(
+        other.path(),
+        format!("{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"),
+    )
+    .unwrap();
+    let server = Server::start(bucket, &sshd.deploy_key, other.path());
+    let (status, _) = server
+        .push("mitm-2", "acme/mitm", &url, "refs/heads/main", &commit)
+        .await;
+    assert_eq!(status, 202);
     let log = server.wait_for_log("job failed").await;
     assert!(
-        log.contains("is not one git2s3 trusts") && log.contains("ssh-keyscan -p"),
+        log.contains("changed") && log.contains("update auth.known_hosts"),
         "{log}"
     );
     assert!(s3

@@ -114,6 +114,9 @@ fn function(port: u16, env: &[(&str, &str)], log: &std::path::Path) -> Killed {
     Killed(child)
 }
 
+/// The host key of the generic fixture's server (`git.internal.example:2222`).
+const FIXTURE_HOST_KEY: &str = "[git.internal.example]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
 async fn invoke(port: u16, event: &Value) -> Value {
     let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations");
     let response = reqwest::Client::new()
@@ -165,6 +168,10 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
             ("GIT2S3_WEBHOOK_SECRET_ID", "git2s3/runtime/webhook-secret"),
             // Re-read the secret on every request, to see a rotation at once.
             ("GIT2S3_SECRET_TTL_SECONDS", "0"),
+            // The fixture's repository, on its plain SSH server.
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_REPOS", "infra/deploy-scripts"),
+            ("GIT2S3_KNOWN_HOSTS", FIXTURE_HOST_KEY),
         ],
         &logs.path().join("receiver.log"),
     );
@@ -256,6 +263,8 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
         &[
             ("GIT2S3_ROLE", "worker"),
             ("GIT2S3_OUTPUT_BUCKET", "runtime-zips"),
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_REPOS", "acme/api"),
         ],
         &logs.path().join("worker.log"),
     );

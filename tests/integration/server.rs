@@ -33,10 +33,16 @@ impl Server {
     }
 
     /// Starts `git2s3 serve` for `bucket` with extra arguments and environment.
+    /// It is connected to the plain SSH server's repositories under `acme/`
+    /// unless `extra_env` says otherwise (GIT2S3_PROVIDER, GIT2S3_ORG, …).
     pub fn start_with(bucket: &str, extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
         let mut args = vec!["--bucket".to_string(), bucket.to_string()];
         args.extend_from_slice(extra_args);
-        let mut env = vec![("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET)];
+        let mut env = vec![
+            ("GIT2S3_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_ORG", "acme"),
+        ];
         env.extend_from_slice(extra_env);
         Server::launch(&args, &env)
     }

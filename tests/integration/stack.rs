@@ -178,7 +178,8 @@ async fn core_stack_is_created_read_updated_and_deleted() {
     assert_eq!(attr("FifoQueue"), "true");
     assert_eq!(attr("ContentBasedDeduplication"), "false");
     assert_eq!(attr("SqsManagedSseEnabled"), "true");
-    assert_eq!(attr("VisibilityTimeout"), "600");
+    // Six times the worker's timeout (600 s), as AWS asks of an event source.
+    assert_eq!(attr("VisibilityTimeout"), "3600");
     let redrive: Value = serde_json::from_str(&attr("RedrivePolicy")).unwrap();
     assert_eq!(redrive["maxReceiveCount"], 3);
     assert!(redrive["deadLetterTargetArn"]

@@ -137,7 +137,9 @@ async fn a_test_push_becomes_a_zip_or_names_the_check_that_failed() {
     work.write("README.md", b"# api, again\n");
     let second = work.commit("second");
     work.git(&["push", "-q", "origin", "main"]);
-    let wrong = ssh_url.replace("acme/api", "acme/missing");
+    // The URL still names acme/api on the stack's git host (the receiver
+    // refuses any other), in a directory that does not exist.
+    let wrong = ssh_url.replace("/acme/api.git", "/missing/acme/api.git");
     let out = tokio::task::block_in_place(|| {
         install
             .run(["verify", "--repo", "acme/api", "--branch", "main"])
@@ -154,7 +156,7 @@ async fn a_test_push_becomes_a_zip_or_names_the_check_that_failed() {
     );
     server.wait_idle().await;
     assert!(
-        server.log_text().contains("acme/missing"),
+        server.log_text().contains("missing/acme/api"),
         "the worker tried the wrong URL"
     );
 }

@@ -100,8 +100,12 @@ async fn github_enterprise_zipball_lands_without_its_top_folder() {
     let api = format!("http://{addr}");
     let server = Server::start_with(
         bucket,
-        &["--api-url".into(), api],
-        &[("GIT2S3_GIT_TOKEN", TOKEN)],
+        &[],
+        &[
+            ("GIT2S3_GIT_TOKEN", TOKEN),
+            ("GIT2S3_PROVIDER", "github-enterprise"),
+            ("GIT2S3_API_URL", &api),
+        ],
     );
     let body = github_push("acme/web", &sha);
     let signature = sign(WEBHOOK_SECRET, &body);
@@ -152,10 +156,15 @@ async fn a_wrong_token_fails_with_the_fix_and_writes_nothing() {
     work.write("a.txt", b"a\n");
     let sha = work.commit("first");
     let addr = provider(work.dir.path().to_path_buf()).await;
+    let api = format!("http://{addr}");
     let server = Server::start_with(
         bucket,
-        &["--api-url".into(), format!("http://{addr}")],
-        &[("GIT2S3_GIT_TOKEN", "ghp_wrong")],
+        &[],
+        &[
+            ("GIT2S3_GIT_TOKEN", "ghp_wrong"),
+            ("GIT2S3_PROVIDER", "github-enterprise"),
+            ("GIT2S3_API_URL", &api),
+        ],
     );
     let body = github_push("acme/web", &sha);
     let signature = sign(WEBHOOK_SECRET, &body);

@@ -62,6 +62,29 @@ impl KnownHosts {
     }
 }
 
+/// The hosts and ports `text` (known_hosts lines) lists keys for, host in
+/// lower case; lines that do not parse, and wildcard patterns, list none.
+pub fn hosts(text: &str) -> Vec<(String, u16)> {
+    let keys = text.lines().filter_map(|line| parse(line).ok()).flatten();
+    let mut out = Vec::new();
+    for pattern in keys.flat_map(|k| k.hosts) {
+        let (host, port) = match pattern.strip_prefix('[') {
+            Some(rest) => match rest.split_once("]:") {
+                Some((h, p)) => match p.parse() {
+                    Ok(port) => (h.to_string(), port),
+                    Err(_) => continue,
+                },
+                None => continue,
+            },
+            None => (pattern.clone(), 22),
+        };
+        if !host.is_empty() && !host.contains(['*', '?', '!']) {
+            out.push((host.to_ascii_lowercase(), port));
+        }
+    }
+    out
+}
+
 /// `host` for port 22, `[host]:port` otherwise, as OpenSSH writes them.
 pub fn pattern(host: &str, port: u16) -> String {
     if port == 22 {

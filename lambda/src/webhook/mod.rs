@@ -6,12 +6,15 @@
 //!    Server, GitLab, Bitbucket Cloud, Bitbucket Data Center, or git2s3's
 //!    own post-receive hook, `generic`);
 //! 3. authenticate the raw body: HMAC-SHA256 (or GitLab's token) against
-//!    every configured secret, or else the source IP against the allow
-//!    list, if one is configured; nothing else gets in;
-//! 4. decode the payload (JSON, or form-encoded `payload=`);
-//! 5. read the event: a ping, a push (one change per ref), or anything else;
-//! 6. drop deletions and refs the filters exclude, and make one [`Job`] per
-//!    remaining ref.
+//!    every configured secret, always; with an allow list, the source IP
+//!    must be in it too (an address alone never gets in);
+//! 4. refuse any provider but the configured one ([`Connection`]);
+//! 5. decode the payload (JSON, or form-encoded `payload=`);
+//! 6. read the event: a ping, a push (one change per ref), or anything else;
+//! 7. refuse a repository that is not connected, and for git pull a URL
+//!    that is not that repository on the provider's git host;
+//! 8. skip deletions, refs the filters exclude and refs that are not valid
+//!    (each with its reason), and make one [`Job`] per remaining ref.
 //!
 //! It has no side effects: enqueueing is the caller's job (`receiver`).
 //! Every refusal says what was wrong, and never echoes a secret or a
@@ -21,6 +24,7 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
+use crate::connection::Connection;
 use crate::filter::Filters;
 use crate::job::{Job, Method};
 use crate::layout::{check_repo_path, GitRef, LayoutError};
@@ -46,8 +50,11 @@ pub use rejection::Rejection;
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
     pub secrets: Secrets,
+    /// With CIDRs, a signed request must also come from one of them.
     pub allowed_ips: AllowedIps,
     pub filters: Filters,
+    /// The provider and repositories this stack builds, and their git hosts.
+    pub connection: Connection,
 }
 
 /// One webhook call, as API Gateway or `serve` hands it over.
@@ -138,23 +145,29 @@ fn authenticate(
         Scheme::Token => config.secrets.verify_token(proof),
         Scheme::HmacSha256 => config.secrets.verify_hmac_sha256(request.body, proof),
     });
-    if signed == Some(true) {
-        return Ok(());
+    if signed != Some(true) {
+        return Err(Rejection::Unauthorized(
+            match (signed, config.secrets.is_empty()) {
+                (_, true) => "no webhook secret is configured, and a signature is always required",
+                (None, false) => "the request carries no signature or token",
+                (Some(_), false) => "the signature or token does not match the webhook secret",
+            },
+        ));
     }
-    if !config.allowed_ips.is_empty()
-        && request
+    let allowed = config.allowed_ips.is_empty()
+        || request
             .source_ip
-            .is_some_and(|ip| config.allowed_ips.contains(ip))
-    {
-        return Ok(());
+            .is_some_and(|ip| config.allowed_ips.contains(ip));
+    if !allowed {
+        return Err(Rejection::Forbidden(format!(
+            "the source address {} is not in auth.allowed_ips: add your Git server's egress range, \
+             or empty the list",
+            request
+                .source_ip
+                .map_or_else(|| "(unknown)".to_string(), |ip| ip.to_string())
+        )));
     }
-    Err(Rejection::Unauthorized(
-        match (signed, config.secrets.is_empty()) {
-            (_, true) => "no webhook secret is configured and the source IP is not allowed",
-            (None, false) => "the request carries no signature or token",
-            (Some(_), false) => "the signature or token does not match the webhook secret",
-        },
-    ))
+    Ok(())
 }
 
 /// Turns a webhook call into an [`Outcome`], or refuses it.
@@ -164,6 +177,11 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
     }
     let sender = detect(request.headers)?;
     authenticate(&sender, request, config)?;
+    let connection = &config.connection;
+    let forbidden = |e: crate::connection::NotConnected| Rejection::Forbidden(e.to_string());
+    connection
+        .check_provider(sender.provider)
+        .map_err(forbidden)?;
     let payload = body::payload(header(request.headers, "content-type"), request.body)?;
     let provider = sender.provider;
     let event = match provider {
@@ -185,6 +203,7 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
         Event::Push(push) => push,
     };
     check_repo_path(&push.repo).map_err(|e| Rejection::BadPayload(e.to_string()))?;
+    connection.check_repo(&push.repo).map_err(forbidden)?;
     // Without a delivery id, the body itself identifies a redelivery.
     let delivery_id = sender.delivery_id.unwrap_or_else(|| {
         let digest = <sha2::Sha256 as sha2::Digest>::digest(request.body);
@@ -199,17 +218,19 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
                 skipped.push((r, "not a branch or tag".to_string()));
                 continue;
             }
-            Err(e) => return Err(Rejection::BadPayload(e.to_string())),
+            Err(e) => {
+                skipped.push((change.git_ref, e.to_string()));
+                continue;
+            }
         };
         if change.deleted || is_zero_sha(&change.after) {
             skipped.push((change.git_ref, "deleted".to_string()));
             continue;
         }
         if !is_commit_sha(&change.after) {
-            return Err(Rejection::BadPayload(format!(
-                "`{}` is not a commit id for {}",
-                change.after, change.git_ref
-            )));
+            let why = format!("`{}` is not a commit id", change.after);
+            skipped.push((change.git_ref, why));
+            continue;
         }
         if let Err(skip) = config
             .filters
@@ -230,9 +251,17 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
             pusher: push.pusher.clone(),
         };
         // The key must be valid before anything is enqueued.
-        job.object_key()
-            .map_err(|e| Rejection::BadPayload(e.to_string()))?;
-        jobs.push(job);
+        match job.object_key() {
+            Ok(_) => jobs.push(job),
+            Err(e) => skipped.push((job.git_ref, e.to_string())),
+        }
+    }
+    // The worker fetches from the payload's URL only for git pull, and only
+    // when there is something to build.
+    if let (Method::GitPull, false, Some(url)) = (request.method, jobs.is_empty(), &push.ssh_url) {
+        connection
+            .check_ssh_url(url, &push.repo)
+            .map_err(forbidden)?;
     }
     Ok(Outcome::Push {
         provider,

@@ -210,6 +210,7 @@ mod tests {
     use http::{HeaderMap, HeaderName, HeaderValue};
 
     use super::*;
+    use crate::connection::Connection;
     use crate::filter::Filters;
     use crate::job::Method;
     use crate::webhook::{receive, AllowedIps, Outcome, ReceiverConfig, Request, Secrets};
@@ -225,7 +226,13 @@ mod tests {
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const OLD: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
-    fn received(out: &Outgoing, secret: &str) -> Result<Outcome, super::super::Rejection> {
+    /// What a receiver connected to `provider` and acme/api makes of `out`.
+    /// Zip download: the test URL is on no provider's git host.
+    fn received(
+        provider: Provider,
+        out: &Outgoing,
+        secret: &str,
+    ) -> Result<Outcome, super::super::Rejection> {
         let mut headers = HeaderMap::new();
         for (k, v) in &out.headers {
             headers.insert(
@@ -237,10 +244,11 @@ mod tests {
             secrets: Secrets::from_lines(secret),
             allowed_ips: AllowedIps::default(),
             filters: Filters::all(),
+            connection: Connection::new(provider, vec!["acme/api".into()], None, None, ""),
         };
         receive(
             &Request {
-                method: Method::GitPull,
+                method: Method::ZipDownload,
                 headers: &headers,
                 body: &out.body,
                 source_ip: None,
@@ -278,7 +286,7 @@ mod tests {
                     provider: read,
                     jobs,
                     skipped,
-                }) = received(&out, SECRET)
+                }) = received(provider, &out, SECRET)
                 else {
                     panic!("{provider} {git_ref}: not read as a push");
                 };
@@ -307,7 +315,7 @@ mod tests {
     fn another_secret_is_refused_by_every_provider() {
         for provider in SIGNED_BY_SECRET {
             let out = push(provider, &spec("acme/api", "refs/heads/main"), SECRET, "d");
-            let refused = received(&out, "the-stacks-other-secret").unwrap_err();
+            let refused = received(provider, &out, "the-stacks-other-secret").unwrap_err();
             assert_eq!(refused.status(), 401, "{provider}");
         }
     }
@@ -318,7 +326,7 @@ mod tests {
             let mut gone = spec("acme/api", "refs/heads/old");
             gone.after = ZERO.into();
             let Ok(Outcome::Push { jobs, skipped, .. }) =
-                received(&push(provider, &gone, SECRET, "d"), SECRET)
+                received(provider, &push(provider, &gone, SECRET, "d"), SECRET)
             else {
                 panic!("{provider}");
             };

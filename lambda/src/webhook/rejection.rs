@@ -20,6 +20,11 @@ pub enum Rejection {
     PayloadTooLarge(usize),
     #[error("bad payload: {0}")]
     BadPayload(String),
+    /// Signed, but not for this stack: another provider, a repository that
+    /// is not connected, a URL off the provider's host, or a source address
+    /// outside the allow list. The message names the setting to change.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 impl Rejection {
@@ -27,6 +32,7 @@ impl Rejection {
     pub fn status(&self) -> u16 {
         match self {
             Rejection::Unauthorized(_) => 401,
+            Rejection::Forbidden(_) => 403,
             Rejection::UnknownSender | Rejection::BadPayload(_) => 400,
             Rejection::UnsupportedMediaType(_) => 415,
             Rejection::PayloadTooLarge(_) => 413,

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
+use crate::connection::Connection;
 
 const SECRET: &str = "wh-secret-for-tests";
 
@@ -15,11 +16,65 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn config() -> ReceiverConfig {
+/// The repositories of the fixtures, and of the tests that rename them.
+const FIXTURE_REPOS: &[&str] = &[
+    "Codertocat/Hello-World",
+    "acme-ws/web-app",
+    "infra/deploy-scripts",
+    "mike/diaspora",
+    "jsmith/example",
+    "platform/backend/api",
+    "PROJ/repository",
+    "équipe/mon dépôt",
+];
+
+/// A host key line for `host`, for the git hosts of self-managed and plain servers.
+fn known_host(host: &str) -> String {
+    format!(
+        "{host} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    )
+}
+
+/// A receiver connected to the provider that `sender` (a name [`signed`]
+/// takes) stands for, and to every fixture's repository, on the git host
+/// its fixtures name (GitLab's documented examples use example.com).
+fn config_for(sender: &str) -> ReceiverConfig {
+    let (provider, api_url, known) = match sender {
+        "github" => (Provider::Github, None, String::new()),
+        "ghes" => (
+            Provider::GithubEnterprise,
+            Some("https://ghe.example.com/api/v3"),
+            String::new(),
+        ),
+        "gitlab" => (
+            Provider::Gitlab,
+            Some("https://example.com/api/v4"),
+            String::new(),
+        ),
+        "bitbucket" => (Provider::Bitbucket, None, String::new()),
+        "bitbucket-server" => (
+            Provider::BitbucketServer,
+            Some("https://bitbucket.example.com"),
+            known_host("[bitbucket.example.com]:7999"),
+        ),
+        "generic" => (
+            Provider::Generic,
+            None,
+            known_host("[git.internal.example]:2222"),
+        ),
+        other => panic!("no such provider {other}"),
+    };
     ReceiverConfig {
         secrets: Secrets::from_lines(SECRET),
         allowed_ips: AllowedIps::default(),
         filters: Filters::all(),
+        connection: Connection::new(
+            provider,
+            FIXTURE_REPOS.iter().map(|r| r.to_string()).collect(),
+            None,
+            api_url,
+            &known,
+        ),
     }
 }
 
@@ -105,7 +160,7 @@ fn push(provider: &str, event: &str, file: &str) -> Outcome {
         Method::GitPull,
         &signed(provider, event, &body),
         &body,
-        &config(),
+        &config_for(provider),
     )
     .unwrap()
 }
@@ -158,7 +213,11 @@ fn github_branch_push_is_one_job() {
 
 #[test]
 fn github_enterprise_is_told_apart_by_its_host_header() {
-    let Outcome::Push { provider, .. } = push("ghes", "push", "github-push.json") else {
+    let body = fixture("github-push.json");
+    let h = signed("ghes", "push", &body);
+    let Ok(Outcome::Push { provider, .. }) =
+        run(Method::ZipDownload, &h, &body, &config_for("ghes"))
+    else {
         panic!()
     };
     assert_eq!(provider, Provider::GithubEnterprise);
@@ -221,7 +280,7 @@ fn github_form_encoded_payload_is_accepted() {
         "content-type",
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    let outcome = run(Method::GitPull, &h, body.as_bytes(), &config()).unwrap();
+    let outcome = run(Method::GitPull, &h, body.as_bytes(), &config_for("github")).unwrap();
     assert_eq!(summary(&outcome).len(), 1);
 }
 
@@ -369,7 +428,7 @@ fn the_route_picks_the_method() {
         Method::ZipDownload,
         &signed("github", "push", &body),
         &body,
-        &config(),
+        &config_for("github"),
     )
     .unwrap();
     let Outcome::Push { jobs, .. } = outcome else {
@@ -380,7 +439,7 @@ fn the_route_picks_the_method() {
 
 #[test]
 fn filters_leave_out_refs_and_say_why() {
-    let mut cfg = config();
+    let mut cfg = config_for("github");
     cfg.filters = Filters::new(&[s("release/*")], &[], &[]).unwrap();
     let body = fixture("github-push.json");
     let outcome = run(
@@ -402,7 +461,7 @@ fn filters_leave_out_refs_and_say_why() {
 
 #[test]
 fn path_filters_use_the_listed_files() {
-    let mut cfg = config();
+    let mut cfg = config_for("gitlab");
     cfg.filters = Filters::new(&[], &[], &[s("app/**")]).unwrap();
     let body = fixture("gitlab-push.json");
     let outcome = run(
@@ -430,7 +489,7 @@ fn path_filters_use_the_listed_files() {
 
 #[test]
 fn a_rotated_secret_still_verifies() {
-    let mut cfg = config();
+    let mut cfg = config_for("github");
     cfg.secrets = Secrets::from_lines(&format!("next-secret\n{SECRET}"));
     let body = fixture("github-push.json");
     assert!(run(
@@ -442,25 +501,78 @@ fn a_rotated_secret_still_verifies() {
     .is_ok());
 }
 
+/// Attack: a SaaS's webhook egress range is shared by all its customers,
+/// so an address alone proves nothing. A signature is always required;
+/// the allow list only narrows where a signed call may come from.
 #[test]
-fn the_ip_allow_list_admits_unsigned_calls_only_where_configured() {
+fn an_allowed_ip_without_a_signature_is_refused() {
     let body = fixture("bitbucket-push.json");
-    let mut h = signed("bitbucket", "repo:push", &body);
-    h.remove("x-hub-signature");
+    let mut unsigned = signed("bitbucket", "repo:push", &body);
+    unsigned.remove("x-hub-signature");
+    let mut cfg = config_for("bitbucket");
+    cfg.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
     assert_eq!(
-        run(Method::GitPull, &h, &body, &config()),
+        run(Method::GitPull, &unsigned, &body, &cfg),
         Err(Rejection::Unauthorized(
             "the request carries no signature or token"
         ))
     );
-    let mut cfg = config();
-    cfg.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
-    assert!(run(Method::GitPull, &h, &body, &cfg).is_ok());
+    // Signed, from inside the list: in. Signed, from outside: 403.
+    let signed_headers = signed("bitbucket", "repo:push", &body);
+    assert!(run(Method::GitPull, &signed_headers, &body, &cfg).is_ok());
     cfg.allowed_ips = AllowedIps::from_csv("203.0.113.0/24").unwrap();
-    assert!(matches!(
-        run(Method::GitPull, &h, &body, &cfg),
-        Err(Rejection::Unauthorized(_))
-    ));
+    let refused = run(Method::GitPull, &signed_headers, &body, &cfg).unwrap_err();
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.to_string().contains("auth.allowed_ips"),
+        "{refused}"
+    );
+    // No secret at all: nothing authenticates, whatever the address.
+    cfg.secrets = Secrets::default();
+    cfg.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
+    assert_eq!(
+        run(Method::GitPull, &unsigned, &body, &cfg)
+            .unwrap_err()
+            .status(),
+        401
+    );
+}
+
+/// Attack: one ref the receiver cannot build (a Data Center branch named
+/// `tags/v1`, which would land under the tags prefix) must not throw away
+/// the rest of the push, since providers do not retry a 4xx.
+#[test]
+fn one_bad_ref_skips_only_itself() {
+    let body = fixture("bitbucket-server-refs-changed.json");
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    let mut shadow = v["changes"][0].clone();
+    shadow["refId"] = Value::from("refs/heads/tags/v1");
+    shadow["ref"]["id"] = Value::from("refs/heads/tags/v1");
+    shadow["ref"]["displayId"] = Value::from("tags/v1");
+    let mut not_hex = v["changes"][0].clone();
+    not_hex["refId"] = Value::from("refs/heads/other");
+    not_hex["ref"]["id"] = Value::from("refs/heads/other");
+    not_hex["toHash"] = Value::from("zzzz");
+    let changes = v["changes"].as_array_mut().unwrap();
+    changes.push(shadow);
+    changes.push(not_hex);
+    let body = serde_json::to_vec(&v).unwrap();
+    let h = signed("bitbucket-server", "repo:refs_changed", &body);
+    let Ok(Outcome::Push { jobs, skipped, .. }) =
+        run(Method::GitPull, &h, &body, &config_for("bitbucket-server"))
+    else {
+        panic!("not accepted")
+    };
+    let built: Vec<&str> = jobs.iter().map(|j| j.git_ref.as_str()).collect();
+    assert_eq!(built, ["refs/heads/master", "refs/tags/1.4.0"]);
+    let reasons: Vec<&str> = skipped.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["refs/heads/old", "refs/heads/tags/v1", "refs/heads/other"],
+        "{skipped:?}"
+    );
+    assert!(skipped[1].1.contains("tags/ prefix"), "{skipped:?}");
+    assert!(skipped[2].1.contains("not a commit id"), "{skipped:?}");
 }
 
 #[test]
@@ -468,8 +580,8 @@ fn a_missing_delivery_id_falls_back_to_the_body_hash() {
     let body = fixture("generic-push.json");
     let mut h = signed("generic", "push", &body);
     h.remove("x-git2s3-delivery");
-    let a = run(Method::GitPull, &h, &body, &config()).unwrap();
-    let b = run(Method::GitPull, &h, &body, &config()).unwrap();
+    let a = run(Method::GitPull, &h, &body, &config_for("generic")).unwrap();
+    let b = run(Method::GitPull, &h, &body, &config_for("generic")).unwrap();
     let (Outcome::Push { jobs: a, .. }, Outcome::Push { jobs: b, .. }) = (a, b) else {
         panic!()
     };
@@ -498,13 +610,37 @@ fn bad_input_gets_its_documented_status_and_no_job() {
     let truncated = &good[..good.len() / 2];
     let missing_fields = br#"{"ref":"refs/heads/main"}"#.to_vec();
     let wrong_sig = sign("not-the-secret", &good);
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v = serde_json::from_slice::<Value>(&good).unwrap();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let bidi_ref = edit(&|v| v["ref"] = Value::from("refs/heads/main\u{202e}gnp.exe"));
+    let encoded_dots = edit(&|v| {
+        v["repository"]["full_name"] = Value::from("Codertocat/%2e%2e/%2e%2e/victim/private")
+    });
+    let query_repo = edit(&|v| v["repository"]["full_name"] = Value::from("Codertocat/x?y=z"));
+    let victim = edit(&|v| v["repository"]["full_name"] = Value::from("victim/private"));
+    let evil_host = edit(&|v| {
+        v["repository"]["ssh_url"] = Value::from("git@evil.example.com:Codertocat/Hello-World.git")
+    });
+    let other_repo_url =
+        edit(&|v| v["repository"]["ssh_url"] = Value::from("git@github.com:victim/private.git"));
+    let local_path = edit(&|v| v["repository"]["ssh_url"] = Value::from("/srv/git/private.git"));
+    let file_url =
+        edit(&|v| v["repository"]["ssh_url"] = Value::from("file:///srv/git/private.git"));
+    let gitlab = fixture("gitlab-push.json");
+    let mut allowed_ip = config_for("github");
+    allowed_ip.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
+    let mut outside_ips = config_for("github");
+    outside_ips.allowed_ips = AllowedIps::from_csv("203.0.113.0/24").unwrap();
 
     let rows: Vec<(&str, HeaderMap, Vec<u8>, ReceiverConfig, u16)> = vec![
         (
             "missing signature",
             with(&[json, ("x-github-event", "push")]),
             good.clone(),
-            config(),
+            config_for("github"),
             401,
         ),
         (
@@ -515,7 +651,7 @@ fn bad_input_gets_its_documented_status_and_no_job() {
                 ("x-hub-signature-256", &wrong_sig),
             ]),
             good.clone(),
-            config(),
+            config_for("github"),
             401,
         ),
         (
@@ -529,7 +665,7 @@ fn bad_input_gets_its_documented_status_and_no_job() {
                 ),
             ]),
             good.clone(),
-            config(),
+            config_for("github"),
             401,
         ),
         (
@@ -538,7 +674,7 @@ fn bad_input_gets_its_documented_status_and_no_job() {
             good.clone(),
             ReceiverConfig {
                 secrets: Secrets::from_lines(""),
-                ..config()
+                ..config_for("github")
             },
             401,
         ),
@@ -550,7 +686,7 @@ fn bad_input_gets_its_documented_status_and_no_job() {
                 ("x-gitlab-token", "guess"),
             ]),
             fixture("gitlab-push.json"),
-            config(),
+            config_for("github"),
             401,
         ),
         (
@@ -561,7 +697,7 @@ fn bad_input_gets_its_documented_status_and_no_job() {
                 ("x-hub-signature-256", &sig(&good)),
             ]),
             good.clone(),
-            config(),
+            config_for("github"),
             415,
         ),
         (
@@ -571,69 +707,152 @@ fn bad_input_gets_its_documented_status_and_no_job() {
                 ("x-hub-signature-256", &sig(&good)),
             ]),
             good.clone(),
-            config(),
+            config_for("github"),
             415,
         ),
         (
             "malformed JSON",
             push_headers(b"{not json"),
             b"{not json".to_vec(),
-            config(),
+            config_for("github"),
             400,
         ),
         (
             "truncated body",
             push_headers(truncated),
             truncated.to_vec(),
-            config(),
+            config_for("github"),
             400,
         ),
         (
             "huge body",
             push_headers(&huge),
             huge.clone(),
-            config(),
+            config_for("github"),
             413,
         ),
         (
             "unknown provider",
             with(&[json, ("x-gitea-event", "push")]),
             good.clone(),
-            config(),
+            config_for("github"),
             400,
         ),
         (
             "missing fields",
             push_headers(&missing_fields),
             missing_fields.clone(),
-            config(),
+            config_for("github"),
             400,
         ),
+        // 202: the push is answered, that ref is skipped with its reason,
+        // and nothing is queued for it.
         (
             "ref with ..",
             push_headers(&odd_ref),
             odd_ref.clone(),
-            config(),
-            400,
+            config_for("github"),
+            202,
         ),
         (
             "commit id that is not a sha",
             push_headers(&bad_sha),
             bad_sha.clone(),
-            config(),
+            config_for("github"),
+            202,
+        ),
+        (
+            "ref with a bidi override",
+            push_headers(&bidi_ref),
+            bidi_ref.clone(),
+            config_for("github"),
+            202,
+        ),
+        (
+            "repo path with a percent-encoded ..",
+            push_headers(&encoded_dots),
+            encoded_dots.clone(),
+            config_for("github"),
             400,
+        ),
+        (
+            "repo path with a query",
+            push_headers(&query_repo),
+            query_repo.clone(),
+            config_for("github"),
+            400,
+        ),
+        (
+            "an allowed IP without a signature",
+            with(&[json, ("x-github-event", "push")]),
+            good.clone(),
+            allowed_ip.clone(),
+            401,
+        ),
+        (
+            "signed, from outside the allow list",
+            push_headers(&good),
+            good.clone(),
+            outside_ips,
+            403,
+        ),
+        (
+            "another provider's push, signed with the stack's secret",
+            signed("gitlab", "Push Hook", &gitlab),
+            gitlab.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "a repository that is not connected",
+            push_headers(&victim),
+            victim.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "a clone URL on another host",
+            push_headers(&evil_host),
+            evil_host.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "a clone URL naming another repository",
+            push_headers(&other_repo_url),
+            other_repo_url.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "a local path as clone URL",
+            push_headers(&local_path),
+            local_path.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "a file:// clone URL",
+            push_headers(&file_url),
+            file_url.clone(),
+            config_for("github"),
+            403,
         ),
         (
             "repo path escaping its prefix",
             push_headers(&bad_repo),
             bad_repo.clone(),
-            config(),
+            config_for("github"),
             400,
         ),
     ];
     for (what, headers, body, cfg, status) in rows {
         let result = run(Method::GitPull, &headers, &body, &cfg);
         match result {
+            Ok(Outcome::Push { jobs, skipped, .. }) if status == 202 => {
+                assert!(jobs.is_empty(), "{what}: queued {jobs:?}");
+                assert_eq!(skipped.len(), 1, "{what}: {skipped:?}");
+            }
             Err(rejection) => {
                 assert_eq!(rejection.status(), status, "{what}: {rejection}");
                 let message = rejection.to_string();
@@ -673,12 +892,14 @@ fn repo_names_with_spaces_or_unicode_are_kept() {
     let body = fixture("generic-push.json");
     let mut v: Value = serde_json::from_slice(&body).unwrap();
     v["repository"]["full_name"] = Value::from("équipe/mon dépôt");
+    v["repository"]["ssh_url"] =
+        Value::from("ssh://git@git.internal.example:2222/srv/git/équipe/mon dépôt.git");
     let body = serde_json::to_vec(&v).unwrap();
     let outcome = run(
         Method::GitPull,
         &signed("generic", "push", &body),
         &body,
-        &config(),
+        &config_for("generic"),
     )
     .unwrap();
     let Outcome::Push { jobs, .. } = outcome else {
@@ -739,7 +960,7 @@ proptest! {
         }
         // No generated header can carry a valid signature, so every request
         // is refused, with one of the documented statuses.
-        match run(Method::GitPull, &h, &body, &config()) {
+        match run(Method::GitPull, &h, &body, &config_for("github")) {
             Ok(outcome) => prop_assert!(false, "accepted without a signature: {:?}", outcome),
             Err(e) => prop_assert!([400, 401].contains(&e.status()), "status {}", e.status()),
         }
@@ -756,7 +977,7 @@ proptest! {
             "ref": git_ref, "after": after, "repository": {"full_name": repo}
         })).unwrap();
         for provider in ["github", "generic"] {
-            let result = run(Method::GitPull, &signed(provider, "push", &body), &body, &config());
+            let result = run(Method::GitPull, &signed(provider, "push", &body), &body, &config_for("github"));
             if let Ok(Outcome::Push { jobs, .. }) = result {
                 for job in jobs {
                     prop_assert!(job.object_key().is_ok());
