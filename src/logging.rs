@@ -1,21 +1,31 @@
 //! Logging for the CLI: human-readable lines on stderr, so that stdout
 //! stays clean for `render` and `--output json`.
 //!
-//! `-v` turns on debug for git2s3, `-vv` trace for everything; RUST_LOG, when
-//! set, wins over both.
+//! `-v` turns on debug for git2s3, `-vv` trace; `RUST_LOG`, when set to a
+//! level, wins over both. Whatever the level, other crates never log below
+//! info (the same filter as the Lambda's, `git2s3_lambda::logging`): below
+//! it they print HTTP headers and bodies, where tokens and secrets travel.
 
+use git2s3_lambda::logging::{filter as level_filter, parse_level};
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
 
-/// The filter for a `-v` count, unless RUST_LOG says otherwise.
+/// The filter for a `-v` count, unless RUST_LOG names a level.
 pub fn filter(verbose: u8) -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
-        return filter;
+    if let Ok(text) = std::env::var("RUST_LOG") {
+        match parse_level(&text) {
+            Some(level) => return level_filter(level, level),
+            None => eprintln!(
+                "warning: RUST_LOG={text} is not a level: git2s3 takes trace, debug, info, warn or \
+                 error there (other crates never log below info, so no secret reaches a log); using -v"
+            ),
+        }
     }
-    EnvFilter::new(match verbose {
-        0 => "warn",
-        1 => "warn,git2s3=debug,git2s3_lambda=debug",
-        _ => "trace",
-    })
+    match verbose {
+        0 => level_filter(Level::WARN, Level::WARN),
+        1 => level_filter(Level::DEBUG, Level::WARN),
+        _ => level_filter(Level::TRACE, Level::TRACE),
+    }
 }
 
 pub fn init(verbose: u8) {

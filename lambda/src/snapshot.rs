@@ -163,10 +163,11 @@ pub fn write_zip<W: Write>(
             .collect();
         for entry in entries {
             let (entry, copied) = entry?;
-            stats.copied_from_pack += u64::from(copied);
-            stats.files += 1;
-            stats.bytes_in += entry.uncompressed_size;
-            zip.add(&entry)?;
+            if zip.add(&entry)? {
+                stats.copied_from_pack += u64::from(copied);
+                stats.files += 1;
+                stats.bytes_in += entry.uncompressed_size;
+            }
         }
         start = end;
     }

@@ -49,19 +49,62 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// As S3 user metadata (`x-amz-meta-*`); values are percent-encoded
     /// where they are not printable ASCII, since they travel as HTTP headers.
+    /// S3 refuses more than 2 KB of user metadata (keys and values), and
+    /// would then refuse every try of the job: the longest values are cut
+    /// until it fits ([`METADATA_BYTES`]). The commit id is never cut.
     pub fn to_headers(&self) -> HashMap<String, String> {
-        let mut m = HashMap::from([
-            ("commit".to_string(), header_safe(&self.commit)),
-            ("ref".to_string(), header_safe(&self.git_ref)),
-            ("repo".to_string(), header_safe(&self.repo)),
-            ("provider".to_string(), header_safe(&self.provider)),
-            ("delivery-id".to_string(), header_safe(&self.delivery_id)),
-        ]);
+        let mut pairs = vec![
+            ("commit", header_safe(&self.commit)),
+            ("provider", header_safe(&self.provider)),
+            ("ref", header_safe(&self.git_ref)),
+            ("repo", header_safe(&self.repo)),
+            ("delivery-id", header_safe(&self.delivery_id)),
+        ];
         if let Some(p) = &self.pusher {
-            m.insert("pusher".to_string(), header_safe(p));
+            pairs.push(("pusher", header_safe(p)));
         }
-        m
+        // With every value but the commit's cut to `cap` bytes.
+        let size = |cap: usize| -> usize {
+            let cut = |(i, (k, v)): (usize, &(&str, String))| {
+                k.len() + if i == 0 { v.len() } else { v.len().min(cap) }
+            };
+            pairs.iter().enumerate().map(cut).sum()
+        };
+        // The longest values are cut to one length, the largest that fits.
+        let longest = pairs.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        if size(longest) > METADATA_BYTES {
+            let (mut lo, mut hi) = (0, longest);
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                if size(mid) <= METADATA_BYTES {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            for (_, value) in pairs.iter_mut().skip(1) {
+                cut_encoded(value, lo);
+            }
+        }
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
+}
+
+/// The most user metadata S3 takes on one object, in bytes of keys and
+/// values; a little under its 2 KB, for the `x-amz-meta-` prefixes some
+/// S3-compatible stores count.
+pub const METADATA_BYTES: usize = 1900;
+
+/// Cuts a percent-encoded value to at most `keep` bytes, never inside a `%XX`.
+fn cut_encoded(value: &mut String, keep: usize) {
+    let mut end = keep.min(value.len());
+    let bytes = value.as_bytes();
+    if end >= 1 && bytes[end - 1] == b'%' {
+        end -= 1;
+    } else if end >= 2 && bytes[end - 2] == b'%' {
+        end -= 2;
+    }
+    value.truncate(end);
 }
 
 fn header_safe(value: &str) -> String {
@@ -434,6 +477,35 @@ mod tests {
         assert!(h
             .values()
             .all(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b))));
+    }
+
+    /// Attack (of a kind): a long percent-encoded ref or pusher name made
+    /// the metadata pass S3's 2 KB, so that every try of the job failed.
+    #[test]
+    fn metadata_over_s3s_limit_is_cut_to_fit_and_keeps_the_commit_whole() {
+        let commit = "0123456789abcdef".repeat(4);
+        let meta = ObjectMeta {
+            commit: commit.clone(),
+            git_ref: format!("refs/heads/{}", "é".repeat(400)),
+            repo: "équipe/api".into(),
+            provider: "gitlab".into(),
+            delivery_id: "d-1".into(),
+            pusher: Some("Zoë".repeat(300)),
+        };
+        let h = meta.to_headers();
+        let size: usize = h.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size <= METADATA_BYTES, "{size} bytes");
+        assert_eq!(h["commit"], commit);
+        assert_eq!(h["repo"], "%C3%A9quipe/api");
+        assert!(h["ref"].starts_with("refs/heads/%C3%A9"), "{h:?}");
+        for v in h.values() {
+            let b = v.as_bytes();
+            let n = b.len();
+            assert!(
+                !(n >= 1 && b[n - 1] == b'%' || n >= 2 && b[n - 2] == b'%'),
+                "cut inside an escape: {v}"
+            );
+        }
     }
 
     #[test]

@@ -83,7 +83,19 @@ impl MemoryQueue {
                             .acquire()
                             .await
                             .expect("the semaphore is never closed");
-                        run(job).await;
+                        // A job of its own task: a panic fails that job
+                        // only, and the branch's later jobs still run.
+                        let (repo, git_ref, delivery) = (
+                            job.repo.clone(),
+                            job.git_ref.clone(),
+                            job.delivery_id.clone(),
+                        );
+                        if let Err(e) = tokio::spawn(run(job)).await {
+                            tracing::error!(
+                                %repo, %git_ref, %delivery, error = %e,
+                                "job failed: the worker panicked; the branch's next jobs still run"
+                            );
+                        }
                         drop(permit);
                         pending.fetch_sub(1, Ordering::SeqCst);
                     }
@@ -130,6 +142,39 @@ mod tests {
             delivery_id: delivery.into(),
             pusher: None,
         }
+    }
+
+    /// A job that panicked used to end its branch's task: later jobs for
+    /// that branch got 503, and `pending_jobs` never drained.
+    #[tokio::test]
+    async fn a_job_that_panics_fails_alone_and_the_branch_goes_on() {
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let sink = done.clone();
+        let queue = MemoryQueue::new(2, move |job: Job| {
+            let sink = sink.clone();
+            async move {
+                if job.commit.starts_with('a') {
+                    panic!("a bug in the worker");
+                }
+                sink.lock().unwrap().push(job.delivery_id.clone());
+            }
+        });
+        queue
+            .enqueue(&job("d1", "refs/heads/main", 'a'))
+            .await
+            .unwrap();
+        queue
+            .enqueue(&job("d2", "refs/heads/main", 'b'))
+            .await
+            .unwrap();
+        assert_eq!(queue.drain(Duration::from_secs(5)).await, 0);
+        assert_eq!(*done.lock().unwrap(), ["d2"]);
+        queue
+            .enqueue(&job("d3", "refs/heads/main", 'c'))
+            .await
+            .unwrap();
+        assert_eq!(queue.drain(Duration::from_secs(5)).await, 0);
+        assert_eq!(*done.lock().unwrap(), ["d2", "d3"]);
     }
 
     #[tokio::test]

@@ -286,3 +286,115 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
         "{answer}"
     );
 }
+
+/// Attack: at `LogLevel: TRACE`, lambda_runtime logs the raw API Gateway
+/// event with its headers, and GitLab's `X-Gitlab-Token` is the webhook
+/// secret itself. No log level may print a header value: a GitLab push and
+/// a signed push, through the real `bootstrap` at TRACE, leave neither the
+/// token nor the signature in any log line, and queue nothing they should not.
+#[tokio::test(flavor = "multi_thread")]
+async fn at_trace_no_log_line_holds_a_token_or_a_signature() {
+    const SECRET: &str = "trace-level-webhook-secret-7e51";
+    let aws = moto().sdk_config().await;
+    let (_emulator, port) = emulator();
+    let logs = tempfile::tempdir().unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("runtime-trace-jobs.fifo")
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name("git2s3/runtime-trace/webhook-secret")
+        .secret_string(SECRET)
+        .send()
+        .await
+        .unwrap();
+    let log = logs.path().join("receiver.log");
+    let receiver = function(
+        port,
+        &[
+            ("GIT2S3_ROLE", "receiver"),
+            ("GIT2S3_QUEUE_URL", &queue_url),
+            (
+                "GIT2S3_WEBHOOK_SECRET_ID",
+                "git2s3/runtime-trace/webhook-secret",
+            ),
+            ("GIT2S3_PROVIDER", "gitlab"),
+            ("GIT2S3_REPOS", "mike/diaspora"),
+            ("GIT2S3_PROVIDER_API_URL", "https://example.com/api/v4"),
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+        ],
+        &log,
+    );
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("lambda/tests/data/apigw-proxy-gitpull.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let event = |headers: Value, payload: &str| {
+        let mut e = template.clone();
+        e["headers"] = headers;
+        e["body"] = Value::from(base64::engine::general_purpose::STANDARD.encode(payload));
+        e
+    };
+    let gitlab =
+        std::fs::read_to_string(repo_root().join("lambda/tests/data/webhooks/gitlab-push.json"))
+            .unwrap();
+    let token_event = event(
+        json!({
+            "content-type": "application/json",
+            "X-Gitlab-Event": "Push Hook",
+            "X-Gitlab-Token": SECRET,
+            "X-Gitlab-Event-UUID": "trace-1",
+        }),
+        &gitlab,
+    );
+    assert_eq!(invoke(port, &token_event).await["statusCode"], 202);
+    // A signed push from another provider: refused, and its signature
+    // must not show either.
+    let generic =
+        std::fs::read_to_string(repo_root().join("lambda/tests/data/webhooks/generic-push.json"))
+            .unwrap();
+    let signature = sign(SECRET, generic.as_bytes());
+    let signed_event = event(
+        json!({
+            "content-type": "application/json",
+            "X-Git2s3-Event": "push",
+            "X-Git2s3-Delivery": "trace-2",
+            "X-Hub-Signature-256": signature,
+        }),
+        &generic,
+    );
+    assert_eq!(invoke(port, &signed_event).await["statusCode"], 403);
+    drop(receiver);
+    let text = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(log.with_extension("err")).unwrap_or_default();
+    assert!(
+        text.contains("TRACE") || text.contains("push queued"),
+        "no log at all: {text}"
+    );
+    assert!(!text.contains(SECRET), "the token is in the log:\n{text}");
+    let hex = signature.trim_start_matches("sha256=");
+    assert!(!text.contains(hex), "the signature is in the log:\n{text}");
+    let messages = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let jobs: Vec<Job> = messages
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 1, "only the GitLab push is queued: {jobs:?}");
+    assert_eq!(jobs[0].repo, "mike/diaspora");
+}

@@ -36,8 +36,13 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 fn read_vec<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
-    let mut v = vec![0; n];
-    r.read_exact(&mut v)?;
+    // Grown as bytes arrive, so a size the stream cannot back (a zip64
+    // size near 2^64) allocates nothing.
+    let mut v = Vec::new();
+    r.take(n as u64).read_to_end(&mut v)?;
+    if v.len() < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(v)
 }
 
@@ -124,11 +129,12 @@ pub fn copy_entries<R: BufRead, W: Write>(
             uncompressed = out;
             raw
         } else {
-            read_vec(
-                &mut src,
-                usize::try_from(compressed)
-                    .map_err(|_| ReadError::Format("entry too large".into()))?,
-            )?
+            if compressed > u64::from(u32::MAX) {
+                return Err(ReadError::Format(format!(
+                    "{name} is larger than 4 GiB, which git2s3 cannot put in one zip entry"
+                )));
+            }
+            read_vec(&mut src, compressed as usize)?
         };
         if method != METHOD_DEFLATE && method != METHOD_STORE {
             return Err(ReadError::Format(format!(
@@ -136,7 +142,7 @@ pub fn copy_entries<R: BufRead, W: Write>(
             )));
         }
         if let Some(ours) = name_for(&name)? {
-            zip.add(&Entry {
+            let added = zip.add(&Entry {
                 name: ours.clone(),
                 mode: MODE_FILE,
                 method,
@@ -145,8 +151,10 @@ pub fn copy_entries<R: BufRead, W: Write>(
                 modified,
                 data,
             })?;
-            written.insert(name, ours);
-            files += 1;
+            if added {
+                written.insert(name, ours);
+                files += 1;
+            }
         }
     }
 }
@@ -209,4 +217,51 @@ fn apply_central_modes<R: Read, W: Write>(
     }
     zip.set_modes(&modes);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local header whose zip64 extra field claims sizes near 2^64.
+    fn huge_zip64_entry() -> Vec<u8> {
+        let name = b"big.bin";
+        let mut extra = Vec::new();
+        extra.extend_from_slice(&1u16.to_le_bytes());
+        extra.extend_from_slice(&16u16.to_le_bytes());
+        extra.extend_from_slice(&(u64::MAX - 1).to_le_bytes());
+        extra.extend_from_slice(&(u64::MAX - 1).to_le_bytes());
+        let mut h = Vec::new();
+        h.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        h.extend_from_slice(&45u16.to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes());
+        h.extend_from_slice(&METHOD_STORE.to_le_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&u32::MAX.to_le_bytes());
+        h.extend_from_slice(&u32::MAX.to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        h.extend_from_slice(name);
+        h.extend_from_slice(&extra);
+        h.extend_from_slice(b"only a few bytes follow");
+        h
+    }
+
+    /// Attack: a zip64 size near 2^64 in a provider's archive must be
+    /// refused, not allocated.
+    #[test]
+    fn a_zip64_size_near_2_64_is_refused_without_allocating() {
+        let mut zip = ZipWriter::new(Vec::new());
+        let err = copy_entries(io::Cursor::new(huge_zip64_entry()), &mut zip, |n| {
+            Ok(Some(n.to_string()))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("larger than 4 GiB"), "{err}");
+    }
+
+    #[test]
+    fn a_size_the_stream_cannot_back_is_an_early_end_not_an_allocation() {
+        let err = read_vec(&mut io::Cursor::new(vec![1, 2, 3]), usize::MAX / 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
 }

@@ -241,6 +241,46 @@ pub struct ZipWriter<W: Write> {
     out: W,
     written: u64,
     central: Vec<CentralRecord>,
+    /// Every name written, to drop a second entry of the same name.
+    names: std::collections::HashSet<String>,
+}
+
+/// Why an entry's name is not one an unzip may be given: it would write
+/// outside the folder it unzips into, or over another entry.
+pub fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.starts_with('/') || name.as_bytes().get(1) == Some(&b':') {
+        return Some("it is an absolute path");
+    }
+    if name.contains('\\') {
+        return Some("it holds a backslash");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("it holds a control character");
+    }
+    if name
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Some("it has an empty, `.` or `..` component");
+    }
+    None
+}
+
+/// The only modes git2s3 writes: a symlink, an executable file or a file.
+/// Setuid, setgid and sticky bits, write bits for others, and device,
+/// fifo or socket types never reach the zip.
+pub fn safe_mode(mode: u32) -> u32 {
+    const TYPE: u32 = 0o170_000;
+    if mode & TYPE == MODE_SYMLINK & TYPE {
+        MODE_SYMLINK
+    } else if mode & 0o111 != 0 {
+        MODE_EXECUTABLE
+    } else {
+        MODE_FILE
+    }
 }
 
 fn too_large(name: &str) -> io::Error {
@@ -256,6 +296,7 @@ impl<W: Write> ZipWriter<W> {
             out,
             written: 0,
             central: Vec::new(),
+            names: std::collections::HashSet::new(),
         }
     }
 
@@ -265,8 +306,21 @@ impl<W: Write> ZipWriter<W> {
         Ok(())
     }
 
-    /// Writes one prepared entry.
-    pub fn add(&mut self, entry: &Entry) -> io::Result<()> {
+    /// Writes one prepared entry, with its mode made safe ([`safe_mode`]),
+    /// and answers true; or, for a name an unzip should never be given
+    /// ([`unsafe_name`], or a name already written), writes nothing, logs
+    /// why, and answers false.
+    pub fn add(&mut self, entry: &Entry) -> io::Result<bool> {
+        let refused = unsafe_name(&entry.name).or_else(|| {
+            self.names
+                .contains(&entry.name)
+                .then_some("an entry of that name is already in the zip")
+        });
+        if let Some(why) = refused {
+            tracing::warn!(entry = %entry.name.escape_debug(), reason = why, "entry left out of the zip");
+            return Ok(false);
+        }
+        self.names.insert(entry.name.clone());
         let compressed_size =
             u32::try_from(entry.data.len()).map_err(|_| too_large(&entry.name))?;
         let uncompressed_size =
@@ -296,7 +350,7 @@ impl<W: Write> ZipWriter<W> {
         self.put(&entry.data)?;
         self.central.push(CentralRecord {
             name: entry.name.clone(),
-            mode: entry.mode,
+            mode: safe_mode(entry.mode),
             method: entry.method,
             crc32: entry.crc32,
             compressed_size,
@@ -304,7 +358,7 @@ impl<W: Write> ZipWriter<W> {
             modified: entry.modified,
             offset,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Sets the Unix mode of entries already written, by name: for
@@ -312,7 +366,7 @@ impl<W: Write> ZipWriter<W> {
     pub fn set_modes(&mut self, modes: &std::collections::HashMap<String, u32>) {
         for record in &mut self.central {
             if let Some(mode) = modes.get(&record.name) {
-                record.mode = *mode;
+                record.mode = safe_mode(*mode);
             }
         }
     }
@@ -464,6 +518,44 @@ mod tests {
                 (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
             })
             .collect()
+    }
+
+    /// Attack: a provider archive or a crafted tree with names that write
+    /// outside the unzip folder, or over another entry, and modes that make
+    /// setuid files or devices where the pipeline unzips.
+    #[test]
+    fn names_that_escape_or_repeat_are_left_out_and_modes_are_made_safe() {
+        let e = |name: &str, mode| Entry::deflate(name.into(), mode, b"x", T).unwrap();
+        let bytes = build(&[
+            e("ok.txt", MODE_FILE),
+            e("../evil.sh", MODE_FILE),
+            e("a/../../evil.sh", MODE_FILE),
+            e("/etc/cron.d/evil", MODE_FILE),
+            e("C:/evil", MODE_FILE),
+            e("dir\\evil", MODE_FILE),
+            e("a//b", MODE_FILE),
+            e("ok.txt", MODE_EXECUTABLE),
+            e("setuid", 0o104_755),
+            e("world-writable", 0o100_666),
+            e("device", 0o020_644),
+            e("link", 0o120_777),
+        ]);
+        let mut zip = ::zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut seen = Vec::new();
+        for i in 0..zip.len() {
+            let f = zip.by_index(i).unwrap();
+            seen.push((f.name().to_string(), f.unix_mode().unwrap()));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("ok.txt".to_string(), MODE_FILE),
+                ("setuid".to_string(), MODE_EXECUTABLE),
+                ("world-writable".to_string(), MODE_FILE),
+                ("device".to_string(), MODE_FILE),
+                ("link".to_string(), MODE_SYMLINK),
+            ]
+        );
     }
 
     #[test]
