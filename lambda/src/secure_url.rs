@@ -1,7 +1,11 @@
 //! The one rule for where a credential may be sent: an https:// URL, or
 //! http:// to this machine (a local mock or tunnel), so that a token never
-//! crosses the network in clear. The CLI's settings (`api_url`) and the
-//! worker's archive download both check URLs with [`is_https_or_loopback`].
+//! crosses the network in clear; and after a redirect, only to the origin
+//! it was given for. The CLI's settings (`api_url`), its registration
+//! client and the worker's archive download all follow it:
+//! [`is_https_or_loopback`] and [`may_carry_credentials`].
+
+use reqwest::Url;
 
 /// An https:// URL with a host, or an http:// URL whose host is loopback.
 pub fn is_https_or_loopback(url: &str) -> bool {
@@ -19,9 +23,55 @@ pub fn is_https_or_loopback(url: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
+/// Whether a request to `to`, reached by a redirect from a request to
+/// `from` that carried a credential (a token header, or basic auth), may
+/// carry it too: the same scheme, host and port, and that one secure. A
+/// provider's redirect to its own download host (GitHub's codeload, with
+/// a signed URL) is followed without it.
+pub fn may_carry_credentials(from: &Url, to: &Url) -> bool {
+    from.scheme() == to.scheme()
+        && from.host_str() == to.host_str()
+        && from.port_or_known_default() == to.port_or_known_default()
+        && is_https_or_loopback(to.as_str())
+}
+
+/// The most redirects followed from one request.
+pub const MAX_REDIRECTS: usize = 5;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_follow_a_redirect_only_to_the_same_secure_origin() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let api = url("https://git.example.com/api/v4/projects/1/repository/archive.zip");
+        assert!(may_carry_credentials(
+            &api,
+            &url("https://git.example.com/other")
+        ));
+        assert!(may_carry_credentials(
+            &api,
+            &url("https://git.example.com:443/x")
+        ));
+        for other in [
+            "https://evil.example.com/x",
+            "http://git.example.com/x",
+            "https://git.example.com:8443/x",
+            "https://codeload.github.com/acme/api/legacy.zip/main",
+        ] {
+            assert!(!may_carry_credentials(&api, &url(other)), "{other}");
+        }
+        let local = url("http://127.0.0.1:8080/a");
+        assert!(may_carry_credentials(
+            &local,
+            &url("http://127.0.0.1:8080/b")
+        ));
+        assert!(!may_carry_credentials(
+            &local,
+            &url("http://127.0.0.1:9090/b")
+        ));
+    }
 
     #[test]
     fn api_urls_are_https_or_this_machine() {

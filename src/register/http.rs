@@ -9,6 +9,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use git2s3_lambda::secure_url::{may_carry_credentials, MAX_REDIRECTS};
+
 use super::error::RegisterError;
 
 /// How a provider says where the next page is.
@@ -55,9 +57,24 @@ impl Api {
         base: &str,
         headers: HeaderMap,
     ) -> Result<Self, RegisterError> {
+        // The token is in every request's headers, so a redirect is followed
+        // only to the same secure origin (`secure_url::may_carry_credentials`):
+        // reqwest strips `Authorization` on a cross-host redirect, but not
+        // GitLab's `PRIVATE-TOKEN`, and would follow one to plain http.
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let from = &attempt.previous()[0];
+            if attempt.previous().len() <= MAX_REDIRECTS
+                && may_carry_credentials(from, attempt.url())
+            {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let client = reqwest::Client::builder()
             .user_agent(concat!("git2s3/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
+            .redirect(policy)
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| RegisterError::Client(e.to_string()))?;
@@ -129,6 +146,13 @@ impl Api {
                 });
             }
             let mut text = text;
+            if status.is_redirection() {
+                text = format!(
+                    "a redirect to {}, which git2s3 does not follow with the token (another host, \
+                     or plain http): check --api-url (api_url) names the API itself",
+                    header(&headers, "location").unwrap_or_else(|| "nowhere".into())
+                );
+            }
             // Prism (GitHub's API description, in the tests) says why it refused.
             if let Some(violations) = header(&headers, "sl-violations") {
                 text = format!("{text} (sl-violations: {violations})");

@@ -943,3 +943,49 @@ async fn each_provider_names_a_branchs_newest_commit() {
         "Bitbucket Data Center lists no branch `gone` in PRJ/api: push it first, or pass --branch with one that exists"
     );
 }
+
+/// Attack: the configured API answers 302 to another host. reqwest strips
+/// `Authorization` on a cross-host redirect, but not GitLab's
+/// `PRIVATE-TOKEN`, so the other host received the token. Now the
+/// redirect is not followed, and the error says why.
+#[tokio::test]
+async fn a_redirect_to_another_host_never_receives_the_token() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&elsewhere)
+        .await;
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/projects/acme%2Fapi/hooks"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/stolen", elsewhere.uri()).as_str()),
+        )
+        .mount(&api)
+        .await;
+    let e = err(&run(
+        args(&[
+            "register-webhook",
+            "--provider",
+            "gitlab",
+            "--repo",
+            "acme/api",
+            "--no-ping",
+        ]),
+        api.uri(),
+    )
+    .await);
+    assert!(
+        e.contains("302") && e.contains("does not follow with the token"),
+        "{e}"
+    );
+    let reached = elsewhere.received_requests().await.unwrap();
+    assert!(reached.is_empty(), "the other host was called: {reached:?}");
+    for request in api.received_requests().await.unwrap() {
+        assert!(
+            request.headers.get("private-token").is_some()
+                || request.headers.get("authorization").is_some()
+        );
+    }
+}

@@ -13,7 +13,9 @@
 use std::io::{self, BufRead, Write};
 
 use crate::job::Job;
-use crate::secure_url::is_https_or_loopback;
+use reqwest::Url;
+
+use crate::secure_url::{is_https_or_loopback, may_carry_credentials, MAX_REDIRECTS};
 use crate::zip::read::ReadError;
 use crate::zip::ZipWriter;
 use crate::Provider;
@@ -234,30 +236,64 @@ pub fn download<W: Write>(
     zip: &mut ZipWriter<W>,
 ) -> Result<u64, ArchiveError> {
     let url = archive_url(job, endpoints)?;
+    let http_error = |url: &str, e: &dyn std::fmt::Display| ArchiveError::Http {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    // Redirects are followed here, not by reqwest: a credential goes only
+    // to the origin it was given for (`secure_url::may_carry_credentials`).
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("git2s3/", env!("CARGO_PKG_VERSION")))
         .timeout(None)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| ArchiveError::Http {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-    let mut request = client.get(&url);
-    request = match (job.provider, credentials) {
-        (Provider::Gitlab, Credentials::Token(t)) => request.header("PRIVATE-TOKEN", t),
-        (Provider::Github | Provider::GithubEnterprise, Credentials::Token(t)) => request
-            .bearer_auth(t)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28"),
-        (_, Credentials::Token(t)) => request.bearer_auth(t),
+        .map_err(|e| http_error(&url, &e))?;
+    // The credential, in the header this provider reads it from.
+    let (header, value) = match (job.provider, credentials) {
+        (Provider::Gitlab, Credentials::Token(t)) => ("private-token", t.clone()),
+        (_, Credentials::Token(t)) => ("authorization", format!("Bearer {t}")),
         (_, Credentials::OauthConsumer { key, secret }) => {
-            request.bearer_auth(bitbucket_token(&client, &endpoints.bitbucket, key, secret)?)
+            let token = bitbucket_token(&client, &endpoints.bitbucket, key, secret)?;
+            ("authorization", format!("Bearer {token}"))
         }
     };
-    let response = request.send().map_err(|e| ArchiveError::Http {
-        url: url.clone(),
-        message: e.to_string(),
-    })?;
+    let origin = Url::parse(&url).map_err(|e| http_error(&url, &e))?;
+    let mut current = origin.clone();
+    let mut redirects = 0;
+    let response = loop {
+        let mut request = client.get(current.as_str());
+        if may_carry_credentials(&origin, &current) {
+            request = request.header(header, &value);
+            if matches!(job.provider, Provider::Github | Provider::GithubEnterprise) {
+                request = request
+                    .header("accept", "application/vnd.github+json")
+                    .header("x-github-api-version", "2022-11-28");
+            }
+        }
+        let response = request
+            .send()
+            .map_err(|e| http_error(current.as_str(), &e))?;
+        if !response.status().is_redirection() {
+            break response;
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| http_error(current.as_str(), &"a redirect without a Location"))?;
+        let next = current
+            .join(location)
+            .map_err(|e| http_error(current.as_str(), &e))?;
+        check_url(next.as_str())?;
+        redirects += 1;
+        if redirects > MAX_REDIRECTS {
+            return Err(http_error(
+                &url,
+                &format!("more than {MAX_REDIRECTS} redirects"),
+            ));
+        }
+        current = next;
+    };
     let status = response.status().as_u16();
     if status != 200 {
         return Err(ArchiveError::Status {
@@ -515,5 +551,114 @@ mod tests {
     fn credentials_never_show_in_debug_output() {
         let c = Credentials::Token("glpat-secret".into());
         assert!(!format!("{c:?}").contains("glpat"));
+    }
+
+    /// One local HTTP server: answers each request with what `answer`
+    /// makes of it, and keeps every request's head (method, path, headers).
+    fn server(
+        answer: impl Fn(&str) -> Vec<u8> + Send + 'static,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut reader = io::BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                log.lock().unwrap().push(head.clone());
+                let _ = conn.write_all(&answer(&head));
+            }
+        });
+        (url, seen)
+    }
+
+    fn http(status: &str, extra: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {status}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Attack: the configured API answers 302 to another host. reqwest
+    /// strips `Authorization` on a cross-host redirect, but not GitLab's
+    /// `PRIVATE-TOKEN`, and it follows redirects to plain http. No
+    /// credential header may reach a host other than the configured API's.
+    #[test]
+    fn a_redirect_to_another_host_gets_no_credential() {
+        let (dir, head) = sample();
+        let archive = git(
+            dir.path(),
+            &["archive", "--format=zip", "--prefix=acme-api-x/", "HEAD"],
+        );
+        let (elsewhere, seen_elsewhere) = server(move |_| http("200 OK", "", &archive));
+        for (provider, project) in [(Provider::Gitlab, Some("42")), (Provider::Github, None)] {
+            let target = format!("{elsewhere}/download.zip");
+            let (api, seen_api) =
+                server(move |_| http("302 Found", &format!("location: {target}\r\n"), b""));
+            let mut j = job(provider, "acme/api", project);
+            j.commit = head.clone();
+            let endpoints = Endpoints {
+                github: api.clone(),
+                gitlab: api.clone(),
+                ..Endpoints::default()
+            };
+            let mut zip = ZipWriter::new(Vec::new());
+            let creds = Credentials::Token("glpat-secret-token-1234".into());
+            let files = download(&j, &endpoints, &creds, &mut zip).unwrap();
+            assert_eq!(files, 5, "{provider}");
+            let to_api = seen_api.lock().unwrap().join("\n").to_ascii_lowercase();
+            assert!(
+                to_api.contains("glpat-secret-token-1234"),
+                "{provider}: {to_api}"
+            );
+        }
+        let leaked = seen_elsewhere
+            .lock()
+            .unwrap()
+            .join("\n")
+            .to_ascii_lowercase();
+        assert!(!leaked.contains("glpat-secret-token-1234"), "{leaked}");
+        assert!(
+            !leaked.contains("private-token") && !leaked.contains("authorization"),
+            "{leaked}"
+        );
+    }
+
+    #[test]
+    fn a_redirect_to_plain_http_elsewhere_is_refused() {
+        let (api, _) = server(|_| {
+            http(
+                "302 Found",
+                "location: http://git.example.com/a.zip\r\n",
+                b"",
+            )
+        });
+        let endpoints = Endpoints {
+            github: api,
+            ..Endpoints::default()
+        };
+        let mut zip = ZipWriter::new(Vec::new());
+        let creds = Credentials::Token("t".into());
+        let err = download(
+            &job(Provider::Github, "acme/api", None),
+            &endpoints,
+            &creds,
+            &mut zip,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::NotHttps(_)), "{err}");
     }
 }
