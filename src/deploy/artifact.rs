@@ -135,10 +135,10 @@ pub fn load(path: &Path, arch: Architecture) -> Result<LambdaZip, ArtifactError>
     })
 }
 
-/// Stages a checked zip, points `settings` at it, and
-/// says what happened on `progress`. The key holds the zip's hash, so it
-/// names one content: no object version is recorded, and uploading the
-/// same zip again is not a change to the stack.
+/// Stages a checked zip, points `settings` at it (bucket, key and object
+/// version), and says what happened on `progress`. The key holds the zip's
+/// hash, so staging the same zip again finds the same version, and is not
+/// a change to the stack.
 pub async fn deploy_from(
     zip: &LambdaZip,
     settings: &mut Settings,
@@ -160,7 +160,7 @@ pub async fn deploy_from(
     ));
     settings.lambda.code_bucket = Some(staged.bucket.clone());
     settings.lambda.code_key = Some(staged.key.clone());
-    settings.lambda.code_version = None;
+    settings.lambda.code_version = staged.version.clone();
     Ok(staged)
 }
 
@@ -170,7 +170,12 @@ pub fn artifacts_bucket(account: &str, region: &str) -> String {
 }
 
 /// Uploads the zip to the artifacts bucket (creating the bucket once),
-/// unless an object with the same hash is already there.
+/// unless the object at its key already holds exactly these bytes. The
+/// bucket's name is predictable, so nothing is taken on its name: every
+/// call names this account as the bucket's owner, an object already there
+/// is read and hashed before it is reused (its key says what its SHA-256
+/// must be), and the object version staged or checked is recorded, so the
+/// stack's functions run that version and no other.
 pub async fn stage(
     s3: &aws_sdk_s3::Client,
     zip: &LambdaZip,
@@ -178,23 +183,41 @@ pub async fn stage(
     region: &str,
 ) -> Result<Staged, DeployError> {
     let bucket = artifacts_bucket(account, region);
-    bucket::ensure_private(s3, &bucket, region).await?;
+    bucket::ensure_private(s3, &bucket, account, region).await?;
     let key = format!("lambda/{}/bootstrap.zip", zip.sha256);
     match s3
-        .head_object()
+        .get_object()
         .bucket(&bucket)
         .key(&key)
+        .expected_bucket_owner(account)
         .send()
         .await
         .aws("s3:GetObject")
     {
-        Ok(head) => {
-            return Ok(Staged {
-                version: head.version_id().map(str::to_string),
-                bucket,
-                key,
-                uploaded: false,
-            })
+        Ok(existing) => {
+            let version = existing.version_id().map(str::to_string);
+            let bytes = existing
+                .body
+                .collect()
+                .await
+                .map_err(|e| ArtifactError::Download {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    message: e.to_string(),
+                })?
+                .into_bytes();
+            if hex::encode(Sha256::digest(&bytes)) == zip.sha256 {
+                return Ok(Staged {
+                    version,
+                    bucket,
+                    key,
+                    uploaded: false,
+                });
+            }
+            tracing::warn!(
+                bucket, key,
+                "the object does not hold the zip its key names (its SHA-256 differs): uploading the zip again"
+            );
         }
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
@@ -203,6 +226,7 @@ pub async fn stage(
         .put_object()
         .bucket(&bucket)
         .key(&key)
+        .expected_bucket_owner(account)
         .content_type("application/zip")
         .body(zip.bytes.clone().into())
         .send()

@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
+use super::error::DeployError;
 use crate::aws::{AwsError, AwsResultExt};
 use crate::progress::Progress;
 
@@ -24,9 +25,20 @@ pub enum Owner {
 
 /// Who holds `bucket`, by HeadBucket: 200 ours, 403 someone else's, 404 free.
 pub async fn owner(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Owner, AwsError> {
+    owned_by(s3, bucket, None).await
+}
+
+/// As [`owner`], and with `expected`, only `expected`'s (S3 answers 403 for
+/// a bucket of any other account, whatever that account's policy allows).
+pub async fn owned_by(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    expected: Option<&str>,
+) -> Result<Owner, AwsError> {
     match s3
         .head_bucket()
         .bucket(bucket)
+        .set_expected_bucket_owner(expected.map(str::to_string))
         .send()
         .await
         .aws("s3:ListBucket")
@@ -39,16 +51,24 @@ pub async fn owner(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Owner, AwsEr
     }
 }
 
-/// Creates `bucket` if it does not exist, and (re)applies versioning,
-/// SSE-S3 encryption and a full public access block. Idempotent.
+/// Creates the artifacts `bucket` in `account` if it does not exist, and (re)applies
+/// versioning, SSE-S3 encryption and a full public access block; every
+/// call names `account` as the bucket's expected owner, so a bucket of the
+/// same name in another account is never written to. Idempotent.
 pub async fn ensure_private(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
+    account: &str,
     region: &str,
-) -> Result<bool, AwsError> {
-    let created = match owner(s3, bucket).await? {
+) -> Result<bool, DeployError> {
+    let created = match owned_by(s3, bucket, Some(account)).await? {
         Owner::ThisAccount => false,
-        Owner::OtherAccount | Owner::Nobody => {
+        Owner::OtherAccount => {
+            return Err(DeployError::ArtifactsBucketElsewhere {
+                bucket: bucket.to_string(),
+            })
+        }
+        Owner::Nobody => {
             let mut create = s3.create_bucket().bucket(bucket);
             // us-east-1 is the one region that takes no location constraint.
             if region != "us-east-1" {
@@ -64,6 +84,7 @@ pub async fn ensure_private(
     };
     s3.put_public_access_block()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .public_access_block_configuration(
             PublicAccessBlockConfiguration::builder()
                 .block_public_acls(true)
@@ -77,6 +98,7 @@ pub async fn ensure_private(
         .aws("s3:PutBucketPublicAccessBlock")?;
     s3.put_bucket_encryption()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
                 .rules(
@@ -97,6 +119,7 @@ pub async fn ensure_private(
         .aws("s3:PutEncryptionConfiguration")?;
     s3.put_bucket_versioning()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .versioning_configuration(
             VersioningConfiguration::builder()
                 .status(BucketVersioningStatus::Enabled)

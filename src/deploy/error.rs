@@ -26,6 +26,13 @@ pub enum DeployError {
          pick another name with --bucket"
     )]
     BucketElsewhere { bucket: String },
+    #[error(
+        "bucket {bucket}, where git2s3 stages the Lambda zip, belongs to another AWS account: \
+         its name is predictable, so someone may have claimed it, and git2s3 never trusts a bucket \
+         by its name. Upload the Lambda zip to a bucket of your own, set lambda.code_bucket and \
+         lambda.code_key (GIT2S3_LAMBDA_CODE_BUCKET, GIT2S3_LAMBDA_CODE_KEY), and run the command again"
+    )]
+    ArtifactsBucketElsewhere { bucket: String },
     #[error("stack {stack} does not exist in {region}: run `git2s3 init` first, or check --stack-name and --region")]
     NoStack { stack: String, region: String },
     #[error(
@@ -92,6 +99,15 @@ pub enum ArtifactError {
          This build of git2s3 has no published release asset to download"
     )]
     NotFound { searched: String },
+    #[error(
+        "cannot read back s3://{bucket}/{key} to check it holds the Lambda zip: {message}. \
+         Run the command again; if it fails again, delete that object and it is uploaded anew"
+    )]
+    Download {
+        bucket: String,
+        key: String,
+        message: String,
+    },
     #[error("cannot read the Lambda zip {path}: {source}")]
     Read {
         path: PathBuf,

@@ -934,3 +934,61 @@ async fn zip_download_stores_the_token_or_the_oauth_consumer() {
     });
     assert!(err.contains("needs its key and secret, and secret git2s3/oauthmissing/bitbucket-oauth-consumer does not hold them yet: set BITBUCKET_OAUTH_KEY and BITBUCKET_OAUTH_SECRET"), "{err}");
 }
+
+/// Attack: the artifacts bucket's name is predictable, and an object at
+/// the zip's key was reused on its name alone. Now the object is read and
+/// hashed before it is reused, and the stack's functions are pinned to the
+/// object version that was checked or uploaded. (A region of its own, so
+/// that its artifacts bucket is this test's alone.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tampered_lambda_zip_is_replaced_and_the_stack_runs_the_checked_version() {
+    let moto = moto();
+    let install = Install::new(moto);
+    let region = "eu-west-1";
+    let first = install.init("pinned", &["--region", region]);
+    let (bucket, key) = (
+        first["artifact"]["bucket"].as_str().unwrap().to_string(),
+        first["artifact"]["key"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(bucket, format!("git2s3-artifacts-123456789012-{region}"));
+    let pinned = first["artifact"]["version"].as_str().unwrap().to_string();
+    let mut config = moto.sdk_config().await.into_builder();
+    config.set_region(Some(aws_types::region::Region::new(region)));
+    let config = config.build();
+    let cf = aws_sdk_cloudformation::Client::new(&config);
+    let parameter = |stack: aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput| {
+        stack.stacks()[0]
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some("LambdaCodeObjectVersion"))
+            .and_then(|p| p.parameter_value().map(str::to_string))
+    };
+    let stack = cf.describe_stacks().stack_name("pinned").send().await.unwrap();
+    assert_eq!(parameter(stack).as_deref(), Some(pinned.as_str()));
+
+    // Someone with write access swaps the object at the zip's key.
+    let s3 = git2s3::aws::s3_client(&config);
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(b"PK\x03\x04 not the bootstrap git2s3 built".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let second = install.init("pinned", &["--region", region]);
+    assert_eq!(second["artifact"]["uploaded"], true, "{second}");
+    let repinned = second["artifact"]["version"].as_str().unwrap().to_string();
+    assert_ne!(repinned, pinned);
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .version_id(&repinned)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(bytes.as_ref(), std::fs::read(lambda_zip()).unwrap().as_slice());
+    let stack = cf.describe_stacks().stack_name("pinned").send().await.unwrap();
+    assert_eq!(parameter(stack).as_deref(), Some(repinned.as_str()));
+}
