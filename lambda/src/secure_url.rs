@@ -35,12 +35,44 @@ pub fn may_carry_credentials(from: &Url, to: &Url) -> bool {
         && is_https_or_loopback(to.as_str())
 }
 
+/// A name as one URL path segment (or query value): every byte but
+/// letters, digits and `-_.~` percent-encoded, `/` included. Every API URL
+/// git2s3 builds puts names through this, so a name never adds a segment,
+/// a query or a fragment.
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `owner/repo` (or a deeper path) with each of its components encoded
+/// on its own, for APIs that take the path as segments.
+pub fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// The most redirects followed from one request.
 pub const MAX_REDIRECTS: usize = 5;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_become_single_segments() {
+        assert_eq!(encode_segment("group/sub api"), "group%2Fsub%20api");
+        assert_eq!(encode_segment("%2e%2e"), "%252e%252e");
+        assert_eq!(encode_path("acme/re?po#x"), "acme/re%3Fpo%23x");
+    }
 
     #[test]
     fn credentials_follow_a_redirect_only_to_the_same_secure_origin() {

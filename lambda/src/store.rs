@@ -9,13 +9,17 @@
 //!
 //! The upload completes only when the writer says the zip is finished
 //! ([`PartWriter::finish`]); if the builder fails or is dropped half-way,
-//! the multipart upload is aborted, so a truncated zip never lands.
+//! the multipart upload is aborted, so a truncated zip never lands. And it
+//! completes only if the object at the key is still the one the job began
+//! with ([`Replaces`]: S3's conditional writes on PutObject and
+//! CompleteMultipartUpload), so two workers racing on one key can never
+//! leave the older build there.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Write};
 
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
@@ -140,6 +144,42 @@ pub enum StoreError {
     },
     #[error("the zip for s3://{bucket}/{key} was not finished (the builder stopped); nothing was written")]
     Unfinished { bucket: String, key: String },
+    #[error(
+        "another worker wrote s3://{bucket}/{key} while this job built it, so this zip was not \
+         written over it; the job is retried, and then finds the key current or builds the newer head"
+    )]
+    Replaced { bucket: String, key: String },
+}
+
+/// The object at a key now: what the worker compares a build with, and
+/// what its upload may replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    /// The commit recorded on it (none on an object git2s3 did not write).
+    pub commit: Option<String>,
+    /// Its ETag, which the upload names as the object it replaces.
+    pub etag: String,
+}
+
+/// What an upload may replace: the upload is conditional on it, so two
+/// workers racing on one key can never leave the older build there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaces {
+    /// No object: the upload fails if one appeared (`If-None-Match: *`).
+    Nothing,
+    /// The object with this ETag: the upload fails if another replaced it
+    /// (`If-Match`).
+    Object(String),
+}
+
+impl Replaces {
+    /// What an upload replaces, given the object there when the job began.
+    pub fn current(current: Option<&Current>) -> Replaces {
+        match current {
+            Some(c) => Replaces::Object(c.etag.clone()),
+            None => Replaces::Nothing,
+        }
+    }
 }
 
 /// Where the worker keeps zips: the commit a key holds now, and a streamed
@@ -151,25 +191,27 @@ pub enum StoreError {
 /// or was dropped), the upload is aborted, nothing is stored, and it
 /// answers [`StoreError::Unfinished`].
 pub trait ZipStore: Send + Sync {
-    /// The commit recorded on the current object at `key`, if any.
-    fn current_commit(
+    /// The object at `key` now, if any.
+    fn current(
         &self,
         key: &str,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Current>, StoreError>> + Send;
 
     /// Uploads what arrives on `parts` to `key`, and completes it only
-    /// after [`Part::End`].
+    /// after [`Part::End`], and only if the object there is still the one
+    /// `replaces` names ([`StoreError::Replaced`] otherwise).
     fn upload(
         &self,
         key: &str,
         meta: &ObjectMeta,
         parts: mpsc::Receiver<Part>,
+        replaces: &Replaces,
     ) -> impl Future<Output = Result<Uploaded, StoreError>> + Send;
 }
 
 impl ZipStore for Store {
-    async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Store::current_commit(self, key).await
+    async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+        Store::current(self, key).await
     }
 
     async fn upload(
@@ -177,8 +219,9 @@ impl ZipStore for Store {
         key: &str,
         meta: &ObjectMeta,
         parts: mpsc::Receiver<Part>,
+        replaces: &Replaces,
     ) -> Result<Uploaded, StoreError> {
-        Store::upload(self, key, meta, parts).await
+        Store::upload(self, key, meta, parts, replaces).await
     }
 }
 
@@ -219,8 +262,8 @@ impl Store {
         }
     }
 
-    /// The commit recorded on the current object at `key`, if any.
-    pub async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
+    /// The object at `key` now, if any.
+    pub async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
         match self
             .client
             .head_object()
@@ -229,10 +272,36 @@ impl Store {
             .send()
             .await
         {
-            Ok(head) => Ok(head.metadata().and_then(|m| m.get("commit").cloned())),
+            Ok(head) => Ok(Some(Current {
+                commit: head.metadata().and_then(|m| m.get("commit").cloned()),
+                etag: head.e_tag().unwrap_or_default().to_string(),
+            })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(self.error("HeadObject", key, e)),
         }
+    }
+
+    /// The commit recorded on the current object at `key`, if any.
+    pub async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.current(key).await?.and_then(|c| c.commit))
+    }
+
+    /// S3's answer to a conditional write whose condition failed (412), as
+    /// [`StoreError::Replaced`]; any other error as it is.
+    fn unless_replaced<E>(&self, action: &'static str, key: &str, err: SdkError<E>) -> StoreError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let precondition = err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 412);
+        if precondition {
+            return StoreError::Replaced {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+            };
+        }
+        self.error(action, key, err)
     }
 
     /// Uploads what arrives on `parts` to `key`, as one PutObject or a
@@ -242,7 +311,12 @@ impl Store {
         key: &str,
         meta: &ObjectMeta,
         mut parts: mpsc::Receiver<Part>,
+        replaces: &Replaces,
     ) -> Result<Uploaded, StoreError> {
+        let (if_match, if_none_match) = match replaces {
+            Replaces::Nothing => (None, Some("*".to_string())),
+            Replaces::Object(etag) => (Some(etag.clone()), None),
+        };
         let unfinished = || StoreError::Unfinished {
             bucket: self.bucket.clone(),
             key: key.to_string(),
@@ -261,10 +335,12 @@ impl Store {
                     .key(key)
                     .content_type("application/zip")
                     .set_metadata(Some(meta.to_headers()))
+                    .set_if_match(if_match.clone())
+                    .set_if_none_match(if_none_match.clone())
                     .body(ByteStream::from(first))
                     .send()
                     .await
-                    .map_err(|e| self.error("PutObject", key, e))?;
+                    .map_err(|e| self.unless_replaced("PutObject", key, e))?;
                 return Ok(Uploaded {
                     version_id: put.version_id().map(String::from),
                     bytes,
@@ -303,9 +379,11 @@ impl Store {
                             .set_parts(Some(completed))
                             .build(),
                     )
+                    .set_if_match(if_match)
+                    .set_if_none_match(if_none_match)
                     .send()
                     .await
-                    .map_err(|e| self.error("CompleteMultipartUpload", key, e));
+                    .map_err(|e| self.unless_replaced("CompleteMultipartUpload", key, e));
                 match done {
                     Ok(done) => Ok(Uploaded {
                         version_id: done.version_id().map(String::from),

@@ -1,15 +1,19 @@
 //! The worker role: one [`Job`] in, one zip in S3 out.
 //!
-//! 1. If the object at the job's key already records this commit, stop:
-//!    a redelivered or repeated job writes nothing.
-//! 2. Git pull: fetch the ref over SSH into a scratch directory. If the
-//!    ref has moved on since the push, build what it points at now (and
-//!    say so): the newest commit wins, and the later job for that commit
-//!    then finds it built. Zip download: fetch the provider's archive of
-//!    the pushed commit.
-//! 3. Build the zip on a blocking thread while [`Store::upload`] streams it
+//! 1. Refuse a job for anything the stack is not connected to, and read
+//!    the object at the job's key once. If it records this commit, stop: a
+//!    redelivered or repeated job writes nothing.
+//! 2. Git pull: fetch the ref over SSH into a scratch directory. Zip
+//!    download: ask the provider's API for the ref's head. Either way the
+//!    commit built is the one the ref points at now, whatever the payload
+//!    named (and the worker says so when they differ): a replayed or late
+//!    delivery can never build an older commit. If the object already
+//!    holds that head, stop.
+//! 3. Build the zip on a blocking thread while the [`ZipStore`] streams it
 //!    to S3, and record commit, ref, repo, provider, delivery and pusher
-//!    on the object.
+//!    on the object. The write is conditional on the object read in step
+//!    1: if another worker replaced it meanwhile, this one writes nothing
+//!    and fails, and its retry finds the key current.
 //!
 //! Every error says what to fix. The SQS adapter reports failed jobs one by
 //! one, so the queue retries them and, after three tries, moves them to the
@@ -30,7 +34,7 @@ use crate::fetch::keys::DeployKeys;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{ObjectMeta, PartWriter, StoreError, Uploaded, ZipStore};
+use crate::store::{Current, ObjectMeta, PartWriter, Replaces, StoreError, Uploaded, ZipStore};
 use crate::zip::ZipWriter;
 
 /// What the worker needs besides the job.
@@ -126,15 +130,35 @@ pub async fn handle(
     let connection = &config.connection;
     connection.check_provider(job.provider)?;
     connection.check_repo(&job.repo)?;
-    if store.current_commit(&key).await?.as_deref() == Some(job.commit.as_str()) {
-        return Ok(Done::AlreadyCurrent {
-            key,
-            commit: job.commit.clone(),
-        });
+    // Read once: what the build is compared with, and what its upload may
+    // replace (the write is conditional on it).
+    let slot = Slot {
+        current: store.current(&key).await?,
+        key,
+    };
+    if let Some(done) = slot.already(&job.commit) {
+        return Ok(done);
     }
     match job.method {
-        Method::GitPull => git_pull(job, config, store, key).await,
-        Method::ZipDownload => zip_download(job, config, store, key).await,
+        Method::GitPull => git_pull(job, config, store, slot).await,
+        Method::ZipDownload => zip_download(job, config, store, slot).await,
+    }
+}
+
+/// Where a job's zip goes, and the object there when the job began.
+struct Slot {
+    key: String,
+    current: Option<Current>,
+}
+
+impl Slot {
+    /// [`Done::AlreadyCurrent`] when the object holds `commit`.
+    fn already(&self, commit: &str) -> Option<Done> {
+        let held = self.current.as_ref().and_then(|c| c.commit.as_deref());
+        (held == Some(commit)).then(|| Done::AlreadyCurrent {
+            key: self.key.clone(),
+            commit: commit.to_string(),
+        })
     }
 }
 
@@ -148,7 +172,7 @@ struct Built {
 /// the parts stream to S3; the upload completes only if `build` succeeds.
 async fn stream_to_s3<F>(
     store: &impl ZipStore,
-    key: &str,
+    slot: &Slot,
     meta: &ObjectMeta,
     build: F,
 ) -> Result<(Uploaded, Built), WorkError>
@@ -161,7 +185,8 @@ where
         writer.finish()?;
         Ok(built)
     });
-    let uploaded = store.upload(key, meta, rx).await;
+    let replaces = Replaces::current(slot.current.as_ref());
+    let uploaded = store.upload(&slot.key, meta, rx, &replaces).await;
     // A builder error explains an unfinished upload better than the upload does.
     let built = builder.await.expect("the zip thread does not panic")?;
     Ok((uploaded?, built))
@@ -193,7 +218,7 @@ async fn git_pull(
     job: &Job,
     config: &WorkerConfig,
     store: &impl ZipStore,
-    key: String,
+    slot: Slot,
 ) -> Result<Done, WorkError> {
     let deploy_key = config
         .deploy_keys
@@ -235,11 +260,11 @@ async fn git_pull(
         repo = %job.repo, git_ref = %job.git_ref, commit = %fetched.commit,
         seconds = started.elapsed().as_secs_f64(), "fetched"
     );
-    if let Some(done) = moved_on_and_current(job, &fetched, store, &key).await? {
+    if let Some(done) = moved_on_and_current(job, &fetched, &slot) {
         return Ok(done);
     }
     let commit = fetched.commit.clone();
-    let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &commit), move |writer| {
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta(job, &commit), move |writer| {
         let (writer, stats) = snapshot::write_zip(&repo_dir, &fetched.commit, writer)?;
         tracing::info!(
             files = stats.files,
@@ -261,46 +286,56 @@ async fn git_pull(
         seconds = started.elapsed().as_secs_f64(), "fetched, zipped and uploaded"
     );
     drop(scratch);
-    Ok(written(key, commit, uploaded, built))
+    Ok(written(slot.key, commit, uploaded, built))
 }
 
 /// When the ref has moved on since the push, the newer commit is built;
 /// and when the object already holds that commit, nothing is.
-async fn moved_on_and_current(
-    job: &Job,
-    fetched: &Fetched,
-    store: &impl ZipStore,
-    key: &str,
-) -> Result<Option<Done>, WorkError> {
+fn moved_on_and_current(job: &Job, fetched: &Fetched, slot: &Slot) -> Option<Done> {
     if fetched.commit == job.commit || fetched.ref_target == job.commit {
-        return Ok(None);
+        return None;
     }
     tracing::info!(
         repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %fetched.commit,
         "the ref moved on since this push; building the newer commit"
     );
-    let current = store.current_commit(key).await?;
-    Ok(
-        (current.as_deref() == Some(fetched.commit.as_str())).then(|| Done::AlreadyCurrent {
-            key: key.to_string(),
-            commit: fetched.commit.clone(),
-        }),
-    )
+    slot.already(&fetched.commit)
 }
 
+/// Zip download builds the ref's head as the provider's API gives it at
+/// job time, whatever commit the payload named: a replayed, late or
+/// redriven delivery can only ever build what the ref points at now.
 async fn zip_download(
     job: &Job,
     config: &WorkerConfig,
     store: &impl ZipStore,
-    key: String,
+    slot: Slot,
 ) -> Result<Done, WorkError> {
     let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
         repo: job.repo.clone(),
     })?;
-    let owned = job.clone();
-    let (uploaded, built) = stream_to_s3(store, &key, &meta(job, &job.commit), move |writer| {
+    let head = {
+        let (job, access) = (job.clone(), access.clone());
+        tokio::task::spawn_blocking(move || {
+            archive::head(&job, &access.endpoints, &access.credentials)
+        })
+        .await
+        .expect("the head lookup does not panic")?
+    };
+    if head != job.commit {
+        tracing::info!(
+            repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %head,
+            "the ref is not at the pushed commit; building its head"
+        );
+    }
+    if let Some(done) = slot.already(&head) {
+        return Ok(done);
+    }
+    let mut at_head = job.clone();
+    at_head.commit = head.clone();
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta(job, &head), move |writer| {
         let mut zip = ZipWriter::new(writer);
-        let files = archive::download(&owned, &access.endpoints, &access.credentials, &mut zip)?;
+        let files = archive::download(&at_head, &access.endpoints, &access.credentials, &mut zip)?;
         let (writer, _) = zip.finish()?;
         Ok((
             writer,
@@ -311,7 +346,7 @@ async fn zip_download(
         ))
     })
     .await?;
-    Ok(written(key, job.commit.clone(), uploaded, built))
+    Ok(written(slot.key, head, uploaded, built))
 }
 
 /// Logs the outcome of one job, without any secret.
@@ -376,7 +411,7 @@ pub async fn handle_sqs(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::sync::Mutex;
 
     use tokio::sync::mpsc;
@@ -390,12 +425,15 @@ mod tests {
     const NEW: &str = "2222222222222222222222222222222222222222";
 
     /// A bucket in memory, with the same contract as S3's [`crate::store::Store`]:
-    /// an object is stored only once its parts end with [`Part::End`].
+    /// an object is stored only once its parts end with [`Part::End`], and
+    /// only if the object there is still the one the upload replaces.
     #[derive(Default)]
     struct MemoryStore {
-        /// key → (commit, zip bytes)
+        /// key → (commit, zip bytes); the ETag is `"<commit>"`.
         objects: Mutex<HashMap<String, (String, Vec<u8>)>>,
         uploads_started: Mutex<usize>,
+        /// A commit another worker writes to the key while this upload runs.
+        racing_writer: Mutex<Option<String>>,
     }
 
     impl MemoryStore {
@@ -419,8 +457,11 @@ mod tests {
     }
 
     impl ZipStore for MemoryStore {
-        async fn current_commit(&self, key: &str) -> Result<Option<String>, StoreError> {
-            Ok(self.object(key).map(|(commit, _)| commit))
+        async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+            Ok(self.object(key).map(|(commit, _)| Current {
+                etag: format!("\"{commit}\""),
+                commit: Some(commit),
+            }))
         }
 
         async fn upload(
@@ -428,8 +469,15 @@ mod tests {
             key: &str,
             meta: &ObjectMeta,
             mut parts: mpsc::Receiver<Part>,
+            replaces: &Replaces,
         ) -> Result<Uploaded, StoreError> {
             *self.uploads_started.lock().unwrap() += 1;
+            if let Some(commit) = self.racing_writer.lock().unwrap().take() {
+                self.objects
+                    .lock()
+                    .unwrap()
+                    .insert(key.into(), (commit, b"PK the other worker's zip".to_vec()));
+            }
             let mut bytes = Vec::new();
             loop {
                 match parts.recv().await {
@@ -444,6 +492,13 @@ mod tests {
                 }
             }
             let len = bytes.len() as u64;
+            let now = self.current(key).await?;
+            if Replaces::current(now.as_ref()) != *replaces {
+                return Err(StoreError::Replaced {
+                    bucket: "memory".into(),
+                    key: key.into(),
+                });
+            }
             self.objects
                 .lock()
                 .unwrap()
@@ -505,6 +560,13 @@ mod tests {
         }
     }
 
+    async fn slot(store: &MemoryStore) -> Slot {
+        Slot {
+            key: KEY.into(),
+            current: store.current(KEY).await.unwrap(),
+        }
+    }
+
     #[tokio::test]
     async fn a_ref_that_moved_on_to_the_commit_in_s3_is_not_built_again() {
         let fetched = Fetched {
@@ -514,9 +576,7 @@ mod tests {
         };
         let pushed_old = job(Method::GitPull, OLD);
         let store = MemoryStore::holding(KEY, NEW);
-        let done = moved_on_and_current(&pushed_old, &fetched, &store, KEY)
-            .await
-            .unwrap();
+        let done = moved_on_and_current(&pushed_old, &fetched, &slot(&store).await);
         assert_eq!(
             done,
             Some(Done::AlreadyCurrent {
@@ -526,55 +586,164 @@ mod tests {
         );
         // The object still holds the old commit: the newer one is built.
         let store = MemoryStore::holding(KEY, OLD);
-        let done = moved_on_and_current(&pushed_old, &fetched, &store, KEY)
-            .await
-            .unwrap();
+        let done = moved_on_and_current(&pushed_old, &fetched, &slot(&store).await);
         assert_eq!(done, None);
         // The ref did not move: build what was pushed.
         let pushed_new = job(Method::GitPull, NEW);
-        let done = moved_on_and_current(&pushed_new, &fetched, &store, KEY)
-            .await
-            .unwrap();
+        let done = moved_on_and_current(&pushed_new, &fetched, &slot(&store).await);
         assert_eq!(done, None);
         assert_eq!(store.uploads_started(), 0);
     }
 
-    /// Answers every request with `body`, as an archive endpoint that
-    /// returns an error page with status 200 would.
-    fn serve_once(body: &'static [u8]) -> String {
+    /// Attack: two workers race on one key; the slower, which built the
+    /// older commit, must not write over the newer zip. Its upload is
+    /// conditional on the object it read when it began.
+    #[tokio::test]
+    async fn a_worker_that_lost_a_race_writes_nothing_over_the_winner() {
+        let (api, _) = provider_api(OLD, provider_zip());
+        let store = MemoryStore::holding(KEY, "0".repeat(40).as_str());
+        *store.racing_writer.lock().unwrap() = Some(NEW.into());
+        let err = handle(
+            &job(Method::ZipDownload, NEW),
+            &config(DeployKeys::default(), Some(access(&api))),
+            &store,
+        )
+        .await
+        .unwrap_err();
+        // Whichever comes first, the truncated archive or the lost race,
+        // the winner's zip is what the key holds.
+        assert!(
+            matches!(
+                err,
+                WorkError::Store(StoreError::Replaced { .. }) | WorkError::Archive(_)
+            ),
+            "{err}"
+        );
+        assert_eq!(store.object(KEY).unwrap().0, NEW);
+    }
+
+    /// The store's side of the race, alone: an upload that names the
+    /// object the job began with fails once another has replaced it.
+    #[tokio::test]
+    async fn an_upload_conditional_on_a_replaced_object_is_refused() {
+        let store = MemoryStore::holding(KEY, OLD);
+        let began = slot(&store).await;
+        *store.racing_writer.lock().unwrap() = Some(NEW.into());
+        let (tx, rx) = mpsc::channel(2);
+        tx.send(Part::Data(bytes::Bytes::from_static(b"PK old build")))
+            .await
+            .unwrap();
+        tx.send(Part::End).await.unwrap();
+        let replaces = Replaces::current(began.current.as_ref());
+        let err = store
+            .upload(KEY, &meta(&job(Method::GitPull, OLD), OLD), rx, &replaces)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Replaced { .. }), "{err}");
+        assert_eq!(store.object(KEY).unwrap().0, NEW);
+    }
+
+    /// Attack: a replayed, late or redriven delivery of an older push.
+    /// Zip download asks the provider for the ref's head and builds that,
+    /// so the older commit never replaces the newer zip.
+    #[tokio::test]
+    async fn zip_download_of_an_older_delivery_builds_the_refs_head() {
+        let (api, seen) = provider_api(NEW, TRUNCATED_BUT_FOR_THE_HEAD);
+        let store = MemoryStore::holding(KEY, NEW);
+        let done = handle(
+            &job(Method::ZipDownload, OLD),
+            &config(DeployKeys::default(), Some(access(&api))),
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            done,
+            Done::AlreadyCurrent {
+                key: KEY.into(),
+                commit: NEW.into()
+            }
+        );
+        assert_eq!(store.uploads_started(), 0);
+        let asked = seen.lock().unwrap().clone();
+        assert_eq!(asked, ["/repos/acme/api/commits/heads/main"], "{asked:?}");
+    }
+
+    /// A zip whose first entry is cut short: a build that fails part-way,
+    /// after the upload has begun.
+    const TRUNCATED_BUT_FOR_THE_HEAD: &[u8] = b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+
+    /// A local server in GitHub's shape: the ref's head at
+    /// `/repos/…/commits/…`, and `archive` for anything else. Keeps the
+    /// paths asked for.
+    fn provider_api(
+        head: &'static str,
+        archive: &'static [u8],
+    ) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+        use std::io::{BufRead as _, BufReader};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
         std::thread::spawn(move || {
-            if let Ok((mut conn, _)) = listener.accept() {
-                let mut request = [0u8; 4096];
-                let _ = conn.read(&mut request);
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                log.lock().unwrap().push(path.clone());
+                let body: Vec<u8> = if path.contains("/commits/") {
+                    format!("{{\"sha\":\"{head}\"}}").into_bytes()
+                } else {
+                    archive.to_vec()
+                };
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = conn.write_all(head.as_bytes());
-                let _ = conn.write_all(body);
+                let _ = conn.write_all(&body);
             }
         });
-        url
+        (url, seen)
+    }
+
+    /// A provider's archive of one file, under its top folder.
+    fn provider_zip() -> &'static [u8] {
+        let mut zip = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "acme-api-1111111/README.md",
+            ::zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(b"# api\n").unwrap();
+        Box::leak(zip.finish().unwrap().into_inner().into_boxed_slice())
+    }
+
+    fn access(api: &str) -> ArchiveAccess {
+        ArchiveAccess {
+            endpoints: Endpoints {
+                github: api.to_string(),
+                ..Endpoints::default()
+            },
+            credentials: Credentials::Token("t0k3n".into()),
+        }
     }
 
     #[tokio::test]
     async fn a_build_that_fails_aborts_the_upload_and_writes_nothing() {
-        // A zip whose first entry is cut short: the builder fails part-way,
-        // after the upload has begun.
-        const TRUNCATED: &[u8] = b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-        let access = ArchiveAccess {
-            endpoints: Endpoints {
-                github: serve_once(TRUNCATED),
-                ..Endpoints::default()
-            },
-            credentials: Credentials::Token("t0k3n".into()),
-        };
+        let (api, _) = provider_api(NEW, TRUNCATED_BUT_FOR_THE_HEAD);
         let store = MemoryStore::holding(KEY, OLD);
         let err = handle(
             &job(Method::ZipDownload, NEW),
-            &config(DeployKeys::default(), Some(access)),
+            &config(DeployKeys::default(), Some(access(&api))),
             &store,
         )
         .await

@@ -265,22 +265,14 @@ pub(super) fn id_string(v: &serde_json::Value) -> String {
     }
 }
 
-/// `OWNER/REPO` split in two, or an error naming the expected form.
-pub fn split_repo(repo: &str) -> Result<(&str, &str), RegisterError> {
+/// `OWNER/REPO` split in two, each part percent-encoded as one URL path
+/// segment, or an error naming the expected form.
+pub fn split_repo(repo: &str) -> Result<(String, String), RegisterError> {
     repo.split_once('/')
         .filter(|(o, r)| !o.is_empty() && !r.is_empty())
+        .map(|(o, r)| (encode(o), encode(r)))
         .ok_or_else(|| RegisterError::Unsupported(format!("`{repo}` is not OWNER/REPO")))
 }
 
 /// Percent-encodes a path segment (GitLab project paths, Data Center keys).
-pub fn encode(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use git2s3_lambda::secure_url::encode_segment as encode;

@@ -69,7 +69,7 @@ impl Bitbucket {
                 let (ws, slug) = split_repo(repo)?;
                 (format!("/repositories/{ws}/{slug}/hooks"), HOOKS)
             }
-            Target::Org(ws) => (format!("/workspaces/{ws}/hooks"), WORKSPACE_HOOKS),
+            Target::Org(ws) => (format!("/workspaces/{}/hooks", encode(ws)), WORKSPACE_HOOKS),
         })
     }
 
@@ -216,7 +216,7 @@ impl ProviderApi for Bitbucket {
         let list = self
             .api
             .list(
-                &format!("/repositories/{workspace}?pagelen=100"),
+                &format!("/repositories/{}?pagelen=100", encode(workspace)),
                 Paging::BodyNext,
                 REPOS,
             )

@@ -61,11 +61,7 @@ impl Server {
             Target::Repo(repo) => {
                 let (project, slug) = split_repo(repo)?;
                 (
-                    format!(
-                        "/rest/api/1.0/projects/{}/repos/{}/webhooks",
-                        encode(project),
-                        encode(slug)
-                    ),
+                    format!("/rest/api/1.0/projects/{}/repos/{}/webhooks", project, slug),
                     HOOKS,
                 )
             }
@@ -80,8 +76,7 @@ impl Server {
         let (project, slug) = split_repo(repo)?;
         Ok(format!(
             "/rest/keys/1.0/projects/{}/repos/{}/ssh",
-            encode(project),
-            encode(slug)
+            project, slug
         ))
     }
 
@@ -208,11 +203,7 @@ impl ProviderApi for Server {
 
     async fn head(&self, repo: &str, branch: Option<&str>) -> Result<Head, RegisterError> {
         let (project, slug) = split_repo(repo)?;
-        let path = format!(
-            "/rest/api/1.0/projects/{}/repos/{}",
-            encode(project),
-            encode(slug)
-        );
+        let path = format!("/rest/api/1.0/projects/{}/repos/{}", project, slug);
         let (info, _) = self.api.call(Method::GET, &path, None, BRANCHES).await?;
         let tip = match branch {
             None => {

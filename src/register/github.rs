@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::api::{
-    branch_head, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook, HookSpec, Key,
-    ProviderApi, Target, TokenOwner,
+    branch_head, encode, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook,
+    HookSpec, Key, ProviderApi, Target, TokenOwner,
 };
 use super::error::RegisterError;
 use super::http::{secret_header, Api, Paging, Rights};
@@ -69,7 +69,7 @@ impl GitHub {
                 let (owner, name) = split_repo(repo)?;
                 (format!("/repos/{owner}/{name}/hooks"), HOOKS)
             }
-            Target::Org(org) => (format!("/orgs/{org}/hooks"), ORG_HOOKS),
+            Target::Org(org) => (format!("/orgs/{}/hooks", encode(org)), ORG_HOOKS),
         })
     }
 
@@ -242,7 +242,7 @@ impl ProviderApi for GitHub {
         let list = self
             .api
             .list(
-                &format!("/orgs/{org}/repos?per_page=100"),
+                &format!("/orgs/{}/repos?per_page=100", encode(org)),
                 Paging::LinkHeader,
                 REPOS,
             )

@@ -956,14 +956,20 @@ async fn a_tampered_lambda_zip_is_replaced_and_the_stack_runs_the_checked_versio
     config.set_region(Some(aws_types::region::Region::new(region)));
     let config = config.build();
     let cf = aws_sdk_cloudformation::Client::new(&config);
-    let parameter = |stack: aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput| {
-        stack.stacks()[0]
-            .parameters()
-            .iter()
-            .find(|p| p.parameter_key() == Some("LambdaCodeObjectVersion"))
-            .and_then(|p| p.parameter_value().map(str::to_string))
-    };
-    let stack = cf.describe_stacks().stack_name("pinned").send().await.unwrap();
+    let parameter =
+        |stack: aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput| {
+            stack.stacks()[0]
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_key() == Some("LambdaCodeObjectVersion"))
+                .and_then(|p| p.parameter_value().map(str::to_string))
+        };
+    let stack = cf
+        .describe_stacks()
+        .stack_name("pinned")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(parameter(stack).as_deref(), Some(pinned.as_str()));
 
     // Someone with write access swaps the object at the zip's key.
@@ -988,7 +994,15 @@ async fn a_tampered_lambda_zip_is_replaced_and_the_stack_runs_the_checked_versio
         .await
         .unwrap();
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    assert_eq!(bytes.as_ref(), std::fs::read(lambda_zip()).unwrap().as_slice());
-    let stack = cf.describe_stacks().stack_name("pinned").send().await.unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        std::fs::read(lambda_zip()).unwrap().as_slice()
+    );
+    let stack = cf
+        .describe_stacks()
+        .stack_name("pinned")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(parameter(stack).as_deref(), Some(repinned.as_str()));
 }

@@ -17,6 +17,7 @@
 //! - [`register`]: register-webhook against a local mock of each provider;
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
+//! - [`store`]: the worker's conditional writes against moto's S3;
 //! - [`wizard`]: the `init` wizard through a real pseudo-terminal;
 //! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
 
@@ -36,6 +37,7 @@ mod runtime;
 mod server;
 mod sshd;
 mod stack;
+mod store;
 mod util;
 mod verify;
 mod wizard;

@@ -39,6 +39,30 @@ async fn zipball(
     Redirect::temporary(&format!("/codeload/{owner}/{repo}/legacy.zip/{sha}")).into_response()
 }
 
+/// GitHub's `GET /repos/{owner}/{repo}/commits/{ref}`: the ref's commit, as
+/// the worker asks for it before it downloads (`heads/BRANCH` or `tags/TAG`).
+async fn commit_of_ref(
+    State(archives): State<Arc<Archives>>,
+    Path((_owner, _repo, git_ref)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response();
+    }
+    let name = git_ref
+        .replacen("heads/", "refs/heads/", 1)
+        .replacen("tags/", "refs/tags/", 1);
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", &format!("{name}^{{commit}}")])
+        .current_dir(&archives.repo)
+        .output()
+        .unwrap();
+    let sha = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    axum::Json(serde_json::json!({ "sha": sha })).into_response()
+}
+
 async fn codeload(
     State(archives): State<Arc<Archives>>,
     Path((owner, repo, sha)): Path<(String, String, String)>,
@@ -59,6 +83,7 @@ async fn codeload(
 async fn provider(repo: PathBuf) -> SocketAddr {
     let app = Router::new()
         .route("/repos/{owner}/{repo}/zipball/{sha}", get(zipball))
+        .route("/repos/{owner}/{repo}/commits/{*ref}", get(commit_of_ref))
         .route("/codeload/{owner}/{repo}/legacy.zip/{sha}", get(codeload))
         .with_state(Arc::new(Archives { repo }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,4 +213,78 @@ async fn a_wrong_token_fails_with_the_fix_and_writes_nothing() {
         .unwrap()
         .contents()
         .is_empty());
+}
+
+/// Attack: a replayed, late or redriven delivery of an older push, signed
+/// with the stack's secret. Zip download builds the ref's head, which the
+/// provider's API gives at job time, so the older commit never replaces
+/// the newer zip: nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_older_push_never_replaces_the_newer_zip() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "zipdl-replay";
+    crate::moto::versioned_bucket(&s3, bucket).await;
+    let origin = tempfile::tempdir().unwrap();
+    let work = WorkTree::new(origin.path());
+    work.write("README.md", b"# one\n");
+    let old = work.commit("one");
+    work.write("README.md", b"# two\n");
+    let new = work.commit("two");
+    let addr = provider(work.dir.path().to_path_buf()).await;
+    let api = format!("http://{addr}");
+    let server = Server::start_with(
+        bucket,
+        &[],
+        &[
+            ("GIT2S3_GIT_TOKEN", TOKEN),
+            ("GIT2S3_PROVIDER", "github-enterprise"),
+            ("GIT2S3_API_URL", &api),
+        ],
+    );
+    let send = |delivery: &'static str, sha: String| {
+        let server = &server;
+        async move {
+            let body = github_push("acme/web", &sha);
+            let signature = sign(WEBHOOK_SECRET, &body);
+            let headers = [
+                ("x-github-event", "push"),
+                ("x-github-delivery", delivery),
+                ("x-github-enterprise-host", "ghe.example.com"),
+                ("x-hub-signature-256", signature.as_str()),
+            ];
+            let (status, answer) = server.post_to("/zipdl", &headers, &body).await;
+            assert_eq!(status, 202, "{answer}");
+            server.wait_idle().await;
+        }
+    };
+    let key = "acme/web/main/acme_web.zip";
+    // The delivery names the older commit, but the ref is at the newer one.
+    send("replay-1", old.clone()).await;
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().unwrap()["commit"],
+        new,
+        "{}",
+        server.log_text()
+    );
+    assert!(
+        server.log_text().contains("building its head"),
+        "{}",
+        server.log_text()
+    );
+    // The same older delivery again, as a redrive would send it.
+    send("replay-2", old).await;
+    let versions = crate::gitpull::version_count(&s3, bucket, key).await;
+    assert_eq!(versions, 1, "a second version was written");
+    assert!(
+        server.log_text().contains("already current"),
+        "{}",
+        server.log_text()
+    );
 }

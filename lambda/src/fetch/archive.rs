@@ -15,7 +15,9 @@ use std::io::{self, BufRead, Write};
 use crate::job::Job;
 use reqwest::Url;
 
-use crate::secure_url::{is_https_or_loopback, may_carry_credentials, MAX_REDIRECTS};
+use crate::secure_url::{
+    encode_path, encode_segment, is_https_or_loopback, may_carry_credentials, MAX_REDIRECTS,
+};
 use crate::zip::read::ReadError;
 use crate::zip::ZipWriter;
 use crate::Provider;
@@ -48,7 +50,10 @@ pub struct Endpoints {
     pub api_url: Option<String>,
     pub github: String,
     pub gitlab: String,
+    /// Bitbucket Cloud's web host, where archives and OAuth tokens live.
     pub bitbucket: String,
+    /// Bitbucket Cloud's REST API, where refs are read.
+    pub bitbucket_api: String,
 }
 
 impl Default for Endpoints {
@@ -62,6 +67,7 @@ impl Default for Endpoints {
             github: public(Provider::Github, Provider::Github.facts().api_url),
             gitlab: public(Provider::Gitlab, Provider::Gitlab.facts().api_url),
             bitbucket: public(Provider::Bitbucket, Provider::Bitbucket.facts().web_url),
+            bitbucket_api: public(Provider::Bitbucket, Provider::Bitbucket.facts().api_url),
         }
     }
 }
@@ -113,61 +119,119 @@ fn check_url(url: &str) -> Result<(), ArchiveError> {
     }
 }
 
-/// The archive URL of the job's commit.
-pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveError> {
-    let base = |default: &str| {
-        endpoints
-            .api_url
-            .clone()
-            .unwrap_or_else(|| default.to_string())
+/// The API base for the job's provider: `api_url` for a self-hosted
+/// server (which must be given), else the public service's.
+fn api_base(job: &Job, endpoints: &Endpoints, public: &str) -> Result<String, ArchiveError> {
+    let base = match (job.provider, &endpoints.api_url) {
+        (p, None) if p.needs_api_url() => {
+            return Err(ArchiveError::NoApiUrl {
+                provider: job.provider,
+            })
+        }
+        // github.com's API is always its own; an api_url means Enterprise.
+        (Provider::Github, _) | (_, None) => public.to_string(),
+        (_, Some(own)) => own.clone(),
     };
-    // Providers on the user's own host have no default address.
-    let own_api = || {
-        endpoints.api_url.clone().ok_or(ArchiveError::NoApiUrl {
+    Ok(base.trim_end_matches('/').to_string())
+}
+
+/// GitLab's numeric project id, which its archive and refs APIs take.
+fn project_id(job: &Job) -> Result<String, ArchiveError> {
+    job.project_id
+        .as_deref()
+        .map(encode_segment)
+        .ok_or_else(|| ArchiveError::NoProjectId {
             provider: job.provider,
+            repo: job.repo.clone(),
         })
-    };
-    let trim = |s: String| s.trim_end_matches('/').to_string();
+}
+
+/// The archive URL of the job's commit, every name in it percent-encoded.
+pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveError> {
+    let repo = encode_path(&job.repo);
+    let commit = encode_segment(&job.commit);
     let url = match job.provider {
         Provider::Github | Provider::GithubEnterprise => {
-            let api = match job.provider {
-                Provider::Github => endpoints.github.clone(),
-                _ => own_api()?,
-            };
-            format!("{}/repos/{}/zipball/{}", trim(api), job.repo, job.commit)
+            let api = api_base(job, endpoints, &endpoints.github)?;
+            format!("{api}/repos/{repo}/zipball/{commit}")
         }
         Provider::Gitlab => {
-            let id = job
-                .project_id
-                .clone()
-                .ok_or_else(|| ArchiveError::NoProjectId {
-                    provider: job.provider,
-                    repo: job.repo.clone(),
-                })?;
-            format!(
-                "{}/projects/{id}/repository/archive.zip?sha={}",
-                trim(base(&endpoints.gitlab)),
-                job.commit
-            )
+            let api = api_base(job, endpoints, &endpoints.gitlab)?;
+            let id = project_id(job)?;
+            format!("{api}/projects/{id}/repository/archive.zip?sha={commit}")
         }
-        Provider::Bitbucket => format!(
-            "{}/{}/get/{}.zip",
-            trim(endpoints.bitbucket.clone()),
-            job.repo,
-            job.commit
-        ),
+        Provider::Bitbucket => {
+            let web = endpoints.bitbucket.trim_end_matches('/');
+            format!("{web}/{repo}/get/{commit}.zip")
+        }
         Provider::BitbucketServer => {
-            let api = own_api()?;
-            let (project, slug) = job.repo.split_once('/').unwrap_or((&job.repo, ""));
+            let api = api_base(job, endpoints, "")?;
             format!(
-                "{}/rest/api/latest/projects/{project}/repos/{slug}/archive?at={}&format=zip",
-                trim(api),
-                job.commit
+                "{api}/rest/api/latest/projects/{repo_dc}/archive?at={commit}&format=zip",
+                repo_dc = data_center_repo(&job.repo)
             )
         }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
     };
     check_url(&url)?;
+    Ok(url)
+}
+
+/// `PROJECT/slug` as Data Center's API path: `PROJECT/repos/slug`.
+fn data_center_repo(repo: &str) -> String {
+    let (project, slug) = repo.split_once('/').unwrap_or((repo, ""));
+    format!("{}/repos/{}", encode_segment(project), encode_segment(slug))
+}
+
+/// Where the provider's API says which commit the job's ref points at now,
+/// and the JSON pointer to that commit's id in its answer.
+fn head_url(job: &Job, endpoints: &Endpoints) -> Result<(String, &'static str), ArchiveError> {
+    let git_ref = job
+        .parsed_ref()
+        .map_err(|e| ArchiveError::Format(e.to_string()))?;
+    let tag = matches!(git_ref, crate::layout::GitRef::Tag(_));
+    let name = git_ref.name();
+    let repo = encode_path(&job.repo);
+    let url = match job.provider {
+        Provider::Github | Provider::GithubEnterprise => {
+            let api = api_base(job, endpoints, &endpoints.github)?;
+            let kind = if tag { "tags" } else { "heads" };
+            (
+                format!("{api}/repos/{repo}/commits/{kind}/{}", encode_path(name)),
+                "/sha",
+            )
+        }
+        Provider::Gitlab => {
+            let api = api_base(job, endpoints, &endpoints.gitlab)?;
+            let id = project_id(job)?;
+            let kind = if tag { "tags" } else { "branches" };
+            let name = encode_segment(name);
+            (
+                format!("{api}/projects/{id}/repository/{kind}/{name}"),
+                "/commit/id",
+            )
+        }
+        Provider::Bitbucket => {
+            let api = endpoints.bitbucket_api.trim_end_matches('/');
+            let kind = if tag { "tags" } else { "branches" };
+            let name = encode_segment(name);
+            (
+                format!("{api}/repositories/{repo}/refs/{kind}/{name}"),
+                "/target/hash",
+            )
+        }
+        Provider::BitbucketServer => {
+            let api = api_base(job, endpoints, "")?;
+            let until = encode_segment(&git_ref.full_name());
+            let repo = data_center_repo(&job.repo);
+            (
+                format!("{api}/rest/api/latest/projects/{repo}/commits?until={until}&limit=1"),
+                "/values/0/id",
+            )
+        }
+        Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
+    };
+    check_url(&url.0)?;
     Ok(url)
 }
 
@@ -228,6 +292,130 @@ fn bitbucket_token(
         })
 }
 
+/// An authenticated client for one provider's API. Redirects are followed
+/// here, not by reqwest: a credential goes only to the origin it was given
+/// for (`secure_url::may_carry_credentials`), and never over plain http.
+struct Session {
+    client: reqwest::blocking::Client,
+    provider: Provider,
+    /// The header the credential goes in, and its value.
+    credential: (&'static str, String),
+}
+
+impl Session {
+    fn new(
+        provider: Provider,
+        endpoints: &Endpoints,
+        credentials: &Credentials,
+    ) -> Result<Self, ArchiveError> {
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("git2s3/", env!("CARGO_PKG_VERSION")))
+            .timeout(None)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| http_error("the HTTP client", &e))?;
+        // The credential, in the header this provider reads it from.
+        let credential = match (provider, credentials) {
+            (Provider::Gitlab, Credentials::Token(t)) => ("private-token", t.clone()),
+            (_, Credentials::Token(t)) => ("authorization", format!("Bearer {t}")),
+            (_, Credentials::OauthConsumer { key, secret }) => {
+                let token = bitbucket_token(&client, &endpoints.bitbucket, key, secret)?;
+                ("authorization", format!("Bearer {token}"))
+            }
+        };
+        Ok(Session {
+            client,
+            provider,
+            credential,
+        })
+    }
+
+    /// GET `url` with the credential, following redirects by git2s3's rule.
+    fn get(&self, url: &str) -> Result<reqwest::blocking::Response, ArchiveError> {
+        let origin = Url::parse(url).map_err(|e| http_error(url, &e))?;
+        let mut current = origin.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.client.get(current.as_str());
+            if may_carry_credentials(&origin, &current) {
+                request = request.header(self.credential.0, &self.credential.1);
+                if matches!(self.provider, Provider::Github | Provider::GithubEnterprise) {
+                    request = request
+                        .header("accept", "application/vnd.github+json")
+                        .header("x-github-api-version", "2022-11-28");
+                }
+            }
+            let response = request
+                .send()
+                .map_err(|e| http_error(current.as_str(), &e))?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| http_error(current.as_str(), &"a redirect without a Location"))?;
+            let next = current
+                .join(location)
+                .map_err(|e| http_error(current.as_str(), &e))?;
+            check_url(next.as_str())?;
+            current = next;
+        }
+        Err(http_error(
+            url,
+            &format!("more than {MAX_REDIRECTS} redirects"),
+        ))
+    }
+
+    /// GET `url`, refusing any status but 200.
+    fn get_ok(&self, url: &str) -> Result<reqwest::blocking::Response, ArchiveError> {
+        let response = self.get(url)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ArchiveError::Status {
+                provider: self.provider,
+                status,
+                hint: status_hint(self.provider, status),
+                url: url.to_string(),
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn http_error(url: &str, e: &dyn std::fmt::Display) -> ArchiveError {
+    ArchiveError::Http {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The commit the job's ref points at now, as the provider's API says:
+/// what zip download builds, whatever commit the payload named, so that a
+/// replayed or late delivery can never put an older commit at the key.
+pub fn head(
+    job: &Job,
+    endpoints: &Endpoints,
+    credentials: &Credentials,
+) -> Result<String, ArchiveError> {
+    let (url, pointer) = head_url(job, endpoints)?;
+    let session = Session::new(job.provider, endpoints, credentials)?;
+    let body: serde_json::Value = session
+        .get_ok(&url)?
+        .json()
+        .map_err(|e| http_error(&url, &e))?;
+    body.pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .filter(|sha| crate::webhook::is_commit_sha(sha))
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| {
+            ArchiveError::Format(format!(
+                "{} answered GET {url} without a commit id at {pointer}",
+                job.provider
+            ))
+        })
+}
+
 /// Downloads the job's archive and writes it, top folder stripped, into `zip`.
 pub fn download<W: Write>(
     job: &Job,
@@ -236,73 +424,7 @@ pub fn download<W: Write>(
     zip: &mut ZipWriter<W>,
 ) -> Result<u64, ArchiveError> {
     let url = archive_url(job, endpoints)?;
-    let http_error = |url: &str, e: &dyn std::fmt::Display| ArchiveError::Http {
-        url: url.to_string(),
-        message: e.to_string(),
-    };
-    // Redirects are followed here, not by reqwest: a credential goes only
-    // to the origin it was given for (`secure_url::may_carry_credentials`).
-    let client = reqwest::blocking::Client::builder()
-        .user_agent(concat!("git2s3/", env!("CARGO_PKG_VERSION")))
-        .timeout(None)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| http_error(&url, &e))?;
-    // The credential, in the header this provider reads it from.
-    let (header, value) = match (job.provider, credentials) {
-        (Provider::Gitlab, Credentials::Token(t)) => ("private-token", t.clone()),
-        (_, Credentials::Token(t)) => ("authorization", format!("Bearer {t}")),
-        (_, Credentials::OauthConsumer { key, secret }) => {
-            let token = bitbucket_token(&client, &endpoints.bitbucket, key, secret)?;
-            ("authorization", format!("Bearer {token}"))
-        }
-    };
-    let origin = Url::parse(&url).map_err(|e| http_error(&url, &e))?;
-    let mut current = origin.clone();
-    let mut redirects = 0;
-    let response = loop {
-        let mut request = client.get(current.as_str());
-        if may_carry_credentials(&origin, &current) {
-            request = request.header(header, &value);
-            if matches!(job.provider, Provider::Github | Provider::GithubEnterprise) {
-                request = request
-                    .header("accept", "application/vnd.github+json")
-                    .header("x-github-api-version", "2022-11-28");
-            }
-        }
-        let response = request
-            .send()
-            .map_err(|e| http_error(current.as_str(), &e))?;
-        if !response.status().is_redirection() {
-            break response;
-        }
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| http_error(current.as_str(), &"a redirect without a Location"))?;
-        let next = current
-            .join(location)
-            .map_err(|e| http_error(current.as_str(), &e))?;
-        check_url(next.as_str())?;
-        redirects += 1;
-        if redirects > MAX_REDIRECTS {
-            return Err(http_error(
-                &url,
-                &format!("more than {MAX_REDIRECTS} redirects"),
-            ));
-        }
-        current = next;
-    };
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(ArchiveError::Status {
-            provider: job.provider,
-            status,
-            hint: status_hint(job.provider, status),
-            url,
-        });
-    }
+    let response = Session::new(job.provider, endpoints, credentials)?.get_ok(&url)?;
     let mut body = io::BufReader::with_capacity(256 * 1024, response);
     let start = body.fill_buf()?;
     if !start.starts_with(b"PK\x03\x04") {
