@@ -91,7 +91,7 @@ peak_kb() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
 
 echo "==> git2s3 serve (release)"
 SERVE_PORT=$(free_port)
-RUST_LOG=info GIT2S3_WEBHOOK_SECRET=bench-secret "$GIT2S3" serve --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 \
+RUST_LOG=info GIT2S3_WEBHOOK_SECRET=bench-secret GIT2S3_PROVIDER=generic GIT2S3_REPOS=bench/big "$GIT2S3" serve --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 \
   --ssh-key "$WORK/developer" --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$WORK/serve.log" 2>&1 & SERVE_PID=$!
 PIDS+=($SERVE_PID)
 wait_for_port "$SERVE_PORT" "git2s3 serve" "$WORK/serve.log"

@@ -133,9 +133,9 @@ impl Pack {
         Some(u64::from_be_bytes(bytes.try_into().ok()?))
     }
 
-    /// The deflate stream of the blob `oid`, if this pack holds it whole
-    /// (not as a delta).
-    pub fn blob(&self, oid: Oid) -> io::Result<Option<Deflated>> {
+    /// Where the deflate stream of blob `oid` starts, and the blob's size,
+    /// if this pack holds it whole (not as a delta).
+    fn whole_blob(&self, oid: Oid) -> io::Result<Option<(u64, At<'_>)>> {
         let Some(offset) = self.offset(oid) else {
             return Ok(None);
         };
@@ -152,6 +152,24 @@ impl Pack {
         if !plain_zlib_header(zlib) {
             return Ok(None);
         }
+        Ok(Some((size, at)))
+    }
+
+    /// The blob `oid`'s size and its deflate stream as a reader, if this
+    /// pack holds it whole: for a blob too large to hold in memory, copied
+    /// into the zip a chunk at a time ([`crate::zip::Source::Deflated`]).
+    pub fn blob_stream(&self, oid: Oid) -> io::Result<Option<(u64, impl io::BufRead + '_)>> {
+        Ok(self
+            .whole_blob(oid)?
+            .map(|(size, at)| (size, BufReader::with_capacity(READ_BUFFER, at))))
+    }
+
+    /// The deflate stream of the blob `oid`, if this pack holds it whole
+    /// (not as a delta).
+    pub fn blob(&self, oid: Oid) -> io::Result<Option<Deflated>> {
+        let Some((size, at)) = self.whole_blob(oid)? else {
+            return Ok(None);
+        };
         // Deflate grows what it cannot shrink by a few bytes a block, so a
         // small blob's stream fits a small buffer: no read far past it.
         let capacity = usize::try_from(size.saturating_add(size / 16 + 64))

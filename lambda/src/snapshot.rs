@@ -15,17 +15,23 @@
 //! the rest (deltas, loose objects) is read through libgit2 and deflated.
 //! Both happen in parallel, a batch at a time, on every core, then the
 //! entries are written in order; a batch holds at most [`BATCH_BYTES`] of
-//! file content, which bounds memory whatever the repo's size (one file
-//! larger than that is a batch of its own).
+//! file content, which bounds memory whatever the repo's size. A file
+//! larger than that is streamed on its own, a chunk at a time
+//! ([`ZipWriter::add_stream`]): from the pack as git compressed it, or from
+//! a loose object as it is read. Only a large file that git stored as a
+//! delta is held whole, since libgit2 resolves a delta in memory.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use rayon::prelude::*;
 
 use crate::pack::Pack;
-use crate::zip::{DosTime, Entry, ZipWriter, MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK};
+use crate::zip::{
+    sample_is_incompressible, DosTime, Entry, Source, Streamed, ZipWriter, MODE_EXECUTABLE,
+    MODE_FILE, MODE_SYMLINK, SAMPLE_BYTES,
+};
 
 /// Upper bound on the file content read into memory at once.
 pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
@@ -110,6 +116,83 @@ fn list(repo_path: &Path, commit: &str) -> Result<(Vec<Item>, DosTime, u64), Sna
     }
 }
 
+/// Writes one file too large to hold in memory, a chunk at a time.
+fn stream_one<W: Write>(
+    repo: &Repository,
+    packs: &[Pack],
+    item: &Item,
+    modified: DosTime,
+    zip: &mut ZipWriter<W>,
+    stats: &mut Stats,
+) -> Result<(), SnapshotError> {
+    let mut count = |copied: bool, size: u64| {
+        stats.copied_from_pack += u64::from(copied);
+        stats.files += 1;
+        stats.bytes_in += size;
+    };
+    for pack in packs {
+        if let Some((size, mut src)) = pack.blob_stream(item.oid)? {
+            let written =
+                zip.add_stream(&item.path, item.mode, modified, Source::Deflated(&mut src))?;
+            if let Some(streamed) = written {
+                let inflated = streamed.size;
+                if inflated != size {
+                    return Err(SnapshotError::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "blob {} in the pack inflates to {inflated} bytes, not the {size} its header says",
+                            item.oid
+                        ),
+                    )));
+                }
+                count(true, size);
+            }
+            return Ok(());
+        }
+    }
+    // A loose object streams; a delta is resolved whole by libgit2.
+    let odb = repo.odb()?;
+    let written = match odb.reader(item.oid) {
+        Ok((reader, _, _)) => stream_content(zip, item, modified, reader)?,
+        Err(_) => {
+            let blob = repo.find_blob(item.oid)?;
+            stream_content(zip, item, modified, blob.content())?
+        }
+    };
+    if let Some(streamed) = written {
+        count(false, streamed.size);
+    }
+    Ok(())
+}
+
+/// Streams `content` into `zip`, deflated unless its first bytes show it
+/// does not compress (the same rule as [`Entry::deflate`]'s).
+fn stream_content<W: Write>(
+    zip: &mut ZipWriter<W>,
+    item: &Item,
+    modified: DosTime,
+    content: impl Read,
+) -> Result<Option<Streamed>, SnapshotError> {
+    let mut content = BufReader::with_capacity(SAMPLE_BYTES, content);
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    while sample.len() < SAMPLE_BYTES {
+        let chunk = content.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let take = chunk.len().min(SAMPLE_BYTES - sample.len());
+        sample.extend_from_slice(&chunk[..take]);
+        content.consume(take);
+    }
+    let store = sample_is_incompressible(&sample)?;
+    let mut reader = std::io::Cursor::new(sample).chain(content);
+    let source = Source::Content {
+        reader: &mut reader,
+        store,
+    };
+    Ok(zip.add_stream(&item.path, item.mode, modified, source)?)
+}
+
 /// Writes the tree of `commit` in the repository at `repo_path` as a zip
 /// into `out`, and returns `out` with the counts.
 pub fn write_zip<W: Write>(
@@ -124,8 +207,14 @@ pub fn write_zip<W: Write>(
         ..Stats::default()
     };
     let mut zip = ZipWriter::new(out);
+    let repo = Repository::open(repo_path)?;
     let mut start = 0;
     while start < items.len() {
+        if items[start].size > BATCH_BYTES {
+            stream_one(&repo, &packs, &items[start], modified, &mut zip, &mut stats)?;
+            start += 1;
+            continue;
+        }
         let mut end = start;
         let mut batch_bytes = 0;
         while end < items.len()
@@ -325,4 +414,82 @@ mod tests {
             .0;
         assert_eq!(a, b);
     }
+
+    /// Bytes that do not compress, and bytes that do, each one batch and a
+    /// bit: too large to hold in memory, so they are streamed.
+    fn large_files(root: &Path) -> (Vec<u8>, Vec<u8>) {
+        let mut noise = Vec::with_capacity(BATCH_BYTES as usize + 1000);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        while noise.len() < BATCH_BYTES as usize + 1000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        let text = "a line of text that compresses well\n"
+            .repeat(BATCH_BYTES as usize / 30)
+            .into_bytes();
+        std::fs::write(root.join("noise.bin"), &noise).unwrap();
+        std::fs::write(root.join("text.log"), &text).unwrap();
+        (noise, text)
+    }
+
+    /// The flags of the local header of entry `name`.
+    fn local_flags(zip: &[u8], name: &str) -> u16 {
+        let needle = name.as_bytes();
+        let at = zip
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"PK\x03\x04")
+            .map(|(i, _)| i)
+            .find(|&i| zip[i + 30..].starts_with(needle))
+            .expect("the entry's local header");
+        u16::from_le_bytes([zip[at + 6], zip[at + 7]])
+    }
+
+    /// A file larger than a batch goes through the zip a chunk at a time,
+    /// whether the fetched pack holds it (copied as git compressed it) or
+    /// it is a loose object (deflated, or stored when it does not shrink);
+    /// the zip reads back to the files, for the zip crate and Info-ZIP.
+    #[test]
+    fn files_larger_than_a_batch_are_streamed_and_read_back_whole() {
+        for packed in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            git(root, &["init", "-q", "-b", "main"]);
+            let (noise, text) = large_files(root);
+            std::fs::write(root.join("small.txt"), "small\n").unwrap();
+            git(root, &["add", "."]);
+            git(root, &["commit", "-q", "-m", "large"]);
+            if packed {
+                git(root, &["repack", "-a", "-d", "-q"]);
+            }
+            let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
+            let (bytes, stats) = write_zip(&root.join(".git"), &head, Vec::new()).unwrap();
+            assert_eq!(stats.files, 3);
+            assert_eq!(stats.copied_from_pack, if packed { 3 } else { 0 });
+            for big in ["noise.bin", "text.log"] {
+                assert_ne!(local_flags(&bytes, big) & 8, 0, "{big} was not streamed");
+            }
+            assert_eq!(local_flags(&bytes, "small.txt") & 8, 0);
+            let mut zip = ::zip::ZipArchive::new(Cursor::new(bytes.clone())).unwrap();
+            for (name, content) in [("noise.bin", &noise), ("text.log", &text)] {
+                let mut read = Vec::new();
+                zip.by_name(name).unwrap().read_to_end(&mut read).unwrap();
+                assert!(read == *content, "{name} differs (packed: {packed})");
+            }
+            let file = root.join("out.zip");
+            std::fs::write(&file, &bytes).unwrap();
+            let test = std::process::Command::new("unzip")
+                .args(["-tq"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stdout));
+            // The same commit gives the same bytes.
+            let (again, _) = write_zip(&root.join(".git"), &head, Vec::new()).unwrap();
+            assert!(again == bytes);
+        }
+    }
+
 }

@@ -597,6 +597,37 @@ mod tests {
             .any(|(n, m, _)| n == "run.sh" && *m == MODE_EXECUTABLE));
     }
 
+    /// An entry too large to hold in memory (one that does not compress,
+    /// and one that does) is copied through a chunk at a time, and reads
+    /// back whole; its neighbours are still written as before.
+    #[test]
+    fn entries_larger_than_the_stream_limit_are_copied_through() {
+        let (dir, _) = sample();
+        let mut noise = Vec::with_capacity(crate::zip::read::STREAM_BYTES + 100);
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        while noise.len() < crate::zip::read::STREAM_BYTES + 100 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(dir.path().join("big.bin"), &noise).unwrap();
+        let text = "compressible line\n".repeat(crate::zip::read::STREAM_BYTES / 8);
+        std::fs::write(dir.path().join("big.log"), &text).unwrap();
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "big"]);
+        let head = String::from_utf8(git(dir.path(), &["rev-parse", "HEAD"]))
+            .unwrap()
+            .trim()
+            .to_string();
+        let prefix = format!("--prefix=acme-api-{}/", &head[..7]);
+        let archive = git(dir.path(), &["archive", "--format=zip", &prefix, &head]);
+        let got = rewritten(archive);
+        assert_eq!(got, expected(&dir, &head));
+        let big = got.iter().find(|(n, _, _)| n == "big.bin").unwrap();
+        assert!(big.2 == noise);
+    }
+
     #[test]
     fn streamed_entries_with_data_descriptors_are_read() {
         let (dir, head) = sample();

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 
 use super::write::{
-    Deflated, DosTime, Entry, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR, END_OF_CENTRAL_DIRECTORY,
-    LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE, ZIP64_END_OF_CENTRAL_DIRECTORY,
+    copy_deflate, DosTime, Entry, Source, Streamed, ZipWriter, CENTRAL_HEADER, DATA_DESCRIPTOR,
+    END_OF_CENTRAL_DIRECTORY, LOCAL_HEADER, METHOD_DEFLATE, METHOD_STORE, MODE_FILE,
+    ZIP64_END_OF_CENTRAL_DIRECTORY,
 };
 
 const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
@@ -79,7 +80,7 @@ pub fn copy_entries<R: BufRead, W: Write>(
             time: u16_at(&h, 6),
             date: u16_at(&h, 8),
         };
-        let mut crc32 = u32_at(&h, 10);
+        let crc32 = u32_at(&h, 10);
         let mut compressed = u64::from(u32_at(&h, 14));
         let mut uncompressed = u64::from(u32_at(&h, 18));
         let name = String::from_utf8(read_vec(&mut src, usize::from(u16_at(&h, 22)))?)
@@ -91,73 +92,111 @@ pub fn copy_entries<R: BufRead, W: Write>(
         if compressed == u64::from(u32::MAX) || uncompressed == u64::from(u32::MAX) {
             (uncompressed, compressed) = zip64_sizes(&extra, uncompressed, compressed)?;
         }
-        let data = if flags & FLAG_DATA_DESCRIPTOR != 0 {
-            if method != METHOD_DEFLATE {
-                return Err(ReadError::Format(format!(
-                    "{name} is stored with its size after the data, which cannot be read as a stream"
-                )));
-            }
-            let Deflated {
-                raw,
-                crc32: ours,
-                size: out,
-            } = Deflated::copy(&mut src).map_err(|e| ReadError::Format(format!("{name}: {e}")))?;
-            // Data descriptor: optional signature, CRC, sizes (8 bytes each in zip64).
-            let mut d = read_vec(&mut src, 4)?;
-            if u32_at(&d, 0) == DATA_DESCRIPTOR {
-                d = read_vec(&mut src, 4)?;
-            }
-            crc32 = u32_at(&d, 0);
-            if crc32 != ours {
-                return Err(ReadError::Format(format!(
-                    "{name}: the CRC in the data descriptor does not match the data"
-                )));
-            }
-            let sizes = read_vec(&mut src, 8)?;
-            let (c, u) = (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)));
-            if c != raw.len() as u64 || u != out {
-                // A zip64 descriptor: 8-byte sizes.
-                let more = read_vec(&mut src, 8)?;
-                let c64 = u64::from_le_bytes(sizes.clone().try_into().expect("8 bytes"));
-                let u64_ = u64::from_le_bytes(more.try_into().expect("8 bytes"));
-                if c64 != raw.len() as u64 || u64_ != out {
-                    return Err(ReadError::Format(format!(
-                        "{name}: the data descriptor does not match the data"
-                    )));
-                }
-            }
-            uncompressed = out;
-            raw
-        } else {
-            if compressed > u64::from(u32::MAX) {
-                return Err(ReadError::Format(format!(
-                    "{name} is larger than 4 GiB, which git2s3 cannot put in one zip entry"
-                )));
-            }
-            read_vec(&mut src, compressed as usize)?
-        };
         if method != METHOD_DEFLATE && method != METHOD_STORE {
             return Err(ReadError::Format(format!(
                 "{name} uses compression method {method}, not deflate or store"
             )));
         }
-        if let Some(ours) = name_for(&name)? {
-            let added = zip.add(&Entry {
-                name: ours.clone(),
-                mode: MODE_FILE,
-                method,
-                crc32,
-                uncompressed_size: uncompressed,
-                modified,
-                data,
-            })?;
-            if added {
-                written.insert(name, ours);
-                files += 1;
+        let descriptor = flags & FLAG_DATA_DESCRIPTOR != 0;
+        if descriptor && method != METHOD_DEFLATE {
+            return Err(ReadError::Format(format!(
+                "{name} is stored with its size after the data, which cannot be read as a stream"
+            )));
+        }
+        if compressed > u64::from(u32::MAX) {
+            return Err(ReadError::Format(format!(
+                "{name} is larger than 4 GiB, which git2s3 cannot put in one zip entry"
+            )));
+        }
+        let bad = |what: &str| ReadError::Format(format!("{name}: {what}"));
+        // Our name for it, if it goes in; its bytes are read either way.
+        let ours = name_for(&name)?.filter(|n| zip.admits(n));
+        if descriptor {
+            // The sizes follow the data: stream it, then check them.
+            let copied = match &ours {
+                Some(n) => zip
+                    .add_stream(n, MODE_FILE, modified, Source::Deflated(&mut src))
+                    .map_err(|e| bad(&e.to_string()))?
+                    .expect("the name was admitted"),
+                None => copy_deflate(&mut src, &mut |_| Ok(())).map_err(|e| bad(&e.to_string()))?,
+            };
+            check_descriptor(&mut src, &copied).map_err(|e| bad(&e))?;
+        } else if compressed > STREAM_BYTES as u64 {
+            // Too large to hold: copied through a chunk at a time.
+            let mut limited = (&mut src).take(compressed);
+            match &ours {
+                Some(n) => {
+                    let source = match method {
+                        METHOD_DEFLATE => Source::Deflated(&mut limited),
+                        _ => Source::Content {
+                            reader: &mut limited,
+                            store: true,
+                        },
+                    };
+                    let copied = zip
+                        .add_stream(n, MODE_FILE, modified, source)?
+                        .expect("the name was admitted");
+                    if copied.crc32 != crc32 || copied.size != uncompressed {
+                        return Err(bad(
+                            "its data does not match the sizes and CRC of its header",
+                        ));
+                    }
+                    io::copy(&mut limited, &mut io::sink())?;
+                }
+                None => {
+                    io::copy(&mut limited, &mut io::sink())?;
+                }
             }
+        } else {
+            let data = read_vec(&mut src, compressed as usize)?;
+            if let Some(n) = &ours {
+                zip.add(&Entry {
+                    name: n.clone(),
+                    mode: MODE_FILE,
+                    method,
+                    crc32,
+                    uncompressed_size: uncompressed,
+                    modified,
+                    data,
+                })?;
+            }
+        }
+        if let Some(n) = ours {
+            written.insert(name, n);
+            files += 1;
         }
     }
 }
+
+/// Reads the data descriptor after a streamed entry (an optional
+/// signature, the CRC, then 4- or, in zip64, 8-byte sizes) and checks it
+/// against what the data came to.
+fn check_descriptor<R: Read>(src: &mut R, copied: &Streamed) -> Result<(), String> {
+    let io = |e: io::Error| e.to_string();
+    let mut d = read_vec(src, 4).map_err(io)?;
+    if u32_at(&d, 0) == DATA_DESCRIPTOR {
+        d = read_vec(src, 4).map_err(io)?;
+    }
+    if u32_at(&d, 0) != copied.crc32 {
+        return Err("the CRC in the data descriptor does not match the data".into());
+    }
+    let sizes = read_vec(src, 8).map_err(io)?;
+    let (c, u) = (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)));
+    if c != copied.compressed || u != copied.size {
+        // A zip64 descriptor: 8-byte sizes.
+        let more = read_vec(src, 8).map_err(io)?;
+        let c64 = u64::from_le_bytes(sizes.try_into().expect("8 bytes"));
+        let u64_ = u64::from_le_bytes(more.try_into().expect("8 bytes"));
+        if c64 != copied.compressed || u64_ != copied.size {
+            return Err("the data descriptor does not match the data".into());
+        }
+    }
+    Ok(())
+}
+
+/// An entry with more compressed bytes than this is copied through a chunk
+/// at a time instead of read whole.
+pub const STREAM_BYTES: usize = 16 * 1024 * 1024;
 
 fn zip64_sizes(extra: &[u8], uncompressed: u64, compressed: u64) -> Result<(u64, u64), ReadError> {
     let mut at = 0;

@@ -25,6 +25,7 @@ pub(crate) const ZIP64_END_OF_CENTRAL_DIRECTORY: u32 = 0x0606_4b50;
 const ZIP64_LOCATOR: u32 = 0x0706_4b50;
 /// General purpose flag bit 11: names are UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;
+const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
 /// "Version made by": Unix (3), spec 6.3, so unzip honours the mode bits.
 const MADE_BY_UNIX: u16 = (3 << 8) | 63;
 const VERSION_DEFAULT: u16 = 20;
@@ -166,41 +167,91 @@ impl Deflated {
     /// to take its CRC; the bytes are never recompressed.
     pub fn copy<R: BufRead>(src: &mut R) -> io::Result<Deflated> {
         let mut raw = Vec::new();
-        let mut crc = crc32fast::Hasher::new();
-        let mut inflater = Decompress::new(false);
-        let mut scratch = vec![0u8; 64 * 1024];
-        loop {
-            let input = src.fill_buf()?;
-            let at_end = input.is_empty();
-            let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-            let status = inflater
-                .decompress(input, &mut scratch, FlushDecompress::None)
-                .map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("the deflate data is corrupt: {e}"),
-                    )
-                })?;
-            let used = (inflater.total_in() - before_in) as usize;
-            let produced = (inflater.total_out() - before_out) as usize;
-            crc.update(&scratch[..produced]);
-            raw.extend_from_slice(&input[..used]);
-            src.consume(used);
-            if status == Status::StreamEnd {
-                return Ok(Deflated {
-                    raw,
-                    crc32: crc.finalize(),
-                    size: inflater.total_out(),
-                });
-            }
-            if at_end {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the deflate data ends before its last block",
-                ));
-            }
+        let copied = copy_deflate(src, &mut |chunk| {
+            raw.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        Ok(Deflated {
+            raw,
+            crc32: copied.crc32,
+            size: copied.size,
+        })
+    }
+}
+
+/// How much of a streamed entry is held at once.
+pub const STREAM_CHUNK: usize = 64 * 1024;
+
+/// Where a streamed entry's bytes come from ([`ZipWriter::add_stream`]).
+pub enum Source<'a> {
+    /// A raw deflate stream (a git pack's blob, a provider archive's
+    /// entry), copied as it is.
+    Deflated(&'a mut dyn BufRead),
+    /// The file's content, deflated as it is read, or `store`d as it is.
+    Content {
+        reader: &'a mut dyn io::Read,
+        store: bool,
+    },
+}
+
+/// What a streamed entry came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    pub crc32: u32,
+    /// Its size, inflated.
+    pub size: u64,
+    /// Its bytes in the zip.
+    pub compressed: u64,
+}
+
+/// Copies the raw deflate stream that starts at `src`'s position to `out`,
+/// a chunk at a time as it is, inflating it on the side only for its CRC
+/// and size; leaves `src` just after it. `out` may drop the bytes, to skip
+/// a stream.
+pub fn copy_deflate(
+    src: &mut dyn BufRead,
+    out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<Streamed> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut inflater = Decompress::new(false);
+    let mut scratch = vec![0u8; STREAM_CHUNK];
+    loop {
+        let input = src.fill_buf()?;
+        let at_end = input.is_empty();
+        let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+        let status = inflater
+            .decompress(input, &mut scratch, FlushDecompress::None)
+            .map_err(|e| corrupt(&e))?;
+        let used = (inflater.total_in() - before_in) as usize;
+        let produced = (inflater.total_out() - before_out) as usize;
+        crc.update(&scratch[..produced]);
+        out(&input[..used])?;
+        src.consume(used);
+        if status == Status::StreamEnd {
+            return Ok(Streamed {
+                crc32: crc.finalize(),
+                size: inflater.total_out(),
+                compressed: inflater.total_in(),
+            });
+        }
+        if at_end {
+            return Err(early_end());
         }
     }
+}
+
+fn corrupt(e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the deflate data is corrupt: {e}"),
+    )
+}
+
+fn early_end() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the deflate data ends before its last block",
+    )
 }
 
 /// Files larger than twice this are sampled before they are deflated.
@@ -220,13 +271,21 @@ fn looks_incompressible(content: &[u8]) -> io::Result<bool> {
     if content.len() <= 2 * SAMPLE_BYTES {
         return Ok(false);
     }
-    let sample = deflate(&content[..SAMPLE_BYTES], Compression::fast())?;
-    Ok(sample.len() * 100 >= SAMPLE_BYTES * 98)
+    sample_is_incompressible(&content[..SAMPLE_BYTES])
+}
+
+/// Whether a large file's first [`SAMPLE_BYTES`], `sample`, shrink by less
+/// than 2% at the fastest level (see `looks_incompressible`).
+pub fn sample_is_incompressible(sample: &[u8]) -> io::Result<bool> {
+    let deflated = deflate(sample, Compression::fast())?;
+    Ok(deflated.len() * 100 >= sample.len() * 98)
 }
 
 /// What the central directory needs of an entry already written.
 struct CentralRecord {
     name: String,
+    /// The general-purpose flags, as in the local header.
+    flags: u16,
     mode: u32,
     method: u16,
     crc32: u32,
@@ -311,16 +370,9 @@ impl<W: Write> ZipWriter<W> {
     /// ([`unsafe_name`], or a name already written), writes nothing, logs
     /// why, and answers false.
     pub fn add(&mut self, entry: &Entry) -> io::Result<bool> {
-        let refused = unsafe_name(&entry.name).or_else(|| {
-            self.names
-                .contains(&entry.name)
-                .then_some("an entry of that name is already in the zip")
-        });
-        if let Some(why) = refused {
-            tracing::warn!(entry = %entry.name.escape_debug(), reason = why, "entry left out of the zip");
+        if !self.admit(&entry.name) {
             return Ok(false);
         }
-        self.names.insert(entry.name.clone());
         let compressed_size =
             u32::try_from(entry.data.len()).map_err(|_| too_large(&entry.name))?;
         let uncompressed_size =
@@ -350,6 +402,7 @@ impl<W: Write> ZipWriter<W> {
         self.put(&entry.data)?;
         self.central.push(CentralRecord {
             name: entry.name.clone(),
+            flags: FLAG_UTF8,
             mode: safe_mode(entry.mode),
             method: entry.method,
             crc32: entry.crc32,
@@ -359,6 +412,139 @@ impl<W: Write> ZipWriter<W> {
             offset,
         });
         Ok(true)
+    }
+
+    /// Whether `name` may go in, remembering it if so; logs why not.
+    fn admit(&mut self, name: &str) -> bool {
+        let ok = self.admits(name);
+        if ok {
+            self.names.insert(name.to_string());
+        }
+        ok
+    }
+
+    /// Whether an entry named `name` would go in ([`Self::add`] would
+    /// answer true); logs why not. For readers that must skip the entry's
+    /// bytes themselves when it does not.
+    pub fn admits(&self, name: &str) -> bool {
+        let refused = unsafe_name(name).or_else(|| {
+            self.names
+                .contains(name)
+                .then_some("an entry of that name is already in the zip")
+        });
+        if let Some(why) = refused {
+            tracing::warn!(entry = %name.escape_debug(), reason = why, "entry left out of the zip");
+        }
+        refused.is_none()
+    }
+
+    /// Writes one entry whose bytes arrive as a stream, a
+    /// [`STREAM_CHUNK`] at a time, so that a file of any size (up to the
+    /// 4 GiB of one entry) needs no more memory than that. Its CRC and
+    /// sizes follow its data, in a data descriptor. Answers the CRC and
+    /// size of what was written, or `None` when the name is refused (as
+    /// [`Self::add`]; the source is then left unread).
+    pub fn add_stream(
+        &mut self,
+        name: &str,
+        mode: u32,
+        modified: DosTime,
+        source: Source<'_>,
+    ) -> io::Result<Option<Streamed>> {
+        if !self.admit(name) {
+            return Ok(None);
+        }
+        let name_len = u16::try_from(name.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("path too long for zip: {name}"),
+            )
+        })?;
+        let method = match &source {
+            Source::Deflated(_) => METHOD_DEFLATE,
+            Source::Content { store: true, .. } => METHOD_STORE,
+            Source::Content { store: false, .. } => METHOD_DEFLATE,
+        };
+        let flags = FLAG_UTF8 | FLAG_DATA_DESCRIPTOR;
+        let offset = self.written;
+        let mut header = Vec::with_capacity(30 + name.len());
+        header.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        header.extend_from_slice(&VERSION_DEFAULT.to_le_bytes());
+        header.extend_from_slice(&flags.to_le_bytes());
+        header.extend_from_slice(&method.to_le_bytes());
+        header.extend_from_slice(&modified.time.to_le_bytes());
+        header.extend_from_slice(&modified.date.to_le_bytes());
+        header.extend_from_slice(&[0; 12]); // CRC and sizes: in the descriptor
+        header.extend_from_slice(&name_len.to_le_bytes());
+        header.extend_from_slice(&0u16.to_le_bytes());
+        header.extend_from_slice(name.as_bytes());
+        self.put(&header)?;
+        let before = self.written;
+        let (crc32, size) = match source {
+            Source::Deflated(src) => {
+                let copied = copy_deflate(src, &mut |chunk| self.put(chunk))?;
+                (copied.crc32, copied.size)
+            }
+            Source::Content { reader, store } => self.write_content(reader, store)?,
+        };
+        let compressed = self.written - before;
+        let (compressed_size, uncompressed_size) = (
+            u32::try_from(compressed).map_err(|_| too_large(name))?,
+            u32::try_from(size).map_err(|_| too_large(name))?,
+        );
+        let mut descriptor = Vec::with_capacity(16);
+        descriptor.extend_from_slice(&DATA_DESCRIPTOR.to_le_bytes());
+        descriptor.extend_from_slice(&crc32.to_le_bytes());
+        descriptor.extend_from_slice(&compressed_size.to_le_bytes());
+        descriptor.extend_from_slice(&uncompressed_size.to_le_bytes());
+        self.put(&descriptor)?;
+        self.central.push(CentralRecord {
+            name: name.to_string(),
+            flags,
+            mode: safe_mode(mode),
+            method,
+            crc32,
+            compressed_size,
+            uncompressed_size,
+            modified,
+            offset,
+        });
+        Ok(Some(Streamed {
+            crc32,
+            size,
+            compressed,
+        }))
+    }
+
+    /// Writes content read from `reader`, deflated or (`store`) as it is.
+    fn write_content(&mut self, reader: &mut dyn io::Read, store: bool) -> io::Result<(u32, u64)> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; STREAM_CHUNK];
+        let mut encoder = (!store).then(|| DeflateEncoder::new(Vec::new(), Compression::default()));
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            crc.update(&buf[..n]);
+            size += n as u64;
+            match &mut encoder {
+                Some(encoder) => {
+                    encoder.write_all(&buf[..n])?;
+                    let out = std::mem::take(encoder.get_mut());
+                    self.put(&out)?;
+                }
+                None => self.put(&buf[..n])?,
+            }
+        }
+        if let Some(encoder) = encoder {
+            let out = encoder.finish()?;
+            self.put(&out)?;
+        }
+        Ok((crc.finalize(), size))
     }
 
     /// Sets the Unix mode of entries already written, by name: for
@@ -389,7 +575,7 @@ impl<W: Write> ZipWriter<W> {
                 })
                 .to_le_bytes(),
             );
-            h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+            h.extend_from_slice(&r.flags.to_le_bytes());
             h.extend_from_slice(&r.method.to_le_bytes());
             h.extend_from_slice(&r.modified.time.to_le_bytes());
             h.extend_from_slice(&r.modified.date.to_le_bytes());
