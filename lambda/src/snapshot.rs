@@ -485,11 +485,14 @@ mod tests {
                 .arg(&file)
                 .output()
                 .unwrap();
-            assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stdout));
+            assert!(
+                test.status.success(),
+                "{}",
+                String::from_utf8_lossy(&test.stdout)
+            );
             // The same commit gives the same bytes.
             let (again, _) = write_zip(&root.join(".git"), &head, Vec::new()).unwrap();
             assert!(again == bytes);
         }
     }
-
 }

@@ -18,6 +18,7 @@
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
 //! - [`store`]: the worker's conditional writes against moto's S3;
+//! - [`trust`]: each attack on the receiver, through `serve` and moto: nothing written or queued;
 //! - [`wizard`]: the `init` wizard through a real pseudo-terminal;
 //! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
 
@@ -38,6 +39,7 @@ mod server;
 mod sshd;
 mod stack;
 mod store;
+mod trust;
 mod util;
 mod verify;
 mod wizard;
