@@ -24,6 +24,9 @@ fn push(repo: &str, git_ref: &str, ssh_url: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// One row: the attack, the request's headers and body, the status it gets.
+type Attack<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_receiver_attack_is_refused_and_writes_and_queues_nothing() {
     let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
@@ -61,7 +64,7 @@ async fn every_receiver_attack_is_refused_and_writes_and_queues_nothing() {
     }))
     .unwrap();
     let github_signature = sign(WEBHOOK_SECRET, &github);
-    let rows: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    let rows: Vec<Attack> = vec![
         (
             "an allowed IP without a signature",
             vec![("x-git2s3-event", "push"), ("x-git2s3-delivery", "a1")],
