@@ -103,8 +103,9 @@ pub enum Command {
 
     /// Re-render the stacks from git2s3.yaml and flags, show the change set, apply it.
     ///
-    /// With --diff it only prints the changes and exits 0 when there are
-    /// none, 1 when there are some, and 2 on an error.
+    /// With --diff it only prints the changes, and exits as Terraform's
+    /// -detailed-exitcode does: 0 when there are none, 2 when there are
+    /// some, and 1 on an error.
     UpdateStack(UpdateStackArgs),
 
     /// Show the stack, the newest zip of each branch, the queues and the pipeline.
@@ -350,7 +351,7 @@ pub struct UpdateStackArgs {
     #[command(flatten)]
     pub stack: StackArgs,
 
-    /// Only print the changes: exit 0 when there are none, 1 when there are, 2 on an error.
+    /// Only print the changes: exit 0 when there are none, 2 when there are, 1 on an error.
     #[arg(long)]
     pub diff: bool,
 }
@@ -404,6 +405,16 @@ pub struct DestroyArgs {
     /// Keep the output bucket and its zips.
     #[arg(long)]
     pub keep_bucket: bool,
+
+    /// Days the secrets can still be restored after destroy (7 to 30):
+    /// they are scheduled for deletion, not deleted at once.
+    #[arg(long, default_value_t = 7, value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(7..=30))]
+    pub secret_recovery_days: u32,
+
+    /// Delete the secrets at once, with no recovery window.
+    #[arg(long, conflicts_with = "secret_recovery_days")]
+    pub force_delete_secrets: bool,
 }
 
 #[derive(Debug, Args)]

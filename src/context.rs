@@ -116,21 +116,66 @@ pub fn target_overrides(args: &TargetArgs) -> Overrides {
     overrides
 }
 
-/// Whether to go on without asking: --yes, or no one to ask (CI is set, or
-/// stdin is not a terminal).
-pub fn assume_yes(global: &GlobalArgs) -> bool {
-    global.yes || std::env::var_os("CI").is_some() || !std::io::stdin().is_terminal()
+/// Who may say yes to a change: `--yes`, or a person at a terminal. With
+/// no terminal on stdin, or with `CI` set, git2s3 never prompts, and never
+/// takes that as a yes: a change then needs `--yes` (Terraform's
+/// `-input=false` without `-auto-approve`, and gh's rule).
+#[derive(Debug, Clone, Copy)]
+pub struct Consent {
+    yes: bool,
+    terminal: bool,
 }
 
-/// Asks a yes/no question on the terminal; `yes` answers it without asking.
-pub fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
-    if yes {
-        return Ok(true);
+/// A change no one could be asked about.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what}: no one can be asked (stdin is not a terminal, or CI is set), and that is never taken \
+     as a yes; pass --yes to apply without asking"
+)]
+pub struct NeedsYes {
+    pub what: String,
+}
+
+impl Consent {
+    /// From `--yes`, stdin and `CI`.
+    pub fn new(global: &GlobalArgs) -> Consent {
+        Consent {
+            yes: global.yes,
+            terminal: std::io::stdin().is_terminal() && std::env::var_os("CI").is_none(),
+        }
     }
-    Ok(dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()?)
+
+    /// Whether git2s3 may prompt (for a value, or a yes): a person is at a
+    /// terminal and `--yes` did not say "never prompt".
+    pub fn can_ask(&self) -> bool {
+        self.terminal && !self.yes
+    }
+
+    /// Whether to go ahead with the change `question` describes: `--yes`
+    /// says so, else a person at a terminal is asked; with no one to ask,
+    /// [`NeedsYes`].
+    pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
+        if self.yes {
+            return Ok(true);
+        }
+        self.require(question)?;
+        Ok(dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()?)
+    }
+
+    /// [`NeedsYes`] for `what`, up front, when there is neither `--yes` nor
+    /// anyone to ask: for a command that would otherwise change something
+    /// before its first question.
+    pub fn require(&self, what: &str) -> Result<(), NeedsYes> {
+        if self.yes || self.terminal {
+            return Ok(());
+        }
+        Err(NeedsYes {
+            what: what.trim_end_matches('?').to_string(),
+        })
+    }
 }
 
 /// Prints `value` as JSON on stdout.

@@ -23,11 +23,13 @@ struct Removed {
     buckets: Vec<String>,
     object_versions: u64,
     secrets: Vec<String>,
+    /// Days the secrets can still be restored; `null` when deleted at once.
+    secrets_recoverable_days: Option<u32>,
     kept: Vec<String>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<ExitCode> {
-    let yes = crate::context::assume_yes(global);
+    let consent = crate::context::Consent::new(global);
     let mut overrides = Overrides::new();
     crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
     let settings = crate::context::load_settings(global, &overrides)?;
@@ -64,13 +66,10 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         progress.line(format!("will delete: {line}"));
     }
     progress.done();
-    if !crate::context::confirm(
-        yes,
-        &format!(
-            "Delete git2s3 stack {} and all of the above?",
-            settings.stack_name
-        ),
-    )? {
+    if !consent.confirm(&format!(
+        "Delete git2s3 stack {} and all of the above?",
+        settings.stack_name
+    ))? {
         eprintln!("nothing was deleted");
         return Ok(ExitCode::FAILURE);
     }
@@ -80,7 +79,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         &settings,
         core.as_ref(),
         &clients,
-        yes,
+        consent.can_ask(),
         &progress,
         &mut removed,
     )
@@ -115,12 +114,26 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         (Some(b), true) => removed.kept.push(format!("bucket {b} (--keep-bucket)")),
         (None, _) => {}
     }
+    let deletion = match args.force_delete_secrets {
+        true => secrets::Deletion::Now,
+        false => secrets::Deletion::After {
+            days: args.secret_recovery_days,
+        },
+    };
     progress.step("Deleting secrets");
     for id in owned {
-        if secrets::delete(&clients.secrets, &id).await? {
-            progress.line(format!("{id}: deleted"));
+        if secrets::delete(&clients.secrets, &id, deletion).await? {
+            progress.line(match deletion {
+                secrets::Deletion::Now => format!("{id}: deleted"),
+                secrets::Deletion::After { days } => {
+                    format!("{id}: scheduled for deletion in {days} days")
+                }
+            });
             removed.secrets.push(id);
         }
+    }
+    if let secrets::Deletion::After { days } = deletion {
+        removed.secrets_recoverable_days = Some(days);
     }
     removed.kept.push(format!(
         "bucket {}: Lambda zips shared by every git2s3 stack in this account and region",
@@ -140,6 +153,14 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
             for kept in &removed.kept {
                 println!("  kept {kept}");
             }
+            if let (Some(days), false) =
+                (removed.secrets_recoverable_days, removed.secrets.is_empty())
+            {
+                println!(
+                    "  the secrets can be restored for {days} days: run `git2s3 init` again with the same \
+                     stack name, or `aws secretsmanager restore-secret --secret-id ID`"
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -152,7 +173,7 @@ async fn unregister(
     settings: &crate::settings::Settings,
     core: Option<&crate::deploy::stack::StackInfo>,
     clients: &crate::aws::Clients,
-    yes: bool,
+    can_ask: bool,
     progress: &Progress,
     removed: &mut Removed,
 ) {
@@ -167,7 +188,7 @@ async fn unregister(
         settings.provider
     ));
     let result = async {
-        let token = register::token(settings.provider, None, yes)?;
+        let token = register::token(settings.provider, None, can_ask)?;
         let git_pull = settings.method == crate::settings::Method::GitPull;
         let reg = register::for_stack(
             settings,

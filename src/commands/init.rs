@@ -18,7 +18,7 @@ use crate::deploy::secrets::Outcome;
 use crate::deploy::stack::{self, StackInfo, State};
 use crate::deploy::{artifact, DeployError};
 use crate::progress::Progress;
-use crate::register;
+use crate::register::{self, RegisterError};
 use crate::settings::{Method, Settings};
 use crate::template::Template;
 use crate::verify::{self, Verdict};
@@ -61,8 +61,9 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
     // On a terminal the wizard asks what the flags left out; its review is
     // the confirmation, so the deploy does not ask again. Its answers are
     // loaded like flags, through the same validation.
+    let consent = context::Consent::new(global);
     let wizard = wizard::wanted(global);
-    let (registration, yes) = if wizard {
+    let (registration, reviewed) = if wizard {
         let answers = match wizard::run(global, args, &settings).await? {
             wizard::Outcome::Go(answers) => answers,
             wizard::Outcome::Declined => {
@@ -77,10 +78,23 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         let token = answers.token.filter(|_| !args.skip_register);
         (token, true)
     } else {
-        let yes = context::assume_yes(global);
-        (registration_token(&settings, args, yes)?, yes)
+        // init creates or changes something on every run (at least the
+        // webhook's secret on the provider), so with no one to ask it needs
+        // --yes before it makes anything.
+        consent.require(&format!(
+            "init would create or update stack {}, its secrets and Lambda zip, and the webhook",
+            settings.stack_name
+        ))?;
+        (
+            registration_token(&settings, args, consent.can_ask())?,
+            false,
+        )
     };
-    let confirm = |question: &str| context::confirm(yes, question);
+    // The wizard's review was the confirmation.
+    let confirm = |question: &str| match reviewed {
+        true => Ok(true),
+        false => consent.confirm(question),
+    };
     let progress = Progress::new();
     let clients = context::clients_for(&aws).await;
 
@@ -91,7 +105,8 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         "account {} as {}, region {}",
         me.account, me.arn, me.region
     ));
-    let current = preflight_stack(&clients, &settings, args, yes, &progress).await?;
+    let ask_to_delete = !reviewed && consent.can_ask();
+    let current = preflight_stack(&clients, &settings, args, ask_to_delete, &progress).await?;
     preflight_bucket(&clients, &settings, current.as_ref()).await?;
     let path = artifact::locate(args.stack.lambda_zip.as_deref())?;
     let zip = artifact::load(&path, settings.lambda.architecture)?;
@@ -152,7 +167,9 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                     false,
                 )
                 .await?;
-                let report = register::register(&reg, &progress).await?;
+                let may_replace =
+                    |q: &str| confirm(q).map_err(|e| RegisterError::NotConfirmed(e.to_string()));
+                let report = register::register(&reg, &progress, &may_replace).await?;
                 Some((reg, report))
             }
             None => None,
@@ -248,7 +265,7 @@ fn verify_skipped(settings: &Settings) -> String {
 fn registration_token(
     settings: &Settings,
     args: &InitArgs,
-    yes: bool,
+    can_ask: bool,
 ) -> anyhow::Result<Option<String>> {
     if args.skip_register || settings.provider == Provider::Generic {
         return Ok(None);
@@ -263,7 +280,7 @@ fn registration_token(
     Ok(Some(register::token(
         settings.provider,
         args.token_env.as_deref(),
-        yes,
+        can_ask,
     )?))
 }
 
@@ -272,7 +289,7 @@ async fn preflight_stack(
     clients: &Clients,
     settings: &Settings,
     args: &InitArgs,
-    yes: bool,
+    ask_to_delete: bool,
     progress: &Progress,
 ) -> anyhow::Result<Option<StackInfo>> {
     let cf = &clients.cloudformation;
@@ -302,11 +319,14 @@ async fn preflight_stack(
             let blocked = stack::blocked(&info).expect("a rolled-back stack is blocked");
             progress.line(blocked.to_string());
             let delete = args.delete_failed_stack
-                || (!yes
-                    && context::confirm(
-                        false,
-                        &format!("Delete stack {} now and create it again?", info.name),
-                    )?);
+                || (ask_to_delete
+                    && dialoguer::Confirm::new()
+                        .with_prompt(format!(
+                            "Delete stack {} now and create it again?",
+                            info.name
+                        ))
+                        .default(false)
+                        .interact()?);
             if !delete {
                 return Err(blocked.into());
             }

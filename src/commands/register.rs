@@ -22,7 +22,7 @@ pub async fn run(
     args: &RegisterArgs,
     remove: bool,
 ) -> anyhow::Result<ExitCode> {
-    let yes = context::assume_yes(global);
+    let consent = context::Consent::new(global);
     let overrides = context::target_overrides(&args.target);
     let settings = context::load_settings(global, &overrides)?;
     let progress = Progress::new();
@@ -75,7 +75,11 @@ pub async fn run(
         print_generic(&settings, &url, public_key.as_deref());
         return Ok(ExitCode::SUCCESS);
     }
-    let token = token(settings.provider, args.token_env.as_deref(), yes)?;
+    let token = token(
+        settings.provider,
+        args.token_env.as_deref(),
+        consent.can_ask(),
+    )?;
     let api = register::client(settings.provider, settings.api_url.as_deref(), &token)?;
     let repos = match args.deploy_key {
         true => key_repos(api.as_ref(), &settings, args.all_repos).await?,
@@ -116,9 +120,28 @@ pub async fn run(
         reg.hook.url
     ));
     let report = if remove {
+        progress.done();
+        let what = format!(
+            "Remove git2s3's webhook from {} and its deploy key from {} repositories?",
+            reg.targets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            reg.keys.len()
+        );
+        if !consent.confirm(&what)? {
+            eprintln!("nothing was removed");
+            return Ok(ExitCode::FAILURE);
+        }
         register::unregister(&reg, &progress).await?
     } else {
-        register::register(&reg, &progress).await?
+        let may_replace = |q: &str| {
+            consent
+                .confirm(q)
+                .map_err(|e| register::RegisterError::NotConfirmed(e.to_string()))
+        };
+        register::register(&reg, &progress, &may_replace).await?
     };
     progress.done();
     match global.output {

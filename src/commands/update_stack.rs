@@ -11,22 +11,18 @@ use crate::deploy::{artifact, identity};
 use crate::progress::Progress;
 use crate::template::Template;
 
-/// `--diff` exit codes.
+/// `--diff` exit codes, as Terraform's `-detailed-exitcode`: 0 no
+/// changes, 2 changes; an error is 1, as for every git2s3 command, so a
+/// script that applies on 2 never applies after an error.
 const NO_CHANGES: u8 = 0;
-const CHANGES: u8 = 1;
-const ERROR: u8 = 2;
+const CHANGES: u8 = 2;
 
 pub async fn run(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<ExitCode> {
     if !args.diff {
         return update(global, args).await;
     }
-    match diff(global, args).await {
-        Ok(changed) => Ok(ExitCode::from(if changed { CHANGES } else { NO_CHANGES })),
-        Err(err) => {
-            crate::context::report(&err);
-            Ok(ExitCode::from(ERROR))
-        }
-    }
+    let changed = diff(global, args).await?;
+    Ok(ExitCode::from(if changed { CHANGES } else { NO_CHANGES }))
 }
 
 /// The stacks to update: the core stack, then the pipeline stack when one
@@ -98,8 +94,11 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
 }
 
 async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<ExitCode> {
-    let yes = crate::context::assume_yes(global);
-    let confirm = |question: &str| crate::context::confirm(yes, question);
+    let consent = crate::context::Consent::new(global);
+    if args.stack.lambda_zip.is_some() {
+        consent.require("update-stack would upload the Lambda zip")?;
+    }
+    let confirm = |question: &str| consent.confirm(question);
     let progress = Progress::new();
     progress.step("Checking AWS credentials and the stack");
     let (clients, settings, core) = plans(global, args, &progress).await?;

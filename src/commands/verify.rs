@@ -22,8 +22,8 @@ pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitC
     let api = match settings.provider == Provider::Generic || args.commit.is_some() {
         true => None,
         false => {
-            let yes = context::assume_yes(global);
-            let token = register::token(settings.provider, args.token_env.as_deref(), yes)?;
+            let can_ask = context::Consent::new(global).can_ask();
+            let token = register::token(settings.provider, args.token_env.as_deref(), can_ask)?;
             Some(register::client(
                 settings.provider,
                 settings.api_url.as_deref(),

@@ -188,6 +188,8 @@ pub(super) fn ssh_clone_link(repo: &serde_json::Value) -> Option<String> {
 pub enum Outcome {
     Created,
     Updated,
+    /// Something of git2s3's was there, and the user said to leave it.
+    Kept,
     Unchanged,
     Removed,
     Absent,

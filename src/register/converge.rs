@@ -15,16 +15,28 @@ pub fn key_material(key: &str) -> String {
     key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// Asked before anything that exists is written over or replaced, with
+/// what would be; answers whether to go ahead.
+pub type MayReplace<'a> = &'a (dyn Fn(&str) -> Result<bool, RegisterError> + Sync);
+
 /// Creates the hook, or updates the one with the same URL (its secret
-/// cannot be read back, so it is always written).
+/// cannot be read back, so it is always written) if `may_replace` agrees;
+/// else leaves it as it is ([`Outcome::Kept`]).
 pub async fn ensure_hook(
     api: &dyn ProviderApi,
     target: &Target,
     spec: &HookSpec,
+    may_replace: MayReplace<'_>,
 ) -> Result<(Outcome, Hook), RegisterError> {
     let existing = api.hooks(target).await?;
     match existing.into_iter().find(|h| h.url == spec.url) {
         Some(hook) => {
+            let question = format!(
+                "Update git2s3's existing webhook on {target} (its events and secret are written again)?"
+            );
+            if !may_replace(&question)? {
+                return Ok((Outcome::Kept, hook));
+            }
             api.update_hook(target, &hook.id, spec).await?;
             Ok((Outcome::Updated, hook))
         }
@@ -52,20 +64,27 @@ pub async fn remove_hook(
 }
 
 /// Adds the read-only deploy key unless the repo has it. A key with
-/// git2s3's title but other material (an older git2s3 key) is replaced.
+/// git2s3's title but other material (an older git2s3 key) is replaced, if
+/// `may_replace` agrees; else both are left as they are.
 pub async fn ensure_key(
     api: &dyn ProviderApi,
     repo: &str,
     title: &str,
     key: &str,
+    may_replace: MayReplace<'_>,
 ) -> Result<Outcome, RegisterError> {
     let wanted = key_material(key);
     let existing = api.keys(repo).await?;
     if existing.iter().any(|k| key_material(&k.key) == wanted) {
         return Ok(Outcome::Unchanged);
     }
+    let older: Vec<_> = existing.iter().filter(|k| k.title == title).collect();
+    let question = format!("Replace the older git2s3 deploy key on {repo} with the stack's?");
+    if !older.is_empty() && !may_replace(&question)? {
+        return Ok(Outcome::Kept);
+    }
     let mut outcome = Outcome::Created;
-    for old in existing.iter().filter(|k| k.title == title) {
+    for old in older {
         api.delete_key(repo, &old.id).await?;
         outcome = Outcome::Updated;
     }

@@ -66,4 +66,7 @@ pub enum RegisterError {
     Client(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A change no one agreed to: the message says how to give consent.
+    #[error("{0}")]
+    NotConfirmed(String),
 }

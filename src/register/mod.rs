@@ -32,7 +32,7 @@ pub use api::{
 };
 pub use client::client;
 pub use converge::{
-    check_key_limit, ensure_hook, ensure_key, key_material, remove_hook, remove_key,
+    check_key_limit, ensure_hook, ensure_key, key_material, remove_hook, remove_key, MayReplace,
 };
 pub use error::RegisterError;
 pub use registration::{

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::api::{HookSpec, Outcome, ProviderApi, Target};
 use super::client::client;
-use super::converge::{ensure_hook, ensure_key, remove_hook, remove_key};
+use super::converge::{ensure_hook, ensure_key, remove_hook, remove_key, MayReplace};
 use super::error::RegisterError;
 use crate::deploy::keys::{self, RepoKey};
 use crate::deploy::secrets;
@@ -86,14 +86,14 @@ pub struct KeyReport {
 }
 
 /// The token: from its variable, else a hidden prompt when someone can answer.
-pub fn token(provider: Provider, explicit: Option<&str>, yes: bool) -> anyhow::Result<String> {
+pub fn token(provider: Provider, explicit: Option<&str>, can_ask: bool) -> anyhow::Result<String> {
     let var = provider
         .token_var(explicit)
         .unwrap_or_else(|| "GIT2S3_TOKEN".into());
     if let Some(t) = std::env::var(&var).ok().filter(|t| !t.trim().is_empty()) {
         return Ok(t.trim().to_string());
     }
-    if yes {
+    if !can_ask {
         anyhow::bail!(
             "registering with {provider} needs an API token: set {var}, or name the variable that \
              holds it with --token-env (tokens are never taken as flag values)"
@@ -145,8 +145,13 @@ pub fn first_secret(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Creates or updates the hooks, pings them, and adds the deploy keys.
-pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report, RegisterError> {
+/// Creates or updates the hooks, pings them, and adds the deploy keys;
+/// `may_replace` is asked before a hook or key that exists is written over.
+pub async fn register(
+    reg: &Registration,
+    progress: &Progress,
+    may_replace: MayReplace<'_>,
+) -> Result<Report, RegisterError> {
     let api = reg.api.as_ref();
     let mut report = Report {
         webhook_url: reg.hook.url.clone(),
@@ -155,7 +160,7 @@ pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report,
     let mut queue = reg.targets.clone();
     while let Some(target) = queue.first().cloned() {
         queue.remove(0);
-        let (outcome, hook) = match ensure_hook(api, &target, &reg.hook).await {
+        let (outcome, hook) = match ensure_hook(api, &target, &reg.hook, may_replace).await {
             Ok(done) => done,
             Err(RegisterError::Denied { status, .. })
                 if api.org_hook_falls_back_to_repos() && matches!(target, Target::Org(_)) =>
@@ -178,7 +183,7 @@ pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report,
             }
             Err(e) => return Err(e),
         };
-        let ping = if !reg.ping {
+        let ping = if !reg.ping || outcome == Outcome::Kept {
             Some("skipped")
         } else if api.ping(&target, &hook.id).await? {
             Some("sent")
@@ -201,7 +206,7 @@ pub async fn register(reg: &Registration, progress: &Progress) -> Result<Report,
         });
     }
     for k in &reg.keys {
-        let outcome = ensure_key(api, &k.repo, &reg.key_title, &k.public_key).await?;
+        let outcome = ensure_key(api, &k.repo, &reg.key_title, &k.public_key, may_replace).await?;
         progress.line(format!("deploy key on {}: {}", k.repo, word(outcome)));
         report.keys.push(KeyReport {
             repo: k.repo.clone(),
@@ -257,6 +262,7 @@ pub fn word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Created => "created",
         Outcome::Updated => "updated",
+        Outcome::Kept => "kept as it was",
         Outcome::Unchanged => "already there",
         Outcome::Removed => "removed",
         Outcome::Absent => "not there",

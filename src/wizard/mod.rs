@@ -88,7 +88,7 @@ fn overrides(draft: &Settings) -> Overrides {
 /// `--yes`, CI nor `--output json` says otherwise.
 pub fn wanted(global: &GlobalArgs) -> bool {
     use std::io::IsTerminal;
-    !crate::context::assume_yes(global)
+    crate::context::Consent::new(global).can_ask()
         && std::io::stderr().is_terminal()
         && global.output == OutputFormat::Text
 }

@@ -278,8 +278,9 @@ async fn update_stack_shows_a_diff_with_exit_codes_and_applies_it() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("stack updemo: no changes"), "{out}");
 
+    // Changes are 2, as Terraform's -detailed-exitcode.
     let (code, out) = diff(Some(("GIT2S3_LOG_RETENTION_DAYS", "60")));
-    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(code, Some(2), "{out}");
     assert!(
         out.contains("parameter LogRetentionDays: \"30\" -> \"60\""),
         "{out}"
@@ -289,7 +290,7 @@ async fn update_stack_shows_a_diff_with_exit_codes_and_applies_it() {
     assert_eq!(code, Some(0));
 
     let out = install
-        .run(["--output", "json", "update-stack"])
+        .run(["--output", "json", "update-stack", "--yes"])
         .env("GIT2S3_LOG_RETENTION_DAYS", "60")
         .stdout();
     let applied: Value = serde_json::from_str(&out).unwrap();
@@ -304,15 +305,15 @@ async fn update_stack_shows_a_diff_with_exit_codes_and_applies_it() {
     let (code, out) = diff(None);
     assert_eq!(code, Some(0), "{out}");
 
-    // A second update with nothing to do is success.
+    // A second update with nothing to do is success, and needs no --yes.
     let out = install.run(["update-stack"]).stdout();
     assert!(out.contains("updemo: UPDATE_COMPLETE"), "{out}");
 
-    // An error is exit code 2, with the fix.
+    // An error is exit code 1, as for every command, with the fix.
     let out = install
         .run(["update-stack", "--diff", "--stack-name", "nosuchstack"])
         .output();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("stack nosuchstack does not exist in us-east-1: run `git2s3 init` first"),
@@ -777,7 +778,7 @@ async fn github_repositories_each_get_their_own_deploy_key() {
     let register = || {
         tokio::task::block_in_place(|| {
             install
-                .run(["register-webhook", "--deploy-key", "--all-repos"])
+                .run(["register-webhook", "--yes", "--deploy-key", "--all-repos"])
                 .args(["--no-ping", "--api-url", &api])
                 .env("GITHUB_TOKEN", "test-token")
                 .stdout()
@@ -1005,4 +1006,132 @@ async fn a_tampered_lambda_zip_is_replaced_and_the_stack_runs_the_checked_versio
         .await
         .unwrap();
     assert_eq!(parameter(stack).as_deref(), Some(repinned.as_str()));
+}
+
+/// Safety: with no terminal (as here: stdin is not one) and without
+/// --yes, nothing is changed or deleted; a command that would change
+/// something stops with exit 1 and says to pass --yes. Before, no terminal
+/// counted as a yes, so `git2s3 destroy < /dev/null` deleted everything.
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_changed_or_deleted_without_an_explicit_yes() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("consent", &[]);
+    for ci in [None, Some("true")] {
+        let mut destroy = install.run(["destroy"]);
+        if let Some(ci) = ci {
+            destroy = destroy.env("CI", ci);
+        }
+        let err = destroy.fails();
+        assert!(err.contains("pass --yes to apply without asking"), "{err}");
+        assert_eq!(
+            stack_status(moto, "consent").await.as_deref(),
+            Some("CREATE_COMPLETE")
+        );
+        assert!(secret(moto, "git2s3/consent/webhook-secret")
+            .await
+            .is_some());
+
+        let mut update = install
+            .run(["update-stack"])
+            .env("GIT2S3_LOG_RETENTION_DAYS", "60");
+        if let Some(ci) = ci {
+            update = update.env("CI", ci);
+        }
+        let err = update.fails();
+        assert!(err.contains("pass --yes"), "{err}");
+    }
+    let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
+    let info = git2s3::deploy::stack::describe(&cf, "consent")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        info.parameters["LogRetentionDays"], "30",
+        "update-stack changed the stack"
+    );
+
+    // init of a new stack stops before it makes anything.
+    let err = install
+        .run([
+            "init",
+            "--stack-name",
+            "unasked",
+            "--provider",
+            "generic",
+            "--repo",
+            "acme/api",
+        ])
+        .args([
+            std::ffi::OsStr::new("--lambda-zip"),
+            lambda_zip().as_os_str(),
+        ])
+        .args(["--architecture", architecture()])
+        .fails();
+    assert!(err.contains("pass --yes"), "{err}");
+    assert_eq!(stack_status(moto, "unasked").await, None);
+    assert!(secret(moto, "git2s3/unasked/webhook-secret")
+        .await
+        .is_none());
+}
+
+/// Safety: a mistaken destroy loses no secret. destroy schedules its
+/// secrets for deletion with a recovery window (7 days unless
+/// --secret-recovery-days), and init within the window restores them with
+/// their old values; --force-delete-secrets deletes them at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_survive_a_destroy_and_init_restores_them() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("undo", &[]);
+    let webhook = secret(moto, "git2s3/undo/webhook-secret").await.unwrap();
+    let removed: Value = serde_json::from_str(
+        &install
+            .run(["--output", "json", "destroy", "--yes"])
+            .stdout(),
+    )
+    .unwrap();
+    assert_eq!(removed["secrets_recoverable_days"], 7, "{removed}");
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let described = sm
+        .describe_secret()
+        .secret_id("git2s3/undo/webhook-secret")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.deleted_date().is_some(),
+        "not scheduled for deletion"
+    );
+
+    install.init("undo", &[]);
+    assert_eq!(
+        secret(moto, "git2s3/undo/webhook-secret").await.as_deref(),
+        Some(webhook.as_str()),
+        "init did not restore the secret with its old value"
+    );
+
+    let removed: Value = serde_json::from_str(
+        &install
+            .run([
+                "--output",
+                "json",
+                "destroy",
+                "--yes",
+                "--force-delete-secrets",
+            ])
+            .stdout(),
+    )
+    .unwrap();
+    assert_eq!(
+        removed["secrets_recoverable_days"],
+        Value::Null,
+        "{removed}"
+    );
+    let gone = sm
+        .describe_secret()
+        .secret_id("git2s3/undo/webhook-secret")
+        .send()
+        .await;
+    assert!(gone.is_err(), "the secret is still there: {gone:?}");
 }

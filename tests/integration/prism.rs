@@ -74,6 +74,7 @@ fn run(args: &[&str], hook_url: &str, key: &str) -> String {
         .env("GITHUB_TOKEN", "ghp_notARealToken")
         .args(args)
         .args([
+            "--yes",
             "--provider",
             "github",
             "--api-url",

@@ -28,14 +28,21 @@ pub fn key_file() -> tempfile::NamedTempFile {
     file
 }
 
-/// Runs `git2s3 <args> --api-url <server>` without a stack, off the async runtime.
+/// Runs `git2s3 <args> --yes --api-url <server>` without a stack, off the
+/// async runtime.
 async fn run(args: Vec<String>, api: String) -> std::process::Output {
+    run_with(args, api, true).await
+}
+
+/// As [`run`], and without `--yes` unless `yes`.
+async fn run_with(args: Vec<String>, api: String, yes: bool) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
         let key = key_file();
         git2s3()
             .env("GIT2S3_WEBHOOK_SECRET", SECRET)
             .env("GIT2S3_TEST_TOKEN", TOKEN)
             .args(&args)
+            .args(yes.then_some("--yes"))
             .args([
                 "--api-url",
                 &api,
@@ -988,4 +995,70 @@ async fn a_redirect_to_another_host_never_receives_the_token() {
                 || request.headers.get("authorization").is_some()
         );
     }
+}
+
+/// Safety: register-webhook writes over an existing hook, and
+/// unregister-webhook removes one, only with --yes when no one can be
+/// asked; creating what is missing needs no --yes.
+#[tokio::test]
+async fn replacing_or_removing_needs_an_explicit_yes() {
+    let server = MockServer::start().await;
+    github_headers(Mock::given(method("GET")).and(path("/repos/acme/api/hooks")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([github_hook(7, HOOK_URL)])))
+        .mount(&server)
+        .await;
+    github_headers(Mock::given(method("GET")).and(path("/repos/acme/new/hooks")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    github_headers(Mock::given(method("POST")).and(path("/repos/acme/new/hooks")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(github_hook(8, HOOK_URL)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let register = |repo: &str| {
+        args(&[
+            "register-webhook",
+            "--provider",
+            "github",
+            "--repo",
+            repo,
+            "--no-ping",
+        ])
+    };
+    let e = err(&run_with(register("acme/api"), server.uri(), false).await);
+    assert!(
+        e.contains("Update git2s3's existing webhook on acme/api") && e.contains("pass --yes"),
+        "{e}"
+    );
+    let mut json_register = args(&["--output", "json"]);
+    json_register.extend(register("acme/new"));
+    let created = ok(&run_with(json_register, server.uri(), false).await);
+    assert_eq!(created["hooks"][0]["outcome"], "created");
+    let e = err(&run_with(
+        args(&[
+            "unregister-webhook",
+            "--provider",
+            "github",
+            "--repo",
+            "acme/api",
+        ]),
+        server.uri(),
+        false,
+    )
+    .await);
+    assert!(
+        e.contains("Remove git2s3's webhook") && e.contains("pass --yes"),
+        "{e}"
+    );
 }

@@ -47,6 +47,16 @@ pub fn new_deploy_key(comment: &str) -> Result<(String, String), DeployError> {
     Ok((private.to_string(), public))
 }
 
+/// How a secret is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// At once, with no way back (`--force-delete-secrets`).
+    Now,
+    /// Scheduled, restorable for this many days (7 to 30): `aws
+    /// secretsmanager restore-secret`, or `git2s3 init` again, restores it.
+    After { days: u32 },
+}
+
 /// Whether the secret exists: `Some(scheduled_for_deletion)`, or `None`.
 async fn exists(sm: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Option<bool>, AwsError> {
     match sm
@@ -131,18 +141,23 @@ pub async fn read(
 /// Deletes the secret at once (no recovery window, so that `init` can
 /// create it again). Gives whether there was one; a missing secret is not
 /// an error.
-pub async fn delete(sm: &aws_sdk_secretsmanager::Client, id: &str) -> Result<bool, AwsError> {
-    if exists(sm, id).await?.is_none() {
-        return Ok(false);
+pub async fn delete(
+    sm: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    deletion: Deletion,
+) -> Result<bool, AwsError> {
+    match (exists(sm, id).await?, deletion) {
+        (None, _) => return Ok(false),
+        // Already scheduled: its window runs on.
+        (Some(true), Deletion::After { .. }) => return Ok(false),
+        _ => {}
     }
-    match sm
-        .delete_secret()
-        .secret_id(id)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .aws("secretsmanager:DeleteSecret")
-    {
+    let request = sm.delete_secret().secret_id(id);
+    let request = match deletion {
+        Deletion::Now => request.force_delete_without_recovery(true),
+        Deletion::After { days } => request.recovery_window_in_days(i64::from(days)),
+    };
+    match request.send().await.aws("secretsmanager:DeleteSecret") {
         Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
