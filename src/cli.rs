@@ -50,8 +50,10 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// AWS profile from your AWS config.
-    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    /// AWS profile from your AWS config. It wins over credentials in the
+    /// environment (AWS_ACCESS_KEY_ID…), as the AWS CLI's --profile does;
+    /// AWS_PROFILE, read by the AWS SDK, does not.
+    #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// AWS region [default: the configuration's `region`, then the AWS config's].

@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 mod error;
+pub mod profiles;
 pub use error::{AwsError, AwsResultExt};
 
 /// Where and as whom to talk to AWS.
@@ -35,7 +36,15 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
 /// give it fixed credentials, for example).
 pub async fn sdk_config_from(mut loader: ConfigLoader, options: &AwsOptions) -> SdkConfig {
     if let Some(profile) = &options.profile {
-        loader = loader.profile_name(profile);
+        // --profile wins over credentials in the environment, as the AWS
+        // CLI's does: the SDK's default chain would take AWS_ACCESS_KEY_ID
+        // first, and so deploy into, or destroy, another account.
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build();
+        loader = loader
+            .profile_name(profile)
+            .credentials_provider(credentials);
     }
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));

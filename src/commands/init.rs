@@ -105,6 +105,10 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         "account {} as {}, region {}",
         me.account, me.arn, me.region
     ));
+    // The region the stack lives in is saved, whichever source gave it
+    // (--region, AWS_REGION, the AWS config), so that every later command
+    // finds the stack without being told again.
+    settings.region = Some(me.region.clone());
     let ask_to_delete = !reviewed && consent.can_ask();
     let current = preflight_stack(&clients, &settings, args, ask_to_delete, &progress).await?;
     preflight_bucket(&clients, &settings, current.as_ref()).await?;

@@ -19,6 +19,9 @@ pub mod verify;
 
 /// Runs the command the user asked for.
 pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Some(profile) = &cli.global.profile {
+        crate::aws::profiles::check(profile).map_err(anyhow::Error::msg)?;
+    }
     match &cli.command {
         Command::Render(args) => render::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args).await,

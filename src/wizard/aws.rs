@@ -16,7 +16,7 @@ pub async fn aws(
     settings: &mut Settings,
 ) -> anyhow::Result<(Clients, Option<String>)> {
     let mut profile = global.profile.clone();
-    let profiles = aws_config::profiles();
+    let profiles = crate::aws::profiles::profiles();
     if profile.is_none() && profiles.len() > 1 {
         let default = profiles.iter().position(|p| p == "default").unwrap_or(0);
         let i = Select::new()

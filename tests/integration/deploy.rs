@@ -215,6 +215,8 @@ async fn init_creates_stack_secrets_and_artifact_and_a_rerun_converges() {
     let config = install.config_text();
     for expected in [
         "stack_name: initdemo",
+        // From AWS_REGION: init saves the region the stack lives in.
+        "region: us-east-1",
         "provider: generic",
         "- acme/api",
         "name: initdemo-zips",

@@ -285,3 +285,69 @@ fn the_documented_policy_covers_every_service_the_templates_use() {
         }
     }
 }
+
+/// Safety: `--profile` wins over credentials in the environment, as the
+/// AWS CLI's does. Before, environment credentials won, so git2s3 could
+/// deploy into, or destroy, the wrong account. Here the environment holds
+/// a stranger's keys, and the profile a user's: with --profile, the user's
+/// are used. An unknown profile is refused with the profiles found.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_explicit_profile_wins_over_environment_credentials() {
+    let moto = start_with_iam(3);
+    let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
+    iam.create_user()
+        .user_name("profiled")
+        .send()
+        .await
+        .unwrap();
+    iam.put_user_policy()
+        .user_name("profiled")
+        .policy_name("git2s3")
+        .policy_document(for_moto(&statement(&documented_policy(), "Git2s3Cli"), ""))
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("profiled")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[work]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            key.access_key_id(),
+            key.secret_access_key()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile work]\nregion = us-east-1\n").unwrap();
+    // A stranger's keys in the environment, the user's in the profile.
+    let run = |args: &[&str]| {
+        crate::util::git2s3()
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_CONFIG_FILE", config.to_str().unwrap())
+            .env("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap())
+            .args(args)
+            .fails()
+    };
+    // The environment's keys alone: refused.
+    let err = run(&["status", "--stack-name", "profiled"]);
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    // With --profile: the profile's user, who may look, finds no stack.
+    let err = run(&["--profile", "work", "status", "--stack-name", "profiled"]);
+    assert!(err.contains("stack profiled does not exist"), "{err}");
+    let err = run(&["--profile", "wrok", "status"]);
+    assert!(
+        err.contains("--profile wrok: no such profile") && err.contains("it lists work"),
+        "{err}"
+    );
+}
