@@ -61,6 +61,10 @@ wait_for_port "$SERVE_PORT" "git2s3 serve" "$WORK/serve.log"
 
 echo "==> the webhook, until the zip is in S3"
 sync
+# serve's resident memory, sampled twice a second, to tell which phase holds what.
+( while kill -0 "$SERVE_PID" 2>/dev/null; do
+    echo "$(date +%s.%N) $(grep VmRSS /proc/$SERVE_PID/status | awk '{print $2}') $(awk '/^Anonymous:/{a=$2} /^Rss:/{r=$2} END{print a, r-a}' /proc/$SERVE_PID/smaps_rollup)"; sleep 0.2
+  done >"$WORK/rss.samples" ) & PIDS+=($!)
 START=$(date +%s.%N)
 .venv/bin/python - "$SERVE_PORT" "$URL" "$COMMIT" "$ENDPOINT" <<'PY'
 import boto3, hashlib, hmac, json, sys, time, urllib.request
@@ -84,6 +88,18 @@ while time.time() < deadline:
 sys.exit("no zip after 30 minutes")
 PY
 T_GIT2S3=$(python3 -c "import time; print(f'{time.time() - $START:.2f}')")
+# When the fetch ended (the worker logs it), and serve's peak before and after.
+python3 - "$WORK/rss.samples" "$START" "$(grep -m1 ' fetched' "$WORK/serve.log" | grep -o 'seconds=[0-9.]*' | cut -d= -f2)" <<'PY'
+import sys
+samples = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 4]
+start, fetch = float(sys.argv[2]), float(sys.argv[3] or 0)
+def peak(phase, col):
+    return max((s[col] for s in samples if phase(s[0] - start)), default=0) / 1024
+fetching, zipping = (lambda t: t <= fetch), (lambda t: t > fetch)
+print(f"    fetch {fetch:.1f}s; sampled peaks (MiB): while fetching RSS {peak(fetching, 1):.0f} "
+      f"(heap {peak(fetching, 2):.0f}, mapped files {peak(fetching, 3):.0f}); "
+      f"while zipping and uploading RSS {peak(zipping, 1):.0f} (heap {peak(zipping, 2):.0f}, mapped files {peak(zipping, 3):.0f})")
+PY
 RSS_GIT2S3=$(grep VmHWM "/proc/$SERVE_PID/status" | awk '{print $2}')
 grep -q 'files=2' "$WORK/serve.log" || { echo "the worker did not write both files:"; tail -5 "$WORK/serve.log"; exit 1; }
 

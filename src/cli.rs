@@ -60,8 +60,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// Never prompt: take every answer from flags, GIT2S3_* and the config
-    /// file. Implied when CI is set or stdin is not a terminal.
+    /// Apply changes without asking, and never prompt: take every answer
+    /// from flags, GIT2S3_* and the config file. With no terminal, or CI
+    /// set, git2s3 never prompts either, but a change then needs --yes.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
 
