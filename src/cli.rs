@@ -277,6 +277,11 @@ pub struct StackArgs {
     #[arg(long, value_name = "BRANCH")]
     pub pipeline_branch: Option<String>,
 
+    /// Let the plan replace the output bucket (every pipeline's source), or
+    /// change the deploy key or the webhook or deploy-key secret's id.
+    #[arg(long)]
+    pub allow_replace: bool,
+
     /// The Lambda zip to deploy [default: the checkout's `cargo lambda build`
     /// output, then bootstrap.zip beside the executable].
     #[arg(long, value_name = "FILE")]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use crate::aws::{AwsOptions, Clients};
 use crate::cli::{GlobalArgs, StackArgs, TargetArgs};
-use crate::settings::{self, Overrides, PipelineSettings, Settings, Sources};
+use crate::settings::{self, Given, Overrides, PipelineSettings, Settings, Sources};
 
 /// The AWS options from the global flags, with the configuration's region
 /// as the fallback for --region.
@@ -49,8 +49,16 @@ pub fn load_settings_creating(
 }
 
 fn load(global: &GlobalArgs, overrides: &Overrides, creating: bool) -> anyhow::Result<Settings> {
+    Ok(load_given(global, overrides, creating)?.0)
+}
+
+fn load_given(
+    global: &GlobalArgs,
+    overrides: &Overrides,
+    creating: bool,
+) -> anyhow::Result<(Settings, Given)> {
     let env = |name: &str| std::env::var(name).ok();
-    Ok(settings::load(&Sources {
+    Ok(settings::load_given(&Sources {
         config_file: global.config.as_deref(),
         creating,
         env: &env,
@@ -77,15 +85,16 @@ pub fn stack_overrides(global: &GlobalArgs, args: &StackArgs) -> Overrides {
 }
 
 /// The configuration with `overrides` laid on top, then `--pipeline-branch`,
-/// which needs the merged repository list. `creating` (init) accepts a
-/// --config file that does not exist yet.
+/// which needs the merged repository list; and which keys were set at all
+/// (the rest come from the deployed stack, where there is one). `creating`
+/// (init) accepts a --config file that does not exist yet.
 pub fn load_with_stack_flags(
     global: &GlobalArgs,
     args: &StackArgs,
     overrides: &Overrides,
     creating: bool,
-) -> anyhow::Result<Settings> {
-    let mut settings = load(global, overrides, creating)?;
+) -> anyhow::Result<(Settings, Given)> {
+    let (mut settings, mut given) = load_given(global, overrides, creating)?;
     if let Some(branch) = &args.pipeline_branch {
         let repo = settings.repos.first().cloned().ok_or_else(|| {
             anyhow::anyhow!(
@@ -100,8 +109,9 @@ pub fn load_with_stack_flags(
             build_image: old.and_then(|p| p.build_image),
         });
         settings.validate()?;
+        given.insert("pipeline");
     }
-    Ok(settings)
+    Ok((settings, given))
 }
 
 /// The configuration keys the target flags set: stack, provider, API URL,

@@ -15,7 +15,7 @@ use git2s3_lambda::layout::{object_key, GitRef, LayoutError};
 use git2s3_lambda::Provider;
 use serde::Serialize;
 
-use crate::settings::{Method, Settings};
+use crate::settings::{Given, Method, Settings};
 
 /// `templates/git2s3.yaml`: bucket, API, receiver, queue, worker.
 pub const CORE: &str = include_str!("../templates/git2s3.yaml");
@@ -200,6 +200,92 @@ fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, Rend
     Ok(params)
 }
 
+/// The configuration keys each core-stack parameter is computed from.
+/// A parameter none of whose keys was set (by the file, `GIT2S3_*`, a flag,
+/// or the command itself) keeps the deployed stack's value: run from an
+/// empty directory, `update-stack --stack-name S` changes nothing it was
+/// not told to, and never replaces the bucket or the deploy key by default.
+pub const CORE_PARAMETER_KEYS: &[(&str, &[&str])] = &[
+    ("OutputBucketName", &["bucket.name"]),
+    ("NoncurrentVersionDays", &["bucket.noncurrent_version_days"]),
+    ("LambdaCodeBucket", &["lambda.code_bucket"]),
+    ("LambdaCodeKey", &["lambda.code_key"]),
+    (
+        "LambdaCodeObjectVersion",
+        &["lambda.code_version", "lambda.code_key"],
+    ),
+    ("Architecture", &["lambda.architecture"]),
+    ("WorkerMemorySize", &["lambda.worker_memory_mb"]),
+    ("WorkerTimeout", &["lambda.worker_timeout_seconds"]),
+    (
+        "WorkerEphemeralStorage",
+        &["lambda.worker_ephemeral_storage_mb"],
+    ),
+    ("JobVisibilityTimeout", &["lambda.worker_timeout_seconds"]),
+    ("Provider", &["provider"]),
+    ("Repos", &["repos"]),
+    ("Org", &["org"]),
+    ("WebhookSecretId", &["auth.secrets.webhook"]),
+    ("AllowedIps", &["auth.allowed_ips"]),
+    ("SshKeySecretId", &["auth.secrets.ssh_key", "method"]),
+    (
+        "GitTokenSecretId",
+        &[
+            "auth.secrets.git_token",
+            "method",
+            "auth.bitbucket_oauth_consumer",
+        ],
+    ),
+    (
+        "OauthConsumerSecretId",
+        &[
+            "auth.secrets.oauth_consumer",
+            "method",
+            "auth.bitbucket_oauth_consumer",
+        ],
+    ),
+    ("PublicSSHKey", &["auth.public_ssh_key"]),
+    ("KnownHosts", &["auth.known_hosts"]),
+    ("IncludeRefs", &["filters.include_refs"]),
+    ("ExcludeRefs", &["filters.exclude_refs"]),
+    ("IncludePaths", &["filters.include_paths"]),
+    ("ProviderApiUrl", &["api_url"]),
+    ("ApiThrottleRateLimit", &["api.throttle_rate_limit"]),
+    ("ApiThrottleBurstLimit", &["api.throttle_burst_limit"]),
+    (
+        "ConfigureApiGatewayLogging",
+        &["api.configure_account_logging_role"],
+    ),
+    ("LogRetentionDays", &["logs.retention_days"]),
+    ("LogLevel", &["logs.level"]),
+];
+
+/// Lays the deployed stack's `current` values over the core parameters
+/// whose keys were not `given`, and answers the names of those it kept.
+pub fn keep_current(
+    parameters: &mut [Parameter],
+    given: &Given,
+    current: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut kept = Vec::new();
+    for p in parameters.iter_mut() {
+        let Some((_, keys)) = CORE_PARAMETER_KEYS
+            .iter()
+            .find(|(name, _)| *name == p.parameter_key)
+        else {
+            continue;
+        };
+        let Some(deployed) = current.get(&p.parameter_key) else {
+            continue;
+        };
+        if !keys.iter().any(|k| given.covers(k)) && *deployed != p.parameter_value {
+            p.parameter_value = deployed.clone();
+            kept.push(p.parameter_key.clone());
+        }
+    }
+    kept
+}
+
 /// One output's value; an empty value counts as absent.
 fn output(outputs: &BTreeMap<String, String>, name: &str) -> Option<String> {
     outputs.get(name).filter(|v| !v.is_empty()).cloned()
@@ -270,6 +356,49 @@ impl PipelineOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_core_parameter_names_the_keys_it_is_computed_from() {
+        let names: Vec<String> = Template::Core
+            .parameters(&with_code())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.parameter_key)
+            .collect();
+        for name in &names {
+            assert!(
+                CORE_PARAMETER_KEYS.iter().any(|(n, _)| n == name),
+                "{name} has no entry in CORE_PARAMETER_KEYS"
+            );
+        }
+        assert_eq!(names.len(), CORE_PARAMETER_KEYS.len());
+    }
+
+    #[test]
+    fn parameters_left_to_their_defaults_keep_the_deployed_value() {
+        let mut params = Template::Core.parameters(&with_code()).unwrap();
+        let current = BTreeMap::from([
+            (
+                "OutputBucketName".to_string(),
+                "the-deployed-bucket".to_string(),
+            ),
+            ("LogRetentionDays".to_string(), "90".to_string()),
+        ]);
+        let mut given = Given::default();
+        given.insert("logs.retention_days");
+        let kept = keep_current(&mut params, &given, &current);
+        assert_eq!(kept, ["OutputBucketName"]);
+        let value = |k: &str| {
+            params
+                .iter()
+                .find(|p| p.parameter_key == k)
+                .unwrap()
+                .parameter_value
+                .clone()
+        };
+        assert_eq!(value("OutputBucketName"), "the-deployed-bucket");
+        assert_eq!(value("LogRetentionDays"), "30", "a given key wins");
+    }
     use crate::settings::PipelineSettings;
     use std::collections::BTreeSet;
 

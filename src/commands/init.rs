@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::aws::Clients;
 use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
 use crate::context;
-use crate::deploy::apply::{apply, apply_pipeline, Applied};
+use crate::deploy::apply::{apply, apply_pipeline, Applied, Approval, Wanted};
 use crate::deploy::bucket::{self, Owner};
 use crate::deploy::identity::{self, Identity};
 use crate::deploy::secrets::stack::{self as stack_secrets, SecretOutcome};
@@ -56,7 +56,8 @@ const RESUME: &str = "init stopped part-way; what it made so far is kept. \
 
 pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = context::stack_overrides(global, &args.stack);
-    let mut settings = context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
+    let (mut settings, mut given) =
+        context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
     let mut aws = context::aws_options(global, &settings);
     // On a terminal the wizard asks what the flags left out; its review is
     // the confirmation, so the deploy does not ask again. Its answers are
@@ -72,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             }
         };
         overrides.extend(answers.overrides);
-        settings = context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
+        (settings, given) = context::load_with_stack_flags(global, &args.stack, &overrides, true)?;
         aws = context::aws_options(global, &settings);
         aws.profile = answers.profile;
         let token = answers.token.filter(|_| !args.skip_register);
@@ -94,6 +95,10 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
     let confirm = |question: &str| match reviewed {
         true => Ok(true),
         false => consent.confirm(question),
+    };
+    let approval = Approval {
+        confirm: &confirm,
+        allow_replace: args.stack.allow_replace,
     };
     let progress = Progress::new();
     let clients = context::clients_for(&aws).await;
@@ -124,29 +129,35 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         for s in &secrets {
             progress.line(format!("{}: {}", s.id, outcome_word(s.outcome)));
         }
+        // What init itself set is given, as a flag would be.
+        given.insert("auth.public_ssh_key");
 
         progress.step("Staging the Lambda zip");
         let artifact =
             artifact::deploy_from(&zip, &mut settings, &clients.s3, &me, &progress).await?;
+        for key in [
+            "lambda.code_bucket",
+            "lambda.code_key",
+            "lambda.code_version",
+        ] {
+            given.insert(key);
+        }
 
         progress.step(format!("Planning stack {}", settings.stack_name));
         let stack_name = settings.stack_name.clone();
-        let core = match apply(
-            &clients,
-            Template::Core,
-            &stack_name,
-            &settings,
-            current.as_ref(),
-            &confirm,
-            &progress,
-        )
-        .await?
-        {
+        let wanted = Wanted {
+            template: Template::Core,
+            stack: &stack_name,
+            settings: &settings,
+            given: &given,
+            current: current.as_ref(),
+        };
+        let core = match apply(&clients, &wanted, &approval, &progress).await? {
             Applied::Declined => return Ok(None),
             Applied::Unchanged(info) | Applied::Changed(info) => info,
         };
         let pipeline_stack =
-            match apply_pipeline(&clients, &settings, &core, &confirm, &progress).await? {
+            match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
                 Some(Applied::Declined) => return Ok(None),
                 Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
                 None => None,

@@ -5,10 +5,13 @@
 use std::process::ExitCode;
 
 use crate::cli::{GlobalArgs, OutputFormat, UpdateStackArgs};
-use crate::deploy::apply::{apply, apply_pipeline, pipeline_settings, plan, Applied};
+use crate::deploy::apply::{
+    apply, apply_pipeline, pipeline_settings, plan, Applied, Approval, Wanted,
+};
 use crate::deploy::stack::{self, Plan};
 use crate::deploy::{artifact, identity};
 use crate::progress::Progress;
+use crate::settings::{Given, Settings};
 use crate::template::Template;
 
 /// `--diff` exit codes, as Terraform's `-detailed-exitcode`: 0 no
@@ -25,19 +28,27 @@ pub async fn run(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<
     Ok(ExitCode::from(if changed { CHANGES } else { NO_CHANGES }))
 }
 
-/// The stacks to update: the core stack, then the pipeline stack when one
-/// is configured, each with the settings its template reads.
-async fn plans(
+/// What `update-stack` plans from: the clients, the settings and which of
+/// their keys were set, and the deployed core stack.
+struct Planning {
+    clients: crate::aws::Clients,
+    settings: Settings,
+    given: Given,
+    core: stack::StackInfo,
+}
+
+/// The settings to plan with, over the deployed core stack. With
+/// `--lambda-zip`, the zip is staged (`stage`), or for `--diff` only
+/// located: `--diff` uploads nothing. Without it, the stack's own Lambda
+/// code is planned with, unless the configuration names some.
+async fn planning(
     global: &GlobalArgs,
     args: &UpdateStackArgs,
+    stage: bool,
     progress: &Progress,
-) -> anyhow::Result<(
-    crate::aws::Clients,
-    crate::settings::Settings,
-    stack::StackInfo,
-)> {
+) -> anyhow::Result<Planning> {
     let overrides = crate::context::stack_overrides(global, &args.stack);
-    let mut settings =
+    let (mut settings, mut given) =
         crate::context::load_with_stack_flags(global, &args.stack, &overrides, false)?;
     let clients = crate::context::clients(global, &settings).await;
     let me = identity::whoami(&clients).await?;
@@ -45,39 +56,66 @@ async fn plans(
     if let Some(blocked) = stack::blocked(&core) {
         return Err(blocked.into());
     }
-    if let Some(path) = &args.stack.lambda_zip {
-        let zip = artifact::load(path, settings.lambda.architecture)?;
-        artifact::deploy_from(&zip, &mut settings, &clients.s3, &me, progress).await?;
+    match &args.stack.lambda_zip {
+        Some(path) => {
+            let zip = artifact::load(path, settings.lambda.architecture)?;
+            if stage {
+                artifact::deploy_from(&zip, &mut settings, &clients.s3, &me, progress).await?;
+            } else {
+                artifact::locate_staged(&zip, &mut settings, &clients.s3, &me).await?;
+            }
+            for key in [
+                "lambda.code_bucket",
+                "lambda.code_key",
+                "lambda.code_version",
+            ] {
+                given.insert(key);
+            }
+        }
+        None if settings.lambda.code_bucket.is_none() || settings.lambda.code_key.is_none() => {
+            let deployed =
+                |name: &str| core.parameters.get(name).filter(|v| !v.is_empty()).cloned();
+            settings.lambda.code_bucket = deployed("LambdaCodeBucket");
+            settings.lambda.code_key = deployed("LambdaCodeKey");
+            settings.lambda.code_version = deployed("LambdaCodeObjectVersion");
+        }
+        None => {}
     }
-    Ok((clients, settings, core))
+    Ok(Planning {
+        clients,
+        settings,
+        given,
+        core,
+    })
 }
 
 async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<bool> {
     let progress = Progress::plain();
-    let (clients, settings, core) = plans(global, args, &progress).await?;
-    let mut all: Vec<Plan> = vec![
-        plan(
-            &clients,
-            Template::Core,
-            &settings.stack_name,
-            &settings,
-            Some(&core),
-        )
-        .await?,
-    ];
+    let Planning {
+        clients,
+        settings,
+        given,
+        core,
+    } = planning(global, args, false, &progress).await?;
+    let core_wanted = Wanted {
+        template: Template::Core,
+        stack: &settings.stack_name,
+        settings: &settings,
+        given: &given,
+        current: Some(&core),
+    };
+    let mut all: Vec<Plan> = vec![plan(&clients, &core_wanted).await?];
     if let Some(name) = settings.pipeline_stack_name() {
         let current = stack::describe(&clients.cloudformation, &name).await?;
         let with_bucket = pipeline_settings(&settings, &core);
-        all.push(
-            plan(
-                &clients,
-                Template::Pipeline,
-                &name,
-                &with_bucket,
-                current.as_ref(),
-            )
-            .await?,
-        );
+        let wanted = Wanted {
+            template: Template::Pipeline,
+            stack: &name,
+            settings: &with_bucket,
+            given: &given,
+            current: current.as_ref(),
+        };
+        all.push(plan(&clients, &wanted).await?);
     }
     for p in &all {
         stack::discard(&clients.cloudformation, p).await?;
@@ -99,33 +137,56 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
         consent.require("update-stack would upload the Lambda zip")?;
     }
     let confirm = |question: &str| consent.confirm(question);
+    let approval = Approval {
+        confirm: &confirm,
+        allow_replace: args.stack.allow_replace,
+    };
     let progress = Progress::new();
     progress.step("Checking AWS credentials and the stack");
-    let (clients, settings, core) = plans(global, args, &progress).await?;
+    let Planning {
+        clients,
+        settings,
+        given,
+        core,
+    } = planning(global, args, true, &progress).await?;
     progress.step(format!("Planning stack {}", settings.stack_name));
-    let core = match apply(
-        &clients,
-        Template::Core,
-        &settings.stack_name,
-        &settings,
-        Some(&core),
-        &confirm,
-        &progress,
-    )
-    .await?
-    {
+    // Whether the stack holds values the configuration does not.
+    let incomplete = {
+        let mut params = Template::Core.parameters(&settings)?;
+        !crate::template::keep_current(&mut params, &given, &core.parameters).is_empty()
+    };
+    let wanted = Wanted {
+        template: Template::Core,
+        stack: &settings.stack_name,
+        settings: &settings,
+        given: &given,
+        current: Some(&core),
+    };
+    let core = match apply(&clients, &wanted, &approval, &progress).await? {
         Applied::Declined => return Ok(ExitCode::FAILURE),
         Applied::Unchanged(info) | Applied::Changed(info) => info,
     };
     let mut results = vec![(core.name.clone(), core.status.clone())];
-    match apply_pipeline(&clients, &settings, &core, &confirm, &progress).await? {
+    match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
         Some(Applied::Declined) => return Ok(ExitCode::FAILURE),
         Some(Applied::Unchanged(info) | Applied::Changed(info)) => {
             results.push((info.name, info.status))
         }
         None => {}
     }
-    crate::settings::save(&crate::context::config_path(global), &settings)?;
+    // The file says what is deployed: with values kept from the stack that
+    // the configuration does not hold, writing it would say otherwise.
+    let config = crate::context::config_path(global);
+    if incomplete {
+        progress.line(format!(
+            "{} was not written: the deployed stack holds values it does not (kept above); \
+             `git2s3 init --stack-name {}` in this directory writes a complete one",
+            config.display(),
+            settings.stack_name
+        ));
+    } else {
+        crate::settings::save(&config, &settings)?;
+    }
     progress.done();
     match global.output {
         OutputFormat::Json => crate::context::print_json(

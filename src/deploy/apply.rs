@@ -4,10 +4,11 @@
 //! caller's (`confirm`): this module never prompts.
 
 use crate::aws::Clients;
+use crate::deploy::error::DeployError;
 use crate::deploy::stack::{self, Plan, Request, StackInfo};
 use crate::progress::Progress;
-use crate::settings::Settings;
-use crate::template::Template;
+use crate::settings::{Given, Settings};
+use crate::template::{keep_current, Template};
 
 /// How a stack came out of [`apply`].
 pub enum Applied {
@@ -19,16 +20,35 @@ pub enum Applied {
     Declined,
 }
 
-/// The change set for `template` on `stack_name`, with `settings`' parameters.
-pub async fn plan(
-    clients: &Clients,
-    template: Template,
-    stack_name: &str,
-    settings: &Settings,
-    current: Option<&StackInfo>,
-) -> anyhow::Result<Plan> {
-    let parameters = template.parameters(settings)?;
-    Ok(stack::plan(
+/// What a stack is planned from: its template and name, the settings and
+/// which of their keys were set, and the stack as it is deployed.
+pub struct Wanted<'a> {
+    pub template: Template,
+    pub stack: &'a str,
+    pub settings: &'a Settings,
+    pub given: &'a Given,
+    pub current: Option<&'a StackInfo>,
+}
+
+/// The change set for the wanted stack, with its settings' parameters; on
+/// the core stack, those whose keys were not given keep the deployed
+/// stack's values (the deployed stack is the baseline, not the local file).
+pub async fn plan(clients: &Clients, wanted: &Wanted<'_>) -> anyhow::Result<Plan> {
+    let Wanted {
+        template,
+        stack: stack_name,
+        settings,
+        given,
+        current,
+    } = *wanted;
+    let mut parameters = template.parameters(settings)?;
+    let kept = match (template, current) {
+        (Template::Core, Some(deployed)) => {
+            keep_current(&mut parameters, given, &deployed.parameters)
+        }
+        _ => Vec::new(),
+    };
+    let mut plan = stack::plan(
         &clients.cloudformation,
         &Request {
             stack: stack_name,
@@ -37,26 +57,43 @@ pub async fn plan(
             current,
         },
     )
-    .await?)
+    .await?;
+    plan.kept = kept;
+    Ok(plan)
 }
 
 /// Asks whether to go ahead with a change, given the question.
 pub type Confirm<'a> = &'a dyn Fn(&str) -> anyhow::Result<bool>;
 
-/// Plans, shows the plan, asks `confirm`, executes and follows events.
+/// Who agreed to what: the confirmation, and `--allow-replace`.
+pub struct Approval<'a> {
+    pub confirm: Confirm<'a>,
+    /// A plan may replace the output bucket, or change the deploy key or a
+    /// secret's id (see [`Plan::needs_allow_replace`]).
+    pub allow_replace: bool,
+}
+
+/// Plans, shows the plan, asks, executes and follows events.
 pub async fn apply(
     clients: &Clients,
-    template: Template,
-    stack_name: &str,
-    settings: &Settings,
-    current: Option<&StackInfo>,
-    confirm: Confirm<'_>,
+    wanted: &Wanted<'_>,
+    approval: &Approval<'_>,
     progress: &Progress,
 ) -> anyhow::Result<Applied> {
     let cf = &clients.cloudformation;
-    let plan = plan(clients, template, stack_name, settings, current).await?;
+    let (stack_name, current) = (wanted.stack, wanted.current);
+    let plan = plan(clients, wanted).await?;
     for line in plan.lines() {
         progress.line(line);
+    }
+    let guarded = plan.needs_allow_replace();
+    if !guarded.is_empty() && !approval.allow_replace {
+        stack::discard(cf, &plan).await?;
+        return Err(DeployError::NeedsAllowReplace {
+            stack: stack_name.to_string(),
+            what: guarded.join(", "),
+        }
+        .into());
     }
     if plan.is_empty() {
         let info = match current {
@@ -69,7 +106,7 @@ pub async fn apply(
     }
     let verb = if plan.create { "Create" } else { "Update" };
     progress.done();
-    if !confirm(&format!("{verb} stack {stack_name} as shown?"))? {
+    if !(approval.confirm)(&format!("{verb} stack {stack_name} as shown?"))? {
         stack::discard(cf, &plan).await?;
         return Ok(Applied::Declined);
     }
@@ -91,8 +128,9 @@ pub fn pipeline_settings(settings: &Settings, core: &StackInfo) -> Settings {
 pub async fn apply_pipeline(
     clients: &Clients,
     settings: &Settings,
+    given: &Given,
     core: &StackInfo,
-    confirm: Confirm<'_>,
+    approval: &Approval<'_>,
     progress: &Progress,
 ) -> anyhow::Result<Option<Applied>> {
     let Some(name) = settings.pipeline_stack_name() else {
@@ -103,15 +141,14 @@ pub async fn apply_pipeline(
     if let Some(blocked) = current.as_ref().and_then(stack::blocked) {
         return Err(blocked.into());
     }
-    let applied = apply(
-        clients,
-        Template::Pipeline,
-        &name,
-        &pipeline_settings(settings, core),
-        current.as_ref(),
-        confirm,
-        progress,
-    )
-    .await?;
+    let with_bucket = pipeline_settings(settings, core);
+    let wanted = Wanted {
+        template: Template::Pipeline,
+        stack: &name,
+        settings: &with_bucket,
+        given,
+        current: current.as_ref(),
+    };
+    let applied = apply(clients, &wanted, approval, progress).await?;
     Ok(Some(applied))
 }

@@ -164,6 +164,35 @@ pub async fn deploy_from(
     Ok(staged)
 }
 
+/// Points `settings` at where `zip` is, or would be, staged, without
+/// uploading anything (for `update-stack --diff`): its version when an
+/// object is already at its key, none otherwise.
+pub async fn locate_staged(
+    zip: &LambdaZip,
+    settings: &mut Settings,
+    s3: &aws_sdk_s3::Client,
+    me: &Identity,
+) -> Result<(), DeployError> {
+    let bucket = artifacts_bucket(&me.account, &me.region);
+    let key = format!("lambda/{}/bootstrap.zip", zip.sha256);
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .expected_bucket_owner(&me.account)
+        .send()
+        .await
+        .aws("s3:GetObject");
+    settings.lambda.code_version = match head {
+        Ok(h) => h.version_id().map(str::to_string),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    settings.lambda.code_bucket = Some(bucket);
+    settings.lambda.code_key = Some(key);
+    Ok(())
+}
+
 /// The CLI's artifacts bucket for an account and region.
 pub fn artifacts_bucket(account: &str, region: &str) -> String {
     format!("git2s3-artifacts-{account}-{region}")

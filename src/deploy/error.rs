@@ -57,6 +57,13 @@ pub enum DeployError {
         reason: String,
         fix: String,
     },
+    #[error(
+        "the plan for stack {stack} {what}: every pipeline reads that bucket, and the webhook and \
+         the worker authenticate with that key and those secrets. Nothing was changed. If you mean \
+         it, run again with --allow-replace (and --yes where no one can be asked); if not, set the \
+         value back in git2s3.yaml, or leave it out and the deployed value is kept"
+    )]
+    NeedsAllowReplace { stack: String, what: String },
     #[error("the change set for stack {stack} failed: {reason}. Fix the cause, then run the command again")]
     ChangeSet { stack: String, reason: String },
     #[error(

@@ -91,15 +91,65 @@ pub struct Sources<'a> {
 
 /// Loads, merges and validates the configuration. The one place that does.
 pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+    Ok(load_given(sources)?.0)
+}
+
+/// [`load`], and which keys the file, the environment and the flags set:
+/// the keys left to their defaults are not [`Given`].
+pub fn load_given(sources: &Sources<'_>) -> Result<(Settings, Given), ConfigError> {
     let mut merged = Value::Mapping(Mapping::new());
     if let Some(file) = read_file_layer(sources.config_file, sources.creating)? {
         merged = merge(merged, file);
     }
     merged = merge(merged, env_layer(sources.env)?);
     merged = merge(merged, overrides_layer(sources.overrides));
+    let mut given = Given::default();
+    given.add_leaves(&merged, "");
     let settings: Settings = serde_yaml::from_value(merged).map_err(|e| invalid_value_error(&e))?;
     settings.validate()?;
-    Ok(settings)
+    Ok((settings, given))
+}
+
+/// The configuration keys that were set (by the file, `GIT2S3_*` or a
+/// flag, or by the command itself, as `init` sets the public key it
+/// stored), as dotted paths; the rest took their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Given(std::collections::BTreeSet<String>);
+
+impl Given {
+    /// Records `key` as set.
+    pub fn insert(&mut self, key: &str) {
+        self.0.insert(key.to_string());
+    }
+
+    /// Whether `key`, or a key inside it or around it, was set.
+    pub fn covers(&self, key: &str) -> bool {
+        self.0.iter().any(|g| {
+            g == key
+                || g.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with('.'))
+                || key
+                    .strip_prefix(g.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+
+    fn add_leaves(&mut self, value: &Value, prefix: &str) {
+        match value {
+            Value::Mapping(map) if !map.is_empty() => {
+                for (k, v) in map {
+                    let key = k.as_str().unwrap_or_default();
+                    let path = match prefix {
+                        "" => key.to_string(),
+                        p => format!("{p}.{key}"),
+                    };
+                    self.add_leaves(v, &path);
+                }
+            }
+            _ if !prefix.is_empty() => self.insert(prefix),
+            _ => {}
+        }
+    }
 }
 
 /// Lays `over` on `base`: mappings merge key by key, recursively; any other

@@ -27,7 +27,7 @@ mod save;
 mod validate;
 pub use error::ConfigError;
 pub use flags::{flag_key, set_flag, set_list_flag, FLAGS};
-pub use load::{load, merge, EnvKind, Sources, ENV_VARS};
+pub use load::{load, load_given, merge, EnvKind, Given, Sources, ENV_VARS};
 pub use model::*;
 pub use save::{render as render_file, save};
 pub use validate::{validate_bucket_name, validate_stack_name, LOG_RETENTION_DAYS};

@@ -1137,3 +1137,90 @@ async fn secrets_survive_a_destroy_and_init_restores_them() {
         .await;
     assert!(gone.is_err(), "the secret is still there: {gone:?}");
 }
+
+/// Safety: the deployed stack is the baseline, not the local file. From an
+/// empty directory, `update-stack --diff --stack-name S` planned the output
+/// bucket's name and the deploy key back to empty, which replaces the
+/// bucket; --yes would have applied it. Now every setting neither given
+/// nor in git2s3.yaml keeps the stack's value, and a plan that would
+/// replace the bucket or change the deploy key or a secret's id needs
+/// --allow-replace on top of --yes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_stack_is_the_baseline_and_replacing_needs_allow_replace() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("baseline", &["--bucket", "baseline-zips"]);
+    // A directory with no git2s3.yaml: nothing to change, and it says what
+    // it kept.
+    let in_empty_dir = |args: &[&str]| {
+        crate::util::git2s3()
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .args(args)
+            .into_command()
+    };
+    let (mut cmd, _dir) = in_empty_dir(&["update-stack", "--diff", "--stack-name", "baseline"]);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("stack baseline: no changes"), "{text}");
+    assert!(
+        text.contains("kept from the deployed stack")
+            && text.contains("OutputBucketName")
+            && text.contains("PublicSSHKey"),
+        "{text}"
+    );
+    let (mut cmd, dir) = in_empty_dir(&["update-stack", "--yes", "--stack-name", "baseline"]);
+    let out = cmd.output().unwrap();
+    let applied = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(applied.contains("baseline: CREATE_COMPLETE"), "{applied}");
+    assert!(
+        !dir.path().join("git2s3.yaml").exists(),
+        "an incomplete git2s3.yaml was written"
+    );
+
+    // A new deploy key in the configuration: refused without --allow-replace.
+    let config = std::fs::read_to_string(install.config()).unwrap();
+    let old_key = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("public_ssh_key: "))
+        .unwrap()
+        .to_string();
+    let new_key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other";
+    std::fs::write(install.config(), config.replace(&old_key, new_key)).unwrap();
+    let diff = install.run(["update-stack", "--diff"]).output();
+    let shown = String::from_utf8_lossy(&diff.stdout).to_string();
+    assert_eq!(diff.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("PublicSSHKey") && shown.contains("(needs --allow-replace)"),
+        "{shown}"
+    );
+    let err = install.run(["update-stack", "--yes"]).fails();
+    assert!(
+        err.contains("changes PublicSSHKey") && err.contains("--allow-replace"),
+        "{err}"
+    );
+    let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
+    let info = git2s3::deploy::stack::describe(&cf, "baseline")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.parameters["PublicSSHKey"], old_key);
+    let out = install
+        .run(["update-stack", "--yes", "--allow-replace"])
+        .stdout();
+    assert!(out.contains("baseline: UPDATE_COMPLETE"), "{out}");
+    let info = git2s3::deploy::stack::describe(&cf, "baseline")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.parameters["PublicSSHKey"], new_key);
+}

@@ -48,7 +48,14 @@ pub struct Plan {
     pub change_set: Option<String>,
     pub resources: Vec<ResourceChange>,
     pub parameters: Vec<ParameterChange>,
+    /// Parameters that kept the deployed stack's value, because nothing
+    /// set the keys they are computed from.
+    pub kept: Vec<String>,
 }
+
+/// The parameters whose change needs `--allow-replace`: the deploy key and
+/// the secrets the webhook and the worker authenticate with.
+const GUARDED_PARAMETERS: &[&str] = &["PublicSSHKey", "WebhookSecretId", "SshKeySecretId"];
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
@@ -56,9 +63,38 @@ impl Plan {
     }
 
     /// The plan, for people: one line per resource, then the parameters.
+    /// What this plan would replace or swap that needs `--allow-replace`:
+    /// the output bucket (every pipeline's source), the deploy key, the
+    /// webhook or deploy-key secret's id.
+    pub fn needs_allow_replace(&self) -> Vec<String> {
+        if self.create {
+            return Vec::new();
+        }
+        let bucket = self
+            .resources
+            .iter()
+            .filter(|r| r.logical_id == "OutputBucket" && r.replacement.as_deref() == Some("True"));
+        let guarded = self
+            .parameters
+            .iter()
+            .filter(|p| GUARDED_PARAMETERS.contains(&p.key.as_str()));
+        bucket
+            .map(|_| "replaces the output bucket".to_string())
+            .chain(guarded.map(|p| format!("changes {}", p.key)))
+            .collect()
+    }
+
     pub fn lines(&self) -> Vec<String> {
+        let kept = (!self.kept.is_empty()).then(|| {
+            format!(
+                "  kept from the deployed stack (not set in git2s3.yaml, GIT2S3_* or a flag): {}",
+                self.kept.join(", ")
+            )
+        });
         if self.is_empty() {
-            return vec![format!("stack {}: no changes", self.stack)];
+            let mut lines = vec![format!("stack {}: no changes", self.stack)];
+            lines.extend(kept);
+            return lines;
         }
         let verb = if self.create { "create" } else { "update" };
         let mut lines = vec![format!("stack {} ({verb}):", self.stack)];
@@ -74,24 +110,33 @@ impl Plan {
                 "Modify" => "~",
                 _ => "*",
             };
+            let guard = match r.logical_id == "OutputBucket" && replace == "  (REPLACED)" {
+                true => "  (needs --allow-replace)",
+                false => "",
+            };
             lines.push(format!(
-                "  {sign} {:<8} {:<34} {}{replace}",
+                "  {sign} {:<8} {:<34} {}{replace}{guard}",
                 r.action, r.logical_id, r.resource_type
             ));
         }
         if !self.create {
             for p in &self.parameters {
                 lines.push(format!(
-                    "  parameter {}: {} -> {}",
+                    "  parameter {}: {} -> {}{}",
                     p.key,
                     p.old
                         .as_deref()
                         .map(quote)
                         .unwrap_or_else(|| "(unset)".into()),
-                    quote(&p.new)
+                    quote(&p.new),
+                    match GUARDED_PARAMETERS.contains(&p.key.as_str()) {
+                        true => "  (needs --allow-replace)",
+                        false => "",
+                    }
                 ));
             }
         }
+        lines.extend(kept);
         lines
     }
 }
@@ -202,6 +247,7 @@ pub async fn plan(
                         change_set: Some(id),
                         resources,
                         parameters,
+                        kept: Vec::new(),
                     });
                 }
             }
@@ -217,6 +263,7 @@ pub async fn plan(
                         change_set: None,
                         resources: Vec::new(),
                         parameters: Vec::new(),
+                        kept: Vec::new(),
                     });
                 }
                 return Err(DeployError::ChangeSet {
@@ -366,6 +413,7 @@ mod tests {
                 replacement: Some("True".into()),
             }],
             parameters: parameter_changes(&current, &wanted),
+            kept: Vec::new(),
         };
         assert_eq!(
             plan.lines(),
