@@ -190,8 +190,25 @@ impl Consent {
 
 /// Prints `value` as JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out_line(format_args!("{}", serde_json::to_string_pretty(value)?))?;
     Ok(())
+}
+
+/// Writes one line to stdout and answers the error, where `println!` would
+/// panic: a reader that closed the pipe (`git2s3 status | head -1`) then
+/// ends the command quietly with exit 0 ([`report`]), as ripgrep does.
+pub fn out_line(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_fmt(line)?;
+    stdout.write_all(b"\n")
+}
+
+/// `println!`, through [`out_line`]: `?` hands a closed pipe to [`report`].
+#[macro_export]
+macro_rules! out {
+    () => { $crate::context::out_line(format_args!(""))? };
+    ($($arg:tt)*) => { $crate::context::out_line(format_args!($($arg)*))? };
 }
 
 /// Prints an error and its causes to stderr, and gives the exit code.

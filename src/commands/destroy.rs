@@ -143,7 +143,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     match global.output {
         OutputFormat::Json => crate::context::print_json(&removed)?,
         OutputFormat::Text => {
-            println!(
+            crate::out!(
                 "git2s3 stack {} is gone: {} stack(s), {} bucket(s), {} secret(s) deleted",
                 settings.stack_name,
                 removed.stacks.len(),
@@ -151,12 +151,12 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
                 removed.secrets.len()
             );
             for kept in &removed.kept {
-                println!("  kept {kept}");
+                crate::out!("  kept {kept}");
             }
             if let (Some(days), false) =
                 (removed.secrets_recoverable_days, removed.secrets.is_empty())
             {
-                println!(
+                crate::out!(
                     "  the secrets can be restored for {days} days: run `git2s3 init` again with the same \
                      stack name, or `aws secretsmanager restore-secret --secret-id ID`"
                 );

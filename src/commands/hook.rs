@@ -124,7 +124,7 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
             "ssh_url": target.ssh_url,
         }))?,
         OutputFormat::Text => {
-            println!(
+            crate::out!(
                 "{} {} for {}: pushes go to {}",
                 if installed.replaced {
                     "Rewrote"
@@ -135,10 +135,10 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
                 target.name,
                 target.url
             );
-            println!("  the worker clones {}", target.ssh_url);
-            println!("  secret: {} (mode 0600)", installed.secret_file.display());
+            crate::out!("  the worker clones {}", target.ssh_url);
+            crate::out!("  secret: {} (mode 0600)", installed.secret_file.display());
             if !args.wait {
-                println!("  log:    {}", hook::log_file(&repo).display());
+                crate::out!("  log:    {}", hook::log_file(&repo).display());
             }
         }
     }

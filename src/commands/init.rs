@@ -250,7 +250,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
     };
     match global.output {
         OutputFormat::Json => context::print_json(&report)?,
-        OutputFormat::Text => print_text(&report, &settings, &me),
+        OutputFormat::Text => print_text(&report, &settings, &me)?,
     }
     match &report.verified {
         Some(verdict) if !verdict.ok => Ok(ExitCode::FAILURE),
@@ -385,27 +385,32 @@ fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-fn print_text(report: &Report, settings: &Settings, me: &Identity) {
-    println!(
+fn print_text(report: &Report, settings: &Settings, me: &Identity) -> std::io::Result<()> {
+    crate::out!(
         "git2s3 is deployed: stack {} ({}) in account {}, region {}",
-        report.stack, report.status, me.account, me.region
+        report.stack,
+        report.status,
+        me.account,
+        me.region
     );
-    let show = |label: &str, value: &Option<String>| {
+    let shown = [
+        ("webhook (git pull):", &report.git_pull_url),
+        ("webhook (zip download):", &report.zip_download_url),
+        ("bucket:", &report.bucket),
+        ("deploy key (public):", &report.public_key),
+        ("pipeline stack:", &report.pipeline_stack),
+    ];
+    for (label, value) in shown {
         if let Some(v) = value {
-            println!("  {label:<24}{v}");
+            crate::out!("  {label:<24}{v}");
         }
-    };
-    show("webhook (git pull):", &report.git_pull_url);
-    show("webhook (zip download):", &report.zip_download_url);
-    show("bucket:", &report.bucket);
-    show("deploy key (public):", &report.public_key);
-    show("pipeline stack:", &report.pipeline_stack);
-    println!("  {:<24}{}", "webhook secret:", report.webhook_secret_id);
-    println!("  {:<24}{}", "config written to:", report.config_file);
-    println!();
+    }
+    crate::out!("  {:<24}{}", "webhook secret:", report.webhook_secret_id);
+    crate::out!("  {:<24}{}", "config written to:", report.config_file);
+    crate::out!();
     if let Some(done) = &report.registered {
         for h in &done.hooks {
-            println!(
+            crate::out!(
                 "  webhook on {}: {}{}",
                 h.target,
                 register::word(h.outcome),
@@ -417,45 +422,45 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
             );
         }
         for k in &done.keys {
-            println!("  deploy key on {}: {}", k.repo, register::word(k.outcome));
+            crate::out!("  deploy key on {}: {}", k.repo, register::word(k.outcome));
         }
-        println!();
+        crate::out!();
         if let Some(verdict) = &report.verified {
-            verify::print_text(verdict);
-            println!();
+            verify::print_text(verdict)?;
+            crate::out!();
         }
         if let Some(why) = &report.verify_skipped {
-            println!("No test push: {why}.");
-            println!();
+            crate::out!("No test push: {why}.");
+            crate::out!();
         }
         match &report.verified {
-            Some(v) if !v.ok => println!(
+            Some(v) if !v.ok => crate::out!(
                 "Next: fix what the failed check names, then run `git2s3 verify` to test again."
             ),
-            _ => println!("Next: push a commit, then run `git2s3 status` to see its zip."),
+            _ => crate::out!("Next: push a commit, then run `git2s3 status` to see its zip."),
         }
-        return;
+        return Ok(());
     }
     if let Some(why) = &report.verify_skipped {
-        println!("No test push: {why}.");
-        println!();
+        crate::out!("No test push: {why}.");
+        crate::out!();
     }
-    println!("Next steps:");
+    crate::out!("Next steps:");
     let url = match settings.method {
         Method::GitPull => &report.git_pull_url,
         Method::ZipDownload => &report.zip_download_url,
     };
     if settings.provider == Provider::Generic {
-        println!(
+        crate::out!(
             "  1. On the git server, as the repositories' owner: git2s3 hook install --repo PATH.git --url {}",
             url.as_deref().unwrap_or("URL")
         );
-        println!("     (with GIT2S3_WEBHOOK_SECRET set, or AWS access to read the secret; docs/providers.md)");
-        println!("  2. Add the public key above to the git user's authorized_keys, and the server's host key to auth.known_hosts.");
-        println!("  3. Push a commit, then run `git2s3 status` to see its zip.");
-        return;
+        crate::out!("     (with GIT2S3_WEBHOOK_SECRET set, or AWS access to read the secret; docs/providers.md)");
+        crate::out!("  2. Add the public key above to the git user's authorized_keys, and the server's host key to auth.known_hosts.");
+        crate::out!("  3. Push a commit, then run `git2s3 status` to see its zip.");
+        return Ok(());
     }
-    println!(
+    crate::out!(
         "  1. Add a push webhook to {} pointing at {}, content type application/json,",
         if settings.repos.is_empty() {
             "your repositories".to_string()
@@ -464,12 +469,13 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) {
         },
         url.as_deref().unwrap_or("the URL above")
     );
-    println!(
+    crate::out!(
         "     with the secret from: aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text",
         report.webhook_secret_id
     );
     if settings.method == Method::GitPull {
-        println!("  2. Add the public key above as a read-only deploy key (docs/providers.md).");
+        crate::out!("  2. Add the public key above as a read-only deploy key (docs/providers.md).");
     }
-    println!("  3. Push a commit, then run `git2s3 status` to see its zip.");
+    crate::out!("  3. Push a commit, then run `git2s3 status` to see its zip.");
+    Ok(())
 }

@@ -72,7 +72,7 @@ pub async fn run(
             .or_else(|| settings.auth.public_ssh_key.clone())
             .or_else(|| stack.and_then(|(_, core)| core.core().public_ssh_key))
             .filter(|k| !k.is_empty());
-        print_generic(&settings, &url, public_key.as_deref());
+        print_generic(&settings, &url, public_key.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
     let token = token(
@@ -148,10 +148,10 @@ pub async fn run(
         OutputFormat::Json => context::print_json(&report)?,
         OutputFormat::Text => {
             for h in &report.hooks {
-                println!("hook {}: {}", h.target, word(h.outcome));
+                crate::out!("hook {}: {}", h.target, word(h.outcome));
             }
             for k in &report.keys {
-                println!("deploy key {}: {}", k.repo, word(k.outcome));
+                crate::out!("deploy key {}: {}", k.repo, word(k.outcome));
             }
         }
     }
@@ -159,18 +159,19 @@ pub async fn run(
 }
 
 /// A plain SSH server has no API: say what to set up by hand.
-fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) {
-    println!(
+fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) -> std::io::Result<()> {
+    crate::out!(
         "A plain SSH git server has no API to register with. On the server, run \
          `git2s3 hook install --repo PATH.git --url {url}`, or set up a hook by hand with:"
     );
-    println!("  webhook URL:    {url}");
-    println!(
+    crate::out!("  webhook URL:    {url}");
+    crate::out!(
         "  webhook secret: aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text",
         settings.webhook_secret_id()
     );
     if let Some(key) = public_key {
-        println!("  deploy key:     add to the git user's authorized_keys (read-only):");
-        println!("                  {key}");
+        crate::out!("  deploy key:     add to the git user's authorized_keys (read-only):");
+        crate::out!("                  {key}");
     }
+    Ok(())
 }

@@ -30,8 +30,8 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
             webhooks: &webhooks,
         })?,
         OutputFormat::Text => {
-            print_text(&status);
-            print_webhooks(&webhooks);
+            print_text(&status)?;
+            print_webhooks(&webhooks)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -106,47 +106,52 @@ async fn webhooks(settings: &Settings, outputs: &CoreOutputs) -> Part<Vec<Webhoo
     }
 }
 
-fn print_webhooks(webhooks: &Part<Vec<WebhookHealth>>) {
+fn print_webhooks(webhooks: &Part<Vec<WebhookHealth>>) -> std::io::Result<()> {
     match webhooks {
         Part::Ok(list) => {
             for w in list {
                 match (&w.last_delivery, w.registered) {
-                    (_, false) => println!(
+                    (_, false) => crate::out!(
                         "webhook on {}: not registered (`git2s3 register-webhook`)",
                         w.target
                     ),
                     (None, true) => {
-                        println!("webhook on {}: registered, no delivery yet", w.target)
+                        crate::out!("webhook on {}: registered, no delivery yet", w.target)
                     }
-                    (Some(d), true) => println!(
+                    (Some(d), true) => crate::out!(
                         "webhook on {}: last {} delivery {} answered {} ({})",
-                        w.target, d.event, d.delivered_at, d.status_code, d.status
+                        w.target,
+                        d.event,
+                        d.delivered_at,
+                        d.status_code,
+                        d.status
                     ),
                 }
             }
         }
-        Part::Unavailable { error } => println!("webhooks: {error}"),
+        Part::Unavailable { error } => crate::out!("webhooks: {error}"),
     }
+    Ok(())
 }
 
-fn print_text(status: &Status) {
+fn print_text(status: &Status) -> std::io::Result<()> {
     let stack = &status.stack;
-    println!("stack {}: {}", stack.name, stack.status);
+    crate::out!("stack {}: {}", stack.name, stack.status);
     if let Some(reason) = &stack.reason {
-        println!("  reason: {reason}");
+        crate::out!("  reason: {reason}");
     }
     for (key, value) in &stack.outputs {
-        println!("  {key:<24} {value}");
+        crate::out!("  {key:<24} {value}");
     }
-    println!();
+    crate::out!();
     match &status.zips {
         Part::Ok(zips) if zips.is_empty() => {
-            println!("zips: none yet; push a commit to a watched branch")
+            crate::out!("zips: none yet; push a commit to a watched branch")
         }
         Part::Ok(zips) => {
-            println!("zips:");
+            crate::out!("zips:");
             for zip in zips {
-                println!(
+                crate::out!(
                     "  {}  commit {}  {}  {} bytes",
                     zip.key,
                     zip.commit.as_deref().unwrap_or("?"),
@@ -155,10 +160,10 @@ fn print_text(status: &Status) {
                 );
             }
         }
-        Part::Unavailable { error } => println!("zips: unavailable: {error}"),
+        Part::Unavailable { error } => crate::out!("zips: unavailable: {error}"),
     }
     match &status.queue {
-        Part::Ok(q) => println!(
+        Part::Ok(q) => crate::out!(
             "queue: {} waiting, {} in progress; dead-letter queue: {}{}",
             q.waiting,
             q.in_flight,
@@ -169,20 +174,21 @@ fn print_text(status: &Status) {
                 ""
             }
         ),
-        Part::Unavailable { error } => println!("queue: unavailable: {error}"),
+        Part::Unavailable { error } => crate::out!("queue: unavailable: {error}"),
     }
     match &status.pipeline {
         None => {}
         Some(Part::Ok(p)) => match &p.last_execution {
-            Some(e) => println!(
+            Some(e) => crate::out!(
                 "pipeline {}: last run {} {} (started {})",
                 p.stack.name,
                 e.id,
                 e.status,
                 e.started.as_deref().unwrap_or("?")
             ),
-            None => println!("pipeline {}: {}, no run yet", p.stack.name, p.stack.status),
+            None => crate::out!("pipeline {}: {}, no run yet", p.stack.name, p.stack.status),
         },
-        Some(Part::Unavailable { error }) => println!("pipeline: unavailable: {error}"),
+        Some(Part::Unavailable { error }) => crate::out!("pipeline: unavailable: {error}"),
     }
+    Ok(())
 }

@@ -124,7 +124,7 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
         OutputFormat::Json => crate::context::print_json(&all)?,
         OutputFormat::Text => {
             for line in all.iter().flat_map(Plan::lines) {
-                println!("{line}");
+                crate::out!("{line}");
             }
         }
     }
@@ -197,7 +197,7 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
         )?,
         OutputFormat::Text => {
             for (stack, status) in &results {
-                println!("{stack}: {status}");
+                crate::out!("{stack}: {status}");
             }
         }
     }

@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitC
     progress.done();
     match global.output {
         OutputFormat::Json => context::print_json(&verdict)?,
-        OutputFormat::Text => print_text(&verdict),
+        OutputFormat::Text => print_text(&verdict)?,
     }
     Ok(if verdict.ok {
         ExitCode::SUCCESS

@@ -72,21 +72,24 @@ impl Verdict {
 }
 
 /// The verdict for a person: each check, then one line that sums it up.
-pub fn print_text(verdict: &Verdict) {
+pub fn print_text(verdict: &Verdict) -> std::io::Result<()> {
     if !verdict.repo.is_empty() {
-        println!(
+        crate::out!(
             "Test push of {} {} (delivery {}):",
-            verdict.repo, verdict.git_ref, verdict.delivery
+            verdict.repo,
+            verdict.git_ref,
+            verdict.delivery
         );
     }
     for line in verdict.lines() {
-        println!("  {line}");
+        crate::out!("  {line}");
     }
     match verdict.failed() {
-        None => println!("The test zip is in S3: pushes reach git2s3 and become zips."),
-        Some(check) => println!(
+        None => crate::out!("The test zip is in S3: pushes reach git2s3 and become zips."),
+        Some(check) => crate::out!(
             "The test zip did not come: the `{}` check failed; its line above says what to do.",
             check.name
         ),
     }
+    Ok(())
 }

@@ -1224,3 +1224,30 @@ async fn the_deployed_stack_is_the_baseline_and_replacing_needs_allow_replace() 
         .unwrap();
     assert_eq!(info.parameters["PublicSSHKey"], new_key);
 }
+
+/// A reader that closes the pipe at once (`git2s3 status | head -0`): the
+/// command ends quietly with exit 0, as ripgrep does. Before, it panicked
+/// with exit 101.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pipe_ends_quietly_with_exit_0() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("piped", &[]);
+    for args in [&["status"][..], &["--output", "json", "status"][..]] {
+        let (mut cmd, _dir) = install.run(args).into_command();
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before a line is read
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{stderr}"
+        );
+    }
+}
