@@ -115,7 +115,7 @@ say "serve on http://127.0.0.1:$SERVE_PORT (bucket, secret and deploy key read f
 
 # --- 6. hook ------------------------------------------------------------------
 step "6/9 git2s3 hook install (post-receive hook in the bare repo)"
-git2s3 hook install --repo "$REPO" --url "http://127.0.0.1:$SERVE_PORT/gitpull" \
+git2s3 hook install --git-dir "$REPO" --webhook-url "http://127.0.0.1:$SERVE_PORT/gitpull" \
   --name demo/app --ssh-url "$SSH_URL" | sed 's/^/    /'
 
 # --- 7. push ------------------------------------------------------------------

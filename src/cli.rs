@@ -125,6 +125,17 @@ pub enum Command {
     RegisterWebhook(RegisterArgs),
 
     /// Remove exactly the webhook and deploy key git2s3 registered, nothing else.
+    ///
+    /// The hook is found by its URL (the stack's, or --webhook-url), the key
+    /// by its key material (the stack's, or --public-key); hooks and keys of
+    /// anything else are never touched.
+    #[command(
+        mut_arg("deploy_key", |a| a.help("Also remove the deploy key from each repository")),
+        mut_arg("all_repos", |a| a.help("Also remove the deploy key from every repository of the org (--org, or `org` in the configuration)")),
+        mut_arg("webhook_url", |a| a.help("The URL of the webhook to remove, instead of the stack's output")),
+        mut_arg("public_key", |a| a.help("The deploy key to remove, instead of the stack's")),
+        mut_arg("no_ping", |a| a.hide(true)),
+    )]
     UnregisterWebhook(RegisterArgs),
 
     /// Remove git2s3 from the account: pipeline and core stacks, the output
@@ -170,6 +181,15 @@ pub struct HookTarget {
     /// http://127.0.0.1:8080/gitpull for `git2s3 serve` [default: the
     /// stack's git-pull URL].
     #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// The old name of --webhook-url (hooks installed before still use it).
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        hide = true,
+        conflicts_with = "webhook_url"
+    )]
     pub url: Option<String>,
 
     /// The repository's name in S3 keys, OWNER/REPO [default: the last two
@@ -183,8 +203,38 @@ pub struct HookTarget {
     pub ssh_url: Option<String>,
 
     /// The bare repository [default: the current directory].
-    #[arg(long = "repo", value_name = "PATH.git")]
+    #[arg(long, value_name = "PATH.git")]
+    pub git_dir: Option<PathBuf>,
+
+    /// The old name of --git-dir: --repo is OWNER/REPO everywhere else.
+    #[arg(
+        long = "repo",
+        value_name = "PATH.git",
+        hide = true,
+        conflicts_with = "git_dir"
+    )]
     pub repo: Option<PathBuf>,
+}
+
+impl HookTarget {
+    /// --webhook-url, or its old name with a warning.
+    pub fn webhook_url(&self) -> Option<String> {
+        if self.url.is_some() {
+            eprintln!("warning: --url is now --webhook-url; --url goes in the next release");
+        }
+        self.webhook_url.clone().or_else(|| self.url.clone())
+    }
+
+    /// --git-dir, or its old name with a warning.
+    pub fn git_dir(&self) -> Option<PathBuf> {
+        if self.repo.is_some() {
+            eprintln!(
+                "warning: the hook's --repo is now --git-dir (--repo is OWNER/REPO in every other \
+                 command); --repo goes in the next release"
+            );
+        }
+        self.git_dir.clone().or_else(|| self.repo.clone())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +252,22 @@ pub struct HookInstallArgs {
     pub wait: bool,
 }
 
+impl HookSendArgs {
+    /// --attempt-timeout, or its old name with a warning.
+    pub fn attempt_timeout(&self) -> u64 {
+        match self.timeout {
+            Some(seconds) => {
+                eprintln!(
+                    "warning: the hook's --timeout is now --attempt-timeout (verify's --timeout \
+                     is the whole wait); --timeout goes in the next release"
+                );
+                seconds
+            }
+            None => self.attempt_timeout,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct HookSendArgs {
     #[command(flatten)]
@@ -216,9 +282,18 @@ pub struct HookSendArgs {
     #[arg(long, value_name = "ID")]
     pub delivery: Option<String>,
 
-    /// Seconds to wait for each attempt.
+    /// Seconds to wait for each attempt (verify's --timeout is the whole wait).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub timeout: u64,
+    pub attempt_timeout: u64,
+
+    /// The old name of --attempt-timeout.
+    #[arg(
+        long = "timeout",
+        value_name = "SECONDS",
+        hide = true,
+        conflicts_with = "attempt_timeout"
+    )]
+    pub timeout: Option<u64>,
 
     /// Attempts per ref, with 1 s, 2 s, 4 s… between them.
     #[arg(long, default_value_t = 3, value_name = "N")]

@@ -31,14 +31,14 @@ pub async fn run(global: &GlobalArgs, command: &HookCommand) -> anyhow::Result<E
     }
 }
 
-/// The bare repository: --repo, else the current directory.
+/// The bare repository: --git-dir, else the current directory.
 fn repo_dir(target: &HookTarget) -> anyhow::Result<PathBuf> {
-    let dir = match &target.repo {
+    let dir = match &target.git_dir() {
         Some(p) => p.clone(),
         None => std::env::current_dir()?,
     };
     dir.canonicalize()
-        .with_context(|| format!("--repo {}: no such directory", dir.display()))
+        .with_context(|| format!("--git-dir {}: no such directory", dir.display()))
 }
 
 /// The path the hook runs git2s3 from: this executable.
@@ -76,13 +76,13 @@ async fn resolve(
     want_secret: bool,
 ) -> anyhow::Result<(Target, Option<String>)> {
     let repo = repo_dir(args)?;
-    let mut url = args.url.clone();
+    let mut url = args.webhook_url();
     let mut secret = crate::register::env_secret();
     if url.is_none() || (want_secret && secret.is_none()) {
         let settings = crate::context::load_settings(global, &Overrides::new())?;
         let clients = crate::context::clients(global, &settings).await;
         let me = identity::whoami(&clients).await.context(
-            "the hook needs the webhook URL and secret: pass --url and export GIT2S3_WEBHOOK_SECRET, \
+            "the hook needs the webhook URL and secret: pass --webhook-url and export GIT2S3_WEBHOOK_SECRET, \
              or give this machine access to the stack",
         )?;
         let core =
@@ -97,7 +97,7 @@ async fn resolve(
     let target = target_for(
         args,
         &repo,
-        url.context("the stack has no GitPullWebHookApi output: pass --url")?,
+        url.context("the stack has no GitPullWebHookApi output: pass --webhook-url")?,
         &format!("cannot name {} as OWNER/REPO: pass --name", repo.display()),
     )?;
     hook::validate(&target)?;
@@ -163,12 +163,11 @@ async fn send_all(args: &HookSendArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The repository the hook runs in: --repo, else $GIT_DIR, else `.`,
+/// The repository the hook runs in: --git-dir, else $GIT_DIR, else `.`,
 /// as an absolute path where it exists.
 fn hook_repo(target: &HookTarget) -> PathBuf {
     let repo = target
-        .repo
-        .clone()
+        .git_dir()
         .or_else(|| std::env::var_os("GIT_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("."));
     repo.canonicalize().unwrap_or(repo)
@@ -188,9 +187,10 @@ fn background(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the log {}", log_path.display()))?;
     let mut command = std::process::Command::new(binary()?);
     command.args(["hook", "send"]);
-    command.arg("--repo").arg(&repo);
+    command.arg("--git-dir").arg(&repo);
+    let url = args.target.webhook_url();
     for (flag, value) in [
-        ("--url", &args.target.url),
+        ("--webhook-url", &url),
         ("--name", &args.target.name),
         ("--ssh-url", &args.target.ssh_url),
         ("--delivery", &args.delivery),
@@ -200,7 +200,7 @@ fn background(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
         }
     }
     command
-        .args(["--timeout", &args.timeout.to_string()])
+        .args(["--attempt-timeout", &args.attempt_timeout().to_string()])
         .args(["--attempts", &args.attempts.to_string()])
         .stdin(Stdio::piped())
         .stdout(log.try_clone()?)
@@ -227,9 +227,8 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
     let repo = hook_repo(&args.target);
     let url = args
         .target
-        .url
-        .clone()
-        .context("no --url in the hook: run `git2s3 hook install` again")?;
+        .webhook_url()
+        .context("no --webhook-url in the hook: run `git2s3 hook install` again")?;
     let target = target_for(
         &args.target,
         &repo,
@@ -247,7 +246,11 @@ async fn foreground(args: &HookSendArgs, input: &str) -> anyhow::Result<()> {
     let pusher = std::env::var("GL_USER")
         .or_else(|_| std::env::var("USER"))
         .ok();
-    let sender = Sender::new(&url, Duration::from_secs(args.timeout), args.attempts);
+    let sender = Sender::new(
+        &url,
+        Duration::from_secs(args.attempt_timeout()),
+        args.attempts,
+    );
     for update in &updates {
         let delivery = args.delivery.clone().unwrap_or_else(send::new_delivery_id);
         let spec = send::event(update, &target, pusher.as_deref());

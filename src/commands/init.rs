@@ -452,7 +452,7 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) -> std::io::R
     };
     if settings.provider == Provider::Generic {
         crate::out!(
-            "  1. On the git server, as the repositories' owner: git2s3 hook install --repo PATH.git --url {}",
+            "  1. On the git server, as the repositories' owner: git2s3 hook install --git-dir PATH.git --webhook-url {}",
             url.as_deref().unwrap_or("URL")
         );
         crate::out!("     (with GIT2S3_WEBHOOK_SECRET set, or AWS access to read the secret; docs/providers.md)");

@@ -162,7 +162,7 @@ pub async fn run(
 fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) -> std::io::Result<()> {
     crate::out!(
         "A plain SSH git server has no API to register with. On the server, run \
-         `git2s3 hook install --repo PATH.git --url {url}`, or set up a hook by hand with:"
+         `git2s3 hook install --git-dir PATH.git --webhook-url {url}`, or set up a hook by hand with:"
     );
     crate::out!("  webhook URL:    {url}");
     crate::out!(

@@ -29,7 +29,7 @@ pub struct Target {
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error(
-        "{0} is not a bare git repository (no HEAD, objects/ and refs/): point --repo at the \
+        "{0} is not a bare git repository (no HEAD, objects/ and refs/): point --git-dir at the \
          server's REPO.git directory"
     )]
     NotBare(PathBuf),
@@ -45,7 +45,7 @@ pub enum HookError {
     },
     #[error("`{0}` is not OWNER/REPO: pass --name OWNER/REPO")]
     BadName(String),
-    #[error("--url `{0}` is not an http:// or https:// URL")]
+    #[error("--webhook-url `{0}` is not an http:// or https:// URL")]
     BadUrl(String),
     #[error("the webhook secret is empty: export GIT2S3_WEBHOOK_SECRET, or run this where the stack's secret can be read")]
     NoSecret,
@@ -119,7 +119,7 @@ pub fn script(binary: &Path, target: &Target, wait: bool) -> String {
          # For each updated ref it sends a signed push event (X-Git2s3-Event: push) to\n\
          # git2s3. It never fails or holds up the push. The webhook secret is in\n\
          # git2s3/secret in this repository (mode 0600); the background log in git2s3/hook.log.\n\
-         {binary} hook send{mode} \\\n  --url {url} \\\n  --name {name} \\\n  --ssh-url {ssh_url} || true\n\
+         {binary} hook send{mode} \\\n  --webhook-url {url} \\\n  --name {name} \\\n  --ssh-url {ssh_url} || true\n\
          exit 0\n",
         binary = quote(&binary.display().to_string()),
         url = quote(&target.url),

@@ -204,7 +204,7 @@ pub fn log_line(update: &RefUpdate, delivery: &str, url: &str, sent: &Sent) -> S
         Sent::Refused { status, summary } => format!("{what}: refused, {status} {summary}"),
         Sent::GaveUp { attempts, last } => format!(
             "{what}: gave up after {attempts} attempts ({last}). Resend with: \
-             echo '{}' | git2s3 hook send --delivery {delivery} --url {url} …",
+             echo '{}' | git2s3 hook send --delivery {delivery} --webhook-url {url} …",
             update.line()
         ),
     }

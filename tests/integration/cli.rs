@@ -30,3 +30,75 @@ fn a_bad_value_names_its_flag_and_the_values_it_takes() {
         );
     }
 }
+
+/// One name for one thing: the hook takes the repository directory as
+/// --git-dir and the webhook as --webhook-url, as every other command
+/// does; the old --repo and --url (which installed hooks still run with)
+/// keep working for one release, with a warning, and are not in --help.
+#[test]
+fn the_hooks_old_flag_names_still_work_and_say_the_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("api.git");
+    let init = std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let url = "http://127.0.0.1:9/gitpull";
+    let new = git2s3()
+        .args([
+            "hook",
+            "print",
+            "--git-dir",
+            bare.to_str().unwrap(),
+            "--webhook-url",
+            url,
+        ])
+        .output();
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    let script = String::from_utf8(new.stdout).unwrap();
+    assert!(script.contains(&format!("--webhook-url '{url}'")), "{script}");
+    assert!(
+        new.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+
+    let old = git2s3()
+        .args([
+            "hook",
+            "print",
+            "--repo",
+            bare.to_str().unwrap(),
+            "--url",
+            url,
+        ])
+        .output();
+    assert!(old.status.success());
+    assert_eq!(String::from_utf8(old.stdout).unwrap(), script);
+    let warned = String::from_utf8(old.stderr).unwrap();
+    assert!(
+        warned.contains("--repo is now --git-dir") && warned.contains("--url is now --webhook-url"),
+        "{warned}"
+    );
+
+    let help = git2s3().args(["hook", "install", "--help"]).stdout();
+    assert!(
+        help.contains("--git-dir") && help.contains("--webhook-url"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("--repo ") && !help.contains("--url "),
+        "{help}"
+    );
+    let help = git2s3().args(["unregister-webhook", "--help"]).stdout();
+    assert!(
+        help.contains("Also remove the deploy key") && !help.contains("Also add"),
+        "{help}"
+    );
+}

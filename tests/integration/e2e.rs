@@ -97,9 +97,9 @@ async fn pushes_over_ssh_reach_s3_through_the_installed_hook() {
     let server = Server::beside_stack(install.config(), &sshd.known_hosts);
     let hook_url = format!("{}/gitpull", server.url);
     let target = [
-        "--repo",
+        "--git-dir",
         repo.to_str().unwrap(),
-        "--url",
+        "--webhook-url",
         &hook_url,
         "--name",
         "acme/api",
