@@ -62,7 +62,10 @@ fn the_hooks_old_flag_names_still_work_and_say_the_new_ones() {
         String::from_utf8_lossy(&new.stderr)
     );
     let script = String::from_utf8(new.stdout).unwrap();
-    assert!(script.contains(&format!("--webhook-url '{url}'")), "{script}");
+    assert!(
+        script.contains(&format!("--webhook-url '{url}'")),
+        "{script}"
+    );
     assert!(
         new.stderr.is_empty(),
         "{}",
