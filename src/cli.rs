@@ -352,6 +352,25 @@ pub struct StackArgs {
     #[arg(long, value_name = "BRANCH")]
     pub pipeline_branch: Option<String>,
 
+    /// Build only these branches and tags (a glob; repeat for more)
+    /// [config: filters.include_refs; default: all].
+    #[arg(long = "include-ref", value_name = "GLOB")]
+    pub include_refs: Vec<String>,
+
+    /// Never build these branches and tags (a glob; repeatable) [config:
+    /// filters.exclude_refs].
+    #[arg(long = "exclude-ref", value_name = "GLOB")]
+    pub exclude_refs: Vec<String>,
+
+    /// Build only when a push changes one of these paths (a glob;
+    /// repeatable) [config: filters.include_paths; default: any change].
+    #[arg(long = "include-path", value_name = "GLOB")]
+    pub include_paths: Vec<String>,
+
+    /// Days to keep replaced zips [config: bucket.noncurrent_version_days, default 90].
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub noncurrent_version_days: Option<u32>,
+
     /// Let the plan replace the output bucket (every pipeline's source), or
     /// change the deploy key or the webhook or deploy-key secret's id.
     #[arg(long)]

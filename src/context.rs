@@ -80,6 +80,14 @@ pub fn stack_overrides(global: &GlobalArgs, args: &StackArgs) -> Overrides {
     settings::set_flag(&mut overrides, "--method", args.method.as_ref());
     settings::set_flag(&mut overrides, "--bucket", args.bucket.as_ref());
     settings::set_flag(&mut overrides, "--architecture", args.architecture.as_ref());
+    settings::set_list_flag(&mut overrides, "--include-ref", &args.include_refs);
+    settings::set_list_flag(&mut overrides, "--exclude-ref", &args.exclude_refs);
+    settings::set_list_flag(&mut overrides, "--include-path", &args.include_paths);
+    settings::set_flag(
+        &mut overrides,
+        "--noncurrent-version-days",
+        args.noncurrent_version_days.as_ref(),
+    );
     settings::set_flag(&mut overrides, "--region", global.region.as_ref());
     overrides
 }

@@ -11,7 +11,7 @@ use crate::deploy::apply::{
 use crate::deploy::stack::{self, Plan};
 use crate::deploy::{artifact, identity};
 use crate::progress::Progress;
-use crate::settings::{Given, Settings};
+use crate::settings::{Architecture, Given, Settings};
 use crate::template::Template;
 
 /// `--diff` exit codes, as Terraform's `-detailed-exitcode`: 0 no
@@ -71,6 +71,24 @@ async fn planning(
             ] {
                 given.insert(key);
             }
+        }
+        // The zip the stack runs is built for the architecture it runs on:
+        // another needs a zip built for it.
+        None if core
+            .parameters
+            .get("Architecture")
+            .is_some_and(|deployed| deployed != settings.lambda.architecture.as_str()) =>
+        {
+            let wanted = settings.lambda.architecture;
+            anyhow::bail!(
+                "lambda.architecture is {arch}, but the Lambda zip stack {} runs is built for {}: pass \
+                 --lambda-zip with a zip built for {arch} (cargo lambda build --release --output-format zip{} \
+                 -p git2s3-lambda)",
+                settings.stack_name,
+                core.parameters["Architecture"],
+                if wanted == Architecture::Arm64 { " --arm64" } else { "" },
+                arch = wanted.as_str(),
+            );
         }
         None if settings.lambda.code_bucket.is_none() || settings.lambda.code_key.is_none() => {
             let deployed =

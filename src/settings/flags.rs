@@ -19,6 +19,13 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("--method", "method"),
     ("--bucket", "bucket.name"),
     ("--architecture", "lambda.architecture"),
+    ("--include-ref", "filters.include_refs"),
+    ("--exclude-ref", "filters.exclude_refs"),
+    ("--include-path", "filters.include_paths"),
+    (
+        "--noncurrent-version-days",
+        "bucket.noncurrent_version_days",
+    ),
 ];
 
 /// The key `flag` sets. Every flag a command passes is in [`FLAGS`].

@@ -190,7 +190,12 @@ async fn screens(
     }
 
     heading(6, "Branches, tags and paths");
-    filters::filters(settings)?;
+    let s = &args.stack;
+    if s.include_refs.is_empty() && s.exclude_refs.is_empty() && s.include_paths.is_empty() {
+        filters::filters(settings)?;
+    } else {
+        say("from --include-ref, --exclude-ref and --include-path");
+    }
 
     heading(7, "Stack and bucket");
     stack::stack(&clients, args, settings).await?;

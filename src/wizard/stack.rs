@@ -60,6 +60,9 @@ pub async fn stack(
             }
         }
     }
+    if args.stack.noncurrent_version_days.is_some() {
+        return Ok(());
+    }
     settings.bucket.noncurrent_version_days = Input::new()
         .with_prompt("Days to keep replaced zips (older versions)")
         .default(settings.bucket.noncurrent_version_days)

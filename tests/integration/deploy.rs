@@ -1251,3 +1251,50 @@ async fn a_closed_pipe_ends_quietly_with_exit_0() {
         );
     }
 }
+
+/// Every prompt has a flag: the wizard's filter and retention screens too
+/// (--include-ref, --exclude-ref, --include-path, --noncurrent-version-days).
+/// And update-stack refuses a new architecture without a Lambda zip built
+/// for it, as init does: the zip the stack runs would not start.
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_and_retention_have_flags_and_a_new_architecture_needs_its_zip() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init(
+        "flagged",
+        &[
+            "--include-ref",
+            "main",
+            "--include-ref",
+            "release/*",
+            "--exclude-ref",
+            "wip/*",
+            "--include-path",
+            "src/**",
+            "--noncurrent-version-days",
+            "30",
+        ],
+    );
+    let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
+    let info = git2s3::deploy::stack::describe(&cf, "flagged")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.parameters["IncludeRefs"], "main,release/*");
+    assert_eq!(info.parameters["ExcludeRefs"], "wip/*");
+    assert_eq!(info.parameters["IncludePaths"], "src/**");
+    assert_eq!(info.parameters["NoncurrentVersionDays"], "30");
+
+    let other = match architecture() {
+        "arm64" => "x86_64",
+        _ => "arm64",
+    };
+    let err = install
+        .run(["update-stack", "--diff", "--architecture", other])
+        .fails();
+    assert!(
+        err.contains(&format!("lambda.architecture is {other}"))
+            && err.contains("pass --lambda-zip with a zip built for"),
+        "{err}"
+    );
+}
