@@ -35,8 +35,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+/// Flags every command takes, listed apart from each command's own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Configuration file [default: git2s3.yaml, if it exists].
     #[arg(long, global = true, value_name = "FILE", env = "GIT2S3_CONFIG")]
@@ -85,6 +86,9 @@ pub enum Command {
     /// --parameters, the values come from git2s3.yaml, GIT2S3_* variables
     /// and flags, in the form `aws cloudformation create-stack --parameters
     /// file://params.json` reads, so you can deploy with your own tooling.
+    #[command(
+        after_help = "Examples:\n  git2s3 render > git2s3.yaml.template\n  git2s3 render --parameters > params.json\n  git2s3 render --pipeline"
+    )]
     Render(RenderArgs),
 
     /// Run the webhook receiver and the worker locally, in one process.
@@ -93,6 +97,9 @@ pub enum Command {
     /// writes zips to S3 (or to --endpoint-url). The webhook secret comes
     /// from GIT2S3_WEBHOOK_SECRET (one per line while you rotate), never
     /// from a flag. Ref filters and the IP allow list come from git2s3.yaml.
+    #[command(
+        after_help = "Examples:\n  GIT2S3_WEBHOOK_SECRET=... git2s3 serve --bucket my-zips --ssh-key deploy_key\n  git2s3 serve --listen 0.0.0.0:8080 --known-hosts known_hosts   # bucket and secret from the stack"
+    )]
     Serve(ServeArgs),
 
     /// Deploy git2s3 into an AWS account, or converge an existing install.
@@ -102,6 +109,9 @@ pub enum Command {
     /// disk); uploads the Lambda zip; creates or updates the stack through a
     /// change set, showing it first; optionally deploys the pipeline; and
     /// writes git2s3.yaml. Running it again updates and never duplicates.
+    #[command(
+        after_help = "Examples:\n  git2s3 init                                   # the wizard, on a terminal\n  git2s3 init --yes --provider github --repo acme/api --method git-pull\n  git2s3 init --yes --provider generic --repo infra/deploy --skip-register"
+    )]
     Init(InitArgs),
 
     /// Re-render the stacks from git2s3.yaml and flags, show the change set, apply it.
@@ -109,9 +119,15 @@ pub enum Command {
     /// With --diff it only prints the changes, and exits as Terraform's
     /// -detailed-exitcode does: 0 when there are none, 2 when there are
     /// some, and 1 on an error.
+    #[command(
+        after_help = "Examples:\n  git2s3 update-stack --diff                    # exit 0: no changes, 2: changes, 1: error\n  git2s3 update-stack --yes --lambda-zip bootstrap.zip\n  git2s3 update-stack --yes --allow-replace --bucket new-zips"
+    )]
     UpdateStack(UpdateStackArgs),
 
     /// Show the stack, the newest zip of each branch, the queues and the pipeline.
+    #[command(
+        after_help = "Examples:\n  git2s3 status\n  git2s3 --output json status | jq '.status.zips'"
+    )]
     Status(StatusArgs),
 
     /// Add the push webhook (or update it), and with --deploy-key the read-only deploy key.
@@ -122,6 +138,9 @@ pub enum Command {
     /// The token comes from an environment variable (--token-env), or a
     /// hidden prompt; never from a flag. Running it again updates, and
     /// never duplicates.
+    #[command(
+        after_help = "Examples:\n  GITHUB_TOKEN=... git2s3 register-webhook --repo acme/api --deploy-key\n  git2s3 register-webhook --org acme --token-env ORG_TOKEN\n  git2s3 register-webhook --yes --repo acme/api   # write over the existing hook without asking"
+    )]
     RegisterWebhook(RegisterArgs),
 
     /// Remove exactly the webhook and deploy key git2s3 registered, nothing else.
@@ -135,11 +154,15 @@ pub enum Command {
         mut_arg("webhook_url", |a| a.help("The URL of the webhook to remove, instead of the stack's output")),
         mut_arg("public_key", |a| a.help("The deploy key to remove, instead of the stack's")),
         mut_arg("no_ping", |a| a.hide(true)),
+        after_help = "Examples:\n  git2s3 unregister-webhook --repo acme/api --deploy-key\n  git2s3 unregister-webhook --yes --org acme",
     )]
     UnregisterWebhook(RegisterArgs),
 
     /// Remove git2s3 from the account: pipeline and core stacks, the output
     /// bucket (all versions) and the secrets git2s3 created.
+    #[command(
+        after_help = "Examples:\n  git2s3 destroy                                # shows what goes, then asks\n  git2s3 destroy --yes --keep-bucket\n  git2s3 destroy --yes --secret-recovery-days 30"
+    )]
     Destroy(DestroyArgs),
 
     /// Send a signed test push of a branch's newest commit to the webhook,
@@ -148,12 +171,30 @@ pub enum Command {
     /// If the zip does not come, it names the check that failed: the
     /// receiver's answer, the dead-letter queue, the worker's log or the job
     /// queue, with what to do. Exits 0 when the zip is there, 1 when not.
+    #[command(
+        after_help = "Examples:\n  git2s3 verify --repo acme/api\n  git2s3 verify --repo infra/deploy --branch main --commit SHA --ssh-url ssh://git@git.example.com/srv/git/infra/deploy.git"
+    )]
     Verify(VerifyArgs),
 
     /// A post-receive hook for a plain SSH git server (gitolite, a bare
     /// sshd): each push is sent to git2s3 as a signed webhook.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  git2s3 hook install --git-dir /srv/git/acme/api.git --webhook-url https://…/prod/gitpull\n  git2s3 hook print --git-dir /srv/git/acme/api.git > post-receive"
+    )]
     Hook(HookCommand),
+
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Examples:\n  git2s3 completions bash > /etc/bash_completion.d/git2s3\n  git2s3 completions zsh > \"${fpath[1]}/_git2s3\"\n  git2s3 completions fish > ~/.config/fish/completions/git2s3.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Write man pages, git2s3.1 and one per subcommand, into a directory.
+    #[command(
+        after_help = "Examples:\n  git2s3 man /usr/local/share/man/man1 && mandb\n  git2s3 man target/man && man -l target/man/git2s3-init.1"
+    )]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -547,6 +588,20 @@ pub struct ServeArgs {
     /// Jobs built at once (pushes to one branch are always built one at a time).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

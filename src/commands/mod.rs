@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub mod destroy;
+pub mod discover;
 pub mod hook;
 pub mod init;
 pub mod register;
@@ -33,5 +34,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::UnregisterWebhook(args) => register::run(&cli.global, args, true).await,
         Command::Verify(args) => verify::run(&cli.global, args).await,
         Command::Hook(command) => hook::run(&cli.global, command).await,
+        Command::Completions(args) => discover::completions(args),
+        Command::Man(args) => discover::man(args),
     }
 }

@@ -105,3 +105,59 @@ fn the_hooks_old_flag_names_still_work_and_say_the_new_ones() {
         "{help}"
     );
 }
+
+/// Discoverable: completions for every shell clap knows, man pages for
+/// every subcommand, and each subcommand's help ending with examples and
+/// listing the global flags apart from its own.
+#[test]
+fn completions_man_pages_and_examples_come_from_the_one_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = git2s3().args(["completions", shell]).stdout();
+        assert!(
+            script.contains("git2s3") && script.contains("update-stack"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = git2s3()
+        .args([std::ffi::OsStr::new("man"), dir.path().as_os_str()])
+        .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let commands = [
+        "render",
+        "serve",
+        "init",
+        "update-stack",
+        "status",
+        "register-webhook",
+        "unregister-webhook",
+        "destroy",
+        "verify",
+        "hook",
+        "completions",
+        "man",
+    ];
+    for page in
+        std::iter::once("git2s3".to_string()).chain(commands.iter().map(|c| format!("git2s3-{c}")))
+    {
+        let path = dir.path().join(format!("{page}.1"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("no {}", path.display()));
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    for command in commands {
+        let help = git2s3().args([command, "--help"]).stdout();
+        assert!(
+            help.contains("\nExamples:\n  "),
+            "{command} --help has no examples:\n{help}"
+        );
+        assert!(
+            help.contains("Global options:"),
+            "{command} --help mixes global flags in:\n{help}"
+        );
+    }
+}
