@@ -184,6 +184,12 @@ pub enum Command {
     )]
     Hook(HookCommand),
 
+    /// Print the receiver's and the worker's log events, from their CloudWatch log groups.
+    #[command(
+        after_help = "Examples:\n  git2s3 logs worker --since 1h\n  git2s3 logs --follow --filter ERROR\n  git2s3 --output json logs worker --since 30m | jq -r .message"
+    )]
+    Logs(LogsArgs),
+
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
         after_help = "Examples:\n  git2s3 completions bash > /etc/bash_completion.d/git2s3\n  git2s3 completions zsh > \"${fpath[1]}/_git2s3\"\n  git2s3 completions fish > ~/.config/fish/completions/git2s3.fish"
@@ -588,6 +594,53 @@ pub struct ServeArgs {
     /// Jobs built at once (pushes to one branch are always built one at a time).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub parallel: usize,
+}
+
+/// Which function's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Function {
+    Receiver,
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// One function's logs [default: both, merged by time].
+    #[arg(value_enum)]
+    pub function: Option<Function>,
+
+    /// Keep printing new events as they come, until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// How far back to start: 30s, 10m, 2h or 1d.
+    #[arg(long, default_value = "10m", value_name = "AGE", value_parser = parse_age)]
+    pub since: std::time::Duration,
+
+    /// Only events that match this CloudWatch Logs filter pattern (a word:
+    /// the events that contain it).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+
+    /// CloudFormation stack name [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+}
+
+/// `30s`, `10m`, `2h`, `1d`.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` is not an age such as 30s, 10m, 2h or 1d")),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an age such as 30s, 10m, 2h or 1d"))?;
+    Ok(std::time::Duration::from_secs(n * seconds))
 }
 
 #[derive(Debug, Args)]

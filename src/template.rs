@@ -308,6 +308,8 @@ pub struct CoreOutputs {
     pub dead_letter_queue_url: Option<String>,
     /// `WorkerLogGroupName`.
     pub worker_log_group: Option<String>,
+    /// `ReceiverLogGroupName`.
+    pub receiver_log_group: Option<String>,
 }
 
 impl CoreOutputs {
@@ -322,6 +324,7 @@ impl CoreOutputs {
             job_queue_url: get("JobQueueUrl"),
             dead_letter_queue_url: get("DeadLetterQueueUrl"),
             worker_log_group: get("WorkerLogGroupName"),
+            receiver_log_group: get("ReceiverLogGroupName"),
         }
     }
 

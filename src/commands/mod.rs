@@ -11,6 +11,7 @@ pub mod destroy;
 pub mod discover;
 pub mod hook;
 pub mod init;
+pub mod logs;
 pub mod register;
 pub mod render;
 pub mod serve;
@@ -34,6 +35,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::UnregisterWebhook(args) => register::run(&cli.global, args, true).await,
         Command::Verify(args) => verify::run(&cli.global, args).await,
         Command::Hook(command) => hook::run(&cli.global, command).await,
+        Command::Logs(args) => logs::run(&cli.global, args).await,
         Command::Completions(args) => discover::completions(args),
         Command::Man(args) => discover::man(args),
     }

@@ -18,6 +18,7 @@ pub mod bucket;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod logs;
 pub mod report;
 pub mod secrets;
 pub mod stack;

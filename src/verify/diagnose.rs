@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::check::Check;
-use crate::aws::{AwsResultExt, Clients};
+use crate::aws::Clients;
 use crate::deploy::report;
 use crate::deploy::stack::StackInfo;
 
@@ -96,26 +96,12 @@ async fn worker_errors(
         .unwrap_or(since)
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut pages = logs
-        .filter_log_events()
-        .log_group_name(group)
-        .start_time(start)
-        .into_paginator()
-        .send();
-    let mut lines = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .aws("logs:FilterLogEvents")
-            .map_err(|e| e.to_string())?;
-        lines.extend(
-            page.events()
-                .iter()
-                .filter_map(|e| e.message().map(str::to_string)),
-        );
-        if lines.len() >= MAX_EVENTS {
-            break;
-        }
-    }
+    let lines: Vec<String> = crate::deploy::logs::events(logs, group, start, None, MAX_EVENTS)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
     Ok(errors_in(&lines, delivery))
 }
 

@@ -1298,3 +1298,77 @@ async fn filters_and_retention_have_flags_and_a_new_architecture_needs_its_zip()
         "{err}"
     );
 }
+
+/// `git2s3 logs` reads the functions' log groups (moto has them): the
+/// worker's events since a time, a filter, and JSON one event per line.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_prints_the_functions_events_as_text_or_json_lines() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("logged", &[]);
+    let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
+    let info = git2s3::deploy::stack::describe(&cf, "logged")
+        .await
+        .unwrap()
+        .unwrap();
+    let outputs = info.core();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (group, messages) in [
+        (
+            outputs.worker_log_group.unwrap(),
+            ["zip written key=acme/api/main", "job failed error=boom"],
+        ),
+        (
+            outputs.receiver_log_group.unwrap(),
+            ["push queued repo=acme/api", "push queued again"],
+        ),
+    ] {
+        logs.create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name("s")
+            .send()
+            .await
+            .unwrap();
+        let events = messages.iter().enumerate().map(|(i, m)| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now - 60_000 + i as i64)
+                .message(*m)
+                .build()
+                .unwrap()
+        });
+        logs.put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("s")
+            .set_log_events(Some(events.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = install.run(["logs", "--since", "1h"]).stdout();
+    assert!(
+        text.contains("worker   zip written")
+            && text.contains("receiver push queued repo=acme/api"),
+        "{text}"
+    );
+    let json = install
+        .run([
+            "--output", "json", "logs", "worker", "--since", "1h", "--filter", "failed",
+        ])
+        .stdout();
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{json}");
+    assert_eq!(lines[0]["function"], "worker");
+    assert_eq!(lines[0]["message"], "job failed error=boom");
+    let err = install.run(["logs", "--since", "ten minutes"]).fails();
+    assert!(
+        err.contains("is not an age such as 30s, 10m, 2h or 1d"),
+        "{err}"
+    );
+}
