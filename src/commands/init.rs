@@ -154,12 +154,12 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         };
         let core = match apply(&clients, &wanted, &approval, &progress).await? {
             Applied::Declined => return Ok(None),
-            Applied::Unchanged(info) | Applied::Changed(info) => info,
+            Applied::Unchanged(done) | Applied::Changed(done) => done.info,
         };
         let pipeline_stack =
             match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
                 Some(Applied::Declined) => return Ok(None),
-                Some(Applied::Unchanged(info) | Applied::Changed(info)) => Some(info.name),
+                Some(Applied::Unchanged(done) | Applied::Changed(done)) => Some(done.info.name),
                 None => None,
             };
         let reg = match &registration {

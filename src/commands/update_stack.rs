@@ -168,11 +168,6 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
         core,
     } = planning(global, args, true, &progress).await?;
     progress.step(format!("Planning stack {}", settings.stack_name));
-    // Whether the stack holds values the configuration does not.
-    let incomplete = {
-        let mut params = Template::Core.parameters(&settings)?;
-        !crate::template::keep_current(&mut params, &given, &core.parameters).is_empty()
-    };
     let wanted = Wanted {
         template: Template::Core,
         stack: &settings.stack_name,
@@ -182,13 +177,16 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
     };
     let core = match apply(&clients, &wanted, &approval, &progress).await? {
         Applied::Declined => return Ok(ExitCode::FAILURE),
-        Applied::Unchanged(info) | Applied::Changed(info) => info,
+        Applied::Unchanged(done) | Applied::Changed(done) => done,
     };
+    // Whether the stack holds values the configuration does not.
+    let incomplete = !core.kept.is_empty();
+    let core = core.info;
     let mut results = vec![(core.name.clone(), core.status.clone())];
     match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
         Some(Applied::Declined) => return Ok(ExitCode::FAILURE),
-        Some(Applied::Unchanged(info) | Applied::Changed(info)) => {
-            results.push((info.name, info.status))
+        Some(Applied::Unchanged(done) | Applied::Changed(done)) => {
+            results.push((done.info.name, done.info.status))
         }
         None => {}
     }

@@ -13,11 +13,18 @@ use crate::template::{keep_current, Template};
 /// How a stack came out of [`apply`].
 pub enum Applied {
     /// Nothing to change.
-    Unchanged(StackInfo),
+    Unchanged(Done),
     /// Created or updated.
-    Changed(StackInfo),
+    Changed(Done),
     /// The user said no; nothing was changed.
     Declined,
+}
+
+/// A stack as [`apply`] left it.
+pub struct Done {
+    pub info: StackInfo,
+    /// The parameters that kept the deployed values (see [`Plan::kept`]).
+    pub kept: Vec<String>,
 }
 
 /// What a stack is planned from: its template and name, the settings and
@@ -102,7 +109,10 @@ pub async fn apply(
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("stack {stack_name} vanished while planning"))?,
         };
-        return Ok(Applied::Unchanged(info));
+        return Ok(Applied::Unchanged(Done {
+            info,
+            kept: plan.kept,
+        }));
     }
     let verb = if plan.create { "Create" } else { "Update" };
     progress.done();
@@ -113,7 +123,10 @@ pub async fn apply(
     progress.step(format!("{verb} stack {stack_name}"));
     let info = stack::execute(cf, &plan, progress).await?;
     progress.line(format!("{stack_name}: {}", info.status));
-    Ok(Applied::Changed(info))
+    Ok(Applied::Changed(Done {
+        info,
+        kept: plan.kept,
+    }))
 }
 
 /// The settings the pipeline template reads: the source bucket is the one
