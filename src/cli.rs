@@ -190,6 +190,17 @@ pub enum Command {
     )]
     Logs(LogsArgs),
 
+    /// Move the dead-letter queue's jobs back to the job queue, after
+    /// showing how many there are and why they failed.
+    ///
+    /// Each job's reason is the worker's ERROR line for its delivery. A
+    /// moved job is built as any other: the ref's head at that time, and
+    /// nothing if its zip is already current. It asks first, or takes --yes.
+    #[command(
+        after_help = "Examples:\n  git2s3 redrive                 # shows the jobs and why, then asks\n  git2s3 --output json redrive --yes"
+    )]
+    Redrive(RedriveArgs),
+
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
         after_help = "Examples:\n  git2s3 completions bash > /etc/bash_completion.d/git2s3\n  git2s3 completions zsh > \"${fpath[1]}/_git2s3\"\n  git2s3 completions fish > ~/.config/fish/completions/git2s3.fish"
@@ -641,6 +652,13 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not an age such as 30s, 10m, 2h or 1d"))?;
     Ok(std::time::Duration::from_secs(n * seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// CloudFormation stack name [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

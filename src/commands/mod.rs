@@ -12,6 +12,7 @@ pub mod discover;
 pub mod hook;
 pub mod init;
 pub mod logs;
+pub mod redrive;
 pub mod register;
 pub mod render;
 pub mod serve;
@@ -36,6 +37,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&cli.global, args).await,
         Command::Hook(command) => hook::run(&cli.global, command).await,
         Command::Logs(args) => logs::run(&cli.global, args).await,
+        Command::Redrive(args) => redrive::run(&cli.global, args).await,
         Command::Completions(args) => discover::completions(args),
         Command::Man(args) => discover::man(args),
     }

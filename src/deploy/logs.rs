@@ -41,3 +41,21 @@ pub async fn events(
     }
     Ok(out)
 }
+
+/// A worker ERROR line (the worker logs JSON lines): its delivery, if it
+/// names one, and its error (or its message). Any other line is `None`.
+pub fn worker_error(line: &str) -> Option<(Option<String>, String)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if !v["level"]
+        .as_str()
+        .is_some_and(|l| l.eq_ignore_ascii_case("error"))
+    {
+        return None;
+    }
+    let text = v["error"]
+        .as_str()
+        .or(v["message"].as_str())
+        .unwrap_or("an error without a message")
+        .to_string();
+    Some((v["delivery"].as_str().map(str::to_string), text))
+}

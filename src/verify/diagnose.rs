@@ -5,8 +5,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
 use super::check::Check;
 use crate::aws::Clients;
 use crate::deploy::report;
@@ -111,21 +109,10 @@ fn errors_in(lines: &[String], delivery: &str) -> Vec<String> {
     let mut ours = Vec::new();
     let mut others = Vec::new();
     for line in lines.iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
+        let Some((from, text)) = crate::deploy::logs::worker_error(line) else {
             continue;
         };
-        if !v["level"]
-            .as_str()
-            .is_some_and(|l| l.eq_ignore_ascii_case("error"))
-        {
-            continue;
-        }
-        let text = v["error"]
-            .as_str()
-            .or(v["message"].as_str())
-            .unwrap_or("an error without a message")
-            .to_string();
-        if v["delivery"].as_str() == Some(delivery) {
+        if from.as_deref() == Some(delivery) {
             ours.push(text);
         } else {
             others.push(text);

@@ -138,6 +138,8 @@ fn completions_man_pages_and_examples_come_from_the_one_definition() {
         "destroy",
         "verify",
         "hook",
+        "logs",
+        "redrive",
         "completions",
         "man",
     ];

@@ -1372,3 +1372,120 @@ async fn logs_prints_the_functions_events_as_text_or_json_lines() {
         "{err}"
     );
 }
+
+/// `git2s3 redrive` moves the dead-letter queue's jobs back to the job
+/// queue: never without a yes (no terminal here), and a message that is
+/// not a job stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init("redriven", &[]);
+    let config = moto.sdk_config().await;
+    let cf = git2s3::aws::cloudformation_client(&config);
+    let info = git2s3::deploy::stack::describe(&cf, "redriven")
+        .await
+        .unwrap()
+        .unwrap();
+    let outputs = info.core();
+    let dlq = outputs.dead_letter_queue_url.unwrap();
+    let queue = outputs.job_queue_url.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let jobs: Vec<git2s3_lambda::Job> = ["main", "release"]
+        .iter()
+        .map(|branch| git2s3_lambda::Job {
+            provider: git2s3_lambda::Provider::Github,
+            method: git2s3_lambda::Method::GitPull,
+            repo: "acme/api".into(),
+            git_ref: format!("refs/heads/{branch}"),
+            commit: "a".repeat(40),
+            ssh_url: None,
+            project_id: None,
+            delivery_id: format!("d-{branch}"),
+            pusher: None,
+        })
+        .collect();
+    for job in &jobs {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(serde_json::to_string(job).unwrap())
+            .message_group_id(job.group_id())
+            .message_deduplication_id(job.deduplication_id())
+            .send()
+            .await
+            .unwrap();
+    }
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body("not a job")
+        .message_group_id("other")
+        .message_deduplication_id("other")
+        .send()
+        .await
+        .unwrap();
+    let count = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            let out = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let attrs = out.attributes().unwrap();
+            let n = |a: aws_sdk_sqs::types::QueueAttributeName| {
+                attrs.get(&a).map_or(0, |v| v.parse::<u64>().unwrap())
+            };
+            n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        }
+    };
+
+    let refused = install.run(["redrive"]).fails();
+    assert!(
+        refused.contains("2 job(s) in the dead-letter queue")
+            && refused.contains("acme/api refs/heads/main")
+            && refused.contains("--yes"),
+        "{refused}"
+    );
+    assert_eq!(
+        count(dlq.clone()).await,
+        3,
+        "a refused redrive moves nothing"
+    );
+    assert_eq!(count(queue.clone()).await, 0);
+
+    let report: serde_json::Value = serde_json::from_str(
+        &install
+            .run(["--output", "json", "redrive", "--yes"])
+            .stdout(),
+    )
+    .unwrap();
+    assert_eq!(report["stack"], "redriven");
+    assert_eq!(report["moved"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["unreadable"], 1);
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut refs: Vec<String> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<git2s3_lambda::Job>(m.body().unwrap())
+                .unwrap()
+                .git_ref
+        })
+        .collect();
+    refs.sort();
+    assert_eq!(refs, ["refs/heads/main", "refs/heads/release"]);
+    assert_eq!(
+        count(dlq).await,
+        1,
+        "only the message that is not a job stays"
+    );
+}

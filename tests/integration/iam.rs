@@ -72,6 +72,16 @@ const CONDITIONAL: &[(&str, &str)] = &[
         "logs:FilterLogEvents",
         "verify, when the test zip does not come (tests/integration/verify.rs)",
     ),
+    (
+        "sqs:ReceiveMessage",
+        "redrive (tests/integration/deploy.rs)",
+    ),
+    (
+        "sqs:ChangeMessageVisibility",
+        "redrive, when it is not confirmed (tests/integration/deploy.rs)",
+    ),
+    ("sqs:SendMessage", "redrive (tests/integration/deploy.rs)"),
+    ("sqs:DeleteMessage", "redrive (tests/integration/deploy.rs)"),
 ];
 
 /// The IAM action for a logged `aws call` line.

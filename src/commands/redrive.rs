@@ -1,0 +1,234 @@
+//! `git2s3 redrive`: the dead-letter queue's jobs, back on the job queue.
+//! It shows how many there are and why each failed (the worker's ERROR
+//! line for its delivery), asks (or takes `--yes`), then sends each job to
+//! the job queue in its own message group and deletes it from the
+//! dead-letter queue. A message that is not a job stays where it is.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use git2s3_lambda::Job;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::aws::AwsResultExt;
+use crate::cli::{GlobalArgs, OutputFormat, RedriveArgs};
+use crate::context::{self, Consent};
+use crate::deploy::{identity, logs, stack};
+use crate::progress::Progress;
+use crate::settings::Overrides;
+
+/// How long the messages read are held from other readers while git2s3
+/// shows them and asks.
+const HOLD_SECONDS: i32 = 300;
+/// The most messages one redrive moves.
+const MAX_MESSAGES: usize = 1000;
+/// How far back the worker's log is searched for a job's failure.
+const LOG_DAYS: u64 = 14;
+
+/// One dead-lettered job, and why it failed.
+#[derive(Debug, Serialize)]
+struct Dead {
+    repo: String,
+    git_ref: String,
+    commit: String,
+    delivery: String,
+    /// The worker's error for this delivery, where its log still has it.
+    reason: Option<String>,
+}
+
+/// What redrive did (`--output json` prints this).
+#[derive(Debug, Serialize)]
+struct Report {
+    stack: String,
+    moved: Vec<Dead>,
+    /// Messages that are not git2s3 jobs, left in the dead-letter queue.
+    unreadable: usize,
+}
+
+pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<ExitCode> {
+    let consent = Consent::new(global);
+    let mut overrides = Overrides::new();
+    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
+    let settings = context::load_settings(global, &overrides)?;
+    let clients = context::clients(global, &settings).await;
+    let me = identity::whoami(&clients).await?;
+    let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+    let outputs = core.core();
+    let missing = |name: &str| {
+        anyhow::anyhow!(
+            "stack {} has no {name} output: run `git2s3 update-stack`",
+            core.name
+        )
+    };
+    let dlq = outputs
+        .dead_letter_queue_url
+        .ok_or_else(|| missing("DeadLetterQueueUrl"))?;
+    let queue = outputs
+        .job_queue_url
+        .ok_or_else(|| missing("JobQueueUrl"))?;
+    let progress = Progress::new();
+    progress.step("Reading the dead-letter queue");
+
+    let mut held = Vec::new();
+    while held.len() < MAX_MESSAGES {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(HOLD_SECONDS)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .aws("sqs:ReceiveMessage")?;
+        if out.messages().is_empty() {
+            break;
+        }
+        held.extend(out.messages().iter().cloned());
+    }
+    let mut jobs = Vec::new();
+    let mut unreadable = Vec::new();
+    for m in held {
+        match serde_json::from_str::<Job>(m.body().unwrap_or_default()) {
+            Ok(job) => jobs.push((job, m)),
+            Err(_) => unreadable.push(m),
+        }
+    }
+    // What is not a job is let go at once, for whoever reads it next.
+    for m in &unreadable {
+        release(&clients.sqs, &dlq, m).await?;
+    }
+    let since = SystemTime::now()
+        .checked_sub(Duration::from_secs(LOG_DAYS * 86_400))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut dead = Vec::new();
+    for (job, _) in &jobs {
+        let reason = match &outputs.worker_log_group {
+            Some(group) => {
+                let pattern = format!("\"{}\"", job.delivery_id);
+                let events = logs::events(&clients.logs, group, since, Some(&pattern), 50).await?;
+                events
+                    .iter()
+                    .rev()
+                    .find_map(|e| match logs::worker_error(&e.message) {
+                        Some((Some(d), text)) if d == job.delivery_id => Some(text),
+                        _ => None,
+                    })
+            }
+            None => None,
+        };
+        dead.push(Dead {
+            repo: job.repo.clone(),
+            git_ref: job.git_ref.clone(),
+            commit: job.commit.clone(),
+            delivery: job.delivery_id.clone(),
+            reason,
+        });
+    }
+    progress.done();
+    if dead.is_empty() {
+        eprintln!("the dead-letter queue of stack {} holds no job", core.name);
+    } else {
+        eprintln!(
+            "{} job(s) in the dead-letter queue of stack {}:",
+            dead.len(),
+            core.name
+        );
+        for d in &dead {
+            eprintln!(
+                "  {} {} at {} (delivery {}): {}",
+                d.repo,
+                d.git_ref,
+                &d.commit[..12.min(d.commit.len())],
+                d.delivery,
+                d.reason
+                    .as_deref()
+                    .unwrap_or("no error in the worker's log")
+            );
+        }
+    }
+    if !unreadable.is_empty() {
+        eprintln!(
+            "  {} message(s) that are not git2s3 jobs stay in the dead-letter queue",
+            unreadable.len()
+        );
+    }
+    let answer = if dead.is_empty() {
+        Ok(true)
+    } else {
+        consent.confirm(&format!(
+            "Move {} job(s) back to the job queue?",
+            dead.len()
+        ))
+    };
+    // Refused, or no one to ask: the jobs are let go at once, not held.
+    if !matches!(answer, Ok(true)) {
+        for (_, m) in &jobs {
+            release(&clients.sqs, &dlq, m).await?;
+        }
+        answer?;
+        eprintln!("nothing was moved");
+        return Ok(ExitCode::FAILURE);
+    }
+    let redriven_at = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for (job, m) in &jobs {
+        // A deduplication id of its own: SQS would drop the job's original
+        // one if it was sent less than five minutes ago.
+        let dedup = hex::encode(Sha256::digest(format!(
+            "{}:redrive:{redriven_at}",
+            job.deduplication_id()
+        )));
+        clients
+            .sqs
+            .send_message()
+            .queue_url(&queue)
+            .message_body(m.body().unwrap_or_default())
+            .message_group_id(job.group_id())
+            .message_deduplication_id(&dedup[..64])
+            .send()
+            .await
+            .aws("sqs:SendMessage")?;
+        clients
+            .sqs
+            .delete_message()
+            .queue_url(&dlq)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .aws("sqs:DeleteMessage")?;
+    }
+    let report = Report {
+        stack: core.name.clone(),
+        moved: dead,
+        unreadable: unreadable.len(),
+    };
+    match global.output {
+        OutputFormat::Json => context::print_json(&report)?,
+        OutputFormat::Text => crate::out!(
+            "{} job(s) moved back to the job queue of stack {}",
+            report.moved.len(),
+            report.stack
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes a held message visible again at once.
+async fn release(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    message: &aws_sdk_sqs::types::Message,
+) -> anyhow::Result<()> {
+    sqs.change_message_visibility()
+        .queue_url(queue)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .aws("sqs:ChangeMessageVisibility")?;
+    Ok(())
+}
