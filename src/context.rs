@@ -34,6 +34,36 @@ pub async fn clients(global: &GlobalArgs, settings: &Settings) -> Clients {
     clients_for(&aws_options(global, settings)).await
 }
 
+/// A deployed core stack, with the settings and clients that found it.
+pub struct Deployed {
+    pub settings: Settings,
+    pub clients: Clients,
+    pub stack: crate::deploy::stack::StackInfo,
+}
+
+/// Loads the configuration and finds its deployed core stack, or says
+/// how to deploy it: what each command that reads the stack starts with.
+pub async fn deployed(global: &GlobalArgs, overrides: &Overrides) -> anyhow::Result<Deployed> {
+    let settings = load_settings(global, overrides)?;
+    let clients = clients(global, &settings).await;
+    let me = crate::deploy::identity::whoami(&clients).await?;
+    let stack =
+        crate::deploy::stack::require(&clients.cloudformation, &settings.stack_name, &me.region)
+            .await?;
+    Ok(Deployed {
+        settings,
+        clients,
+        stack,
+    })
+}
+
+/// `--stack-name` when given, as overrides.
+pub fn stack_name_overrides(stack_name: Option<&String>) -> Overrides {
+    let mut overrides = Overrides::new();
+    settings::set_flag(&mut overrides, "--stack-name", stack_name);
+    overrides
+}
+
 /// Loads the configuration: defaults < file < GIT2S3_* < `overrides`.
 pub fn load_settings(global: &GlobalArgs, overrides: &Overrides) -> anyhow::Result<Settings> {
     load(global, overrides, false)

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cli::{Function, GlobalArgs, LogsArgs, OutputFormat};
 use crate::context;
-use crate::deploy::{identity, logs, stack};
-use crate::settings::Overrides;
+use crate::deploy::logs;
 
 /// How often --follow asks for new events.
 const POLL: Duration = Duration::from_secs(2);
@@ -16,12 +15,12 @@ const POLL: Duration = Duration::from_secs(2);
 const MAX_EVENTS: usize = 10_000;
 
 pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
-    let mut overrides = Overrides::new();
-    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
-    let settings = context::load_settings(global, &overrides)?;
-    let clients = context::clients(global, &settings).await;
-    let me = identity::whoami(&clients).await?;
-    let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+    let deployed = context::deployed(
+        global,
+        &context::stack_name_overrides(args.stack_name.as_ref()),
+    )
+    .await?;
+    let (clients, core) = (&deployed.clients, &deployed.stack);
     let outputs = core.core();
     let groups: Vec<(&str, String)> = [
         (Function::Receiver, "receiver", outputs.receiver_log_group),

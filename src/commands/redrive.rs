@@ -14,9 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::aws::AwsResultExt;
 use crate::cli::{GlobalArgs, OutputFormat, RedriveArgs};
 use crate::context::{self, Consent};
-use crate::deploy::{identity, logs, stack};
+use crate::deploy::logs;
 use crate::progress::Progress;
-use crate::settings::Overrides;
 
 /// How long the messages read are held from other readers while git2s3
 /// shows them and asks.
@@ -48,12 +47,12 @@ struct Report {
 
 pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<ExitCode> {
     let consent = Consent::new(global);
-    let mut overrides = Overrides::new();
-    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
-    let settings = context::load_settings(global, &overrides)?;
-    let clients = context::clients(global, &settings).await;
-    let me = identity::whoami(&clients).await?;
-    let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+    let deployed = context::deployed(
+        global,
+        &context::stack_name_overrides(args.stack_name.as_ref()),
+    )
+    .await?;
+    let (clients, core) = (&deployed.clients, &deployed.stack);
     let outputs = core.core();
     let missing = |name: &str| {
         anyhow::anyhow!(

@@ -8,19 +8,20 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use crate::deploy::report::{self, Part, Status};
-use crate::deploy::{identity, stack};
 use crate::register::{self, Delivery};
-use crate::settings::Overrides;
 use crate::settings::Settings;
 use crate::template::CoreOutputs;
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut overrides = Overrides::new();
-    crate::settings::set_flag(&mut overrides, "--stack-name", args.stack_name.as_ref());
-    let settings = crate::context::load_settings(global, &overrides)?;
-    let clients = crate::context::clients(global, &settings).await;
-    let me = identity::whoami(&clients).await?;
-    let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+    let crate::context::Deployed {
+        settings,
+        clients,
+        stack: core,
+    } = crate::context::deployed(
+        global,
+        &crate::context::stack_name_overrides(args.stack_name.as_ref()),
+    )
+    .await?;
     let pipeline = settings.pipeline_stack_name();
     let webhooks = webhooks(&settings, &core.core()).await;
     let status = report::gather(&clients, core, &settings.repos, pipeline.as_deref()).await;

@@ -8,17 +8,17 @@ use git2s3_lambda::Provider;
 
 use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
 use crate::context;
-use crate::deploy::{identity, stack};
 use crate::progress::Progress;
 use crate::register;
 use crate::verify::{print_text, test_push, Options};
 
 /// `git2s3 verify`.
 pub async fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let settings = context::load_settings(global, &context::target_overrides(&args.target))?;
-    let clients = context::clients(global, &settings).await;
-    let me = identity::whoami(&clients).await?;
-    let core = stack::require(&clients.cloudformation, &settings.stack_name, &me.region).await?;
+    let context::Deployed {
+        settings,
+        clients,
+        stack: core,
+    } = context::deployed(global, &context::target_overrides(&args.target)).await?;
     let api = match settings.provider == Provider::Generic || args.commit.is_some() {
         true => None,
         false => {
