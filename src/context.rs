@@ -8,7 +8,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::aws::{AwsOptions, Clients};
 use crate::cli::{GlobalArgs, StackArgs, TargetArgs};
@@ -234,7 +233,7 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 /// Writes one line to stdout and answers the error, where `println!` would
 /// panic: a reader that closed the pipe (`git2s3 status | head -1`) then
-/// ends the command quietly with exit 0 ([`report`]), as ripgrep does.
+/// ends the command quietly with exit 0 ([`crate::failure::report`]), as ripgrep does.
 pub fn out_line(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
@@ -242,27 +241,9 @@ pub fn out_line(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     stdout.write_all(b"\n")
 }
 
-/// `println!`, through [`out_line`]: `?` hands a closed pipe to [`report`].
+/// `println!`, through [`out_line`]: `?` hands a closed pipe to [`crate::failure::report`].
 #[macro_export]
 macro_rules! out {
     () => { $crate::context::out_line(format_args!(""))? };
     ($($arg:tt)*) => { $crate::context::out_line(format_args!($($arg)*))? };
-}
-
-/// Prints an error and its causes to stderr, and gives the exit code.
-/// A closed pipe (`git2s3 render | head`) is not a failure.
-pub fn report(err: &anyhow::Error) -> ExitCode {
-    let broken_pipe = err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
-        return ExitCode::SUCCESS;
-    }
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
-    ExitCode::FAILURE
 }

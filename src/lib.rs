@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line (clap); its doc comments are the `--help` text;
 //! - [`settings`]: configuration, merged in one place;
 //! - [`context`]: what every command shares: settings, AWS clients, prompting;
+//! - [`failure`]: how an error ends a command (text, or the JSON error document);
 //! - [`template`]: the embedded CloudFormation templates and their parameters;
 //! - [`aws`]: the AWS SDK configuration, built in one place;
 //! - [`deploy`]: the deploy engine behind `init`, `update-stack`, `status`, `destroy`;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod deploy;
+pub mod failure;
 pub mod hook;
 pub mod logging;
 pub mod progress;

@@ -13,6 +13,6 @@ fn main() -> ExitCode {
         .and_then(|rt| rt.block_on(git2s3::commands::run(&cli)));
     match result {
         Ok(code) => code,
-        Err(err) => git2s3::context::report(&err),
+        Err(err) => git2s3::failure::report(&err, cli.global.output),
     }
 }

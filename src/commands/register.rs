@@ -72,7 +72,7 @@ pub async fn run(
             .or_else(|| settings.auth.public_ssh_key.clone())
             .or_else(|| stack.and_then(|(_, core)| core.core().public_ssh_key))
             .filter(|k| !k.is_empty());
-        print_generic(&settings, &url, public_key.as_deref())?;
+        print_generic(global.output, &settings, &url, public_key.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
     let token = token(
@@ -159,16 +159,34 @@ pub async fn run(
 }
 
 /// A plain SSH server has no API: say what to set up by hand.
-fn print_generic(settings: &Settings, url: &str, public_key: Option<&str>) -> std::io::Result<()> {
-    crate::out!(
-        "A plain SSH git server has no API to register with. On the server, run \
-         `git2s3 hook install --git-dir PATH.git --webhook-url {url}`, or set up a hook by hand with:"
-    );
-    crate::out!("  webhook URL:    {url}");
-    crate::out!(
-        "  webhook secret: aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text",
+fn print_generic(
+    output: OutputFormat,
+    settings: &Settings,
+    url: &str,
+    public_key: Option<&str>,
+) -> anyhow::Result<()> {
+    let install = format!("git2s3 hook install --git-dir PATH.git --webhook-url {url}");
+    let read_secret = format!(
+        "aws secretsmanager get-secret-value --secret-id {} --query SecretString --output text",
         settings.webhook_secret_id()
     );
+    if output == OutputFormat::Json {
+        // A plain SSH server has no API: what to set up there, for a script.
+        return context::print_json(&serde_json::json!({
+            "provider": "generic",
+            "registered": false,
+            "webhook_url": url,
+            "webhook_secret_id": settings.webhook_secret_id(),
+            "public_ssh_key": public_key,
+            "install": install,
+        }));
+    }
+    crate::out!(
+        "A plain SSH git server has no API to register with. On the server, run \
+         `{install}`, or set up a hook by hand with:"
+    );
+    crate::out!("  webhook URL:    {url}");
+    crate::out!("  webhook secret: {read_secret}");
     if let Some(key) = public_key {
         crate::out!("  deploy key:     add to the git user's authorized_keys (read-only):");
         crate::out!("                  {key}");

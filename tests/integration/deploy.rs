@@ -1375,7 +1375,8 @@ async fn logs_prints_the_functions_events_as_text_or_json_lines() {
 
 /// `git2s3 redrive` moves the dead-letter queue's jobs back to the job
 /// queue: never without a yes (no terminal here), and a message that is
-/// not a job stays.
+/// not a job stays. Under `--output json` a refusal, like any error, is
+/// one JSON error document.
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
     let moto = moto();
@@ -1448,6 +1449,19 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
             && refused.contains("acme/api refs/heads/main")
             && refused.contains("--yes"),
         "{refused}"
+    );
+    let error = install.run(["--output", "json", "redrive"]).fails_json();
+    assert_eq!(error["kind"], "needs-yes", "{error}");
+    assert_eq!(error["hint"], "pass --yes to apply without asking");
+    let missing = install
+        .run(["--output", "json", "status", "--stack-name", "absent"])
+        .fails_json();
+    assert_eq!(missing["kind"], "deploy", "{missing}");
+    assert!(
+        missing["hint"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("run `git2s3 init` first")),
+        "{missing}"
     );
     assert_eq!(
         count(dlq.clone()).await,

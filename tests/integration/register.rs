@@ -1062,3 +1062,41 @@ async fn replacing_or_removing_needs_an_explicit_yes() {
         "{e}"
     );
 }
+
+/// A plain SSH server has no API: `register-webhook` says what to set up
+/// there, as text or as one JSON document, and never prints the secret.
+#[test]
+fn generic_says_what_to_set_up_as_text_or_json() {
+    let key = key_file();
+    let run = |json: bool| {
+        git2s3()
+            .env("GIT2S3_WEBHOOK_SECRET", SECRET)
+            .args(json.then_some("--output=json"))
+            .args([
+                "register-webhook",
+                "--provider",
+                "generic",
+                "--repo",
+                "acme/api",
+                "--webhook-url",
+                HOOK_URL,
+            ])
+            .args([std::ffi::OsStr::new("--public-key"), key.path().as_os_str()])
+            .stdout()
+    };
+    let text = run(false);
+    assert!(
+        text.contains(&format!("--webhook-url {HOOK_URL}")) && !text.contains(SECRET),
+        "{text}"
+    );
+    let json = run(true);
+    assert!(!json.contains(SECRET), "{json}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(doc["provider"], "generic");
+    assert_eq!(doc["registered"], false);
+    assert_eq!(doc["webhook_url"], HOOK_URL);
+    assert!(doc["public_ssh_key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("ssh-ed25519 ")));
+    assert!(doc["webhook_secret_id"].is_string(), "{doc}");
+}

@@ -106,6 +106,21 @@ impl Git2s3 {
         );
         String::from_utf8(out.stderr).expect("stderr is UTF-8")
     }
+
+    /// Runs (with `--output json`), expects exit 1 and one JSON error
+    /// document on stdout, and gives its `error` object.
+    pub fn fails_json(self) -> serde_json::Value {
+        let desc = format!("{:?}", self.cmd);
+        let out = self.output();
+        assert_eq!(out.status.code(), Some(1), "{desc} should exit 1");
+        let mut doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{desc} printed no one JSON document: {e}"));
+        let error = doc["error"].take();
+        for key in ["message", "hint", "kind"] {
+            assert!(error.get(key).is_some(), "{desc}: no {key} in {error}");
+        }
+        error
+    }
 }
 
 /// Writes `text` to a git2s3.yaml in a fresh directory.
