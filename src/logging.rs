@@ -22,7 +22,9 @@ pub fn filter(verbose: u8) -> EnvFilter {
         }
     }
     match verbose {
-        0 => level_filter(Level::WARN, Level::WARN),
+        // Other crates' warnings (the SDK's retries and credential chain,
+        // with whole responses in them) are detail: behind -v.
+        0 => level_filter(Level::WARN, Level::ERROR),
         1 => level_filter(Level::DEBUG, Level::WARN),
         _ => level_filter(Level::TRACE, Level::TRACE),
     }

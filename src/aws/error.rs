@@ -157,9 +157,11 @@ where
             if lower.contains("credential") {
                 return AwsError::NoCredentials { call };
             }
+            // The SDK's whole chain, with its Debug structs, is detail: -v.
+            tracing::debug!(call, error = %text, "AWS call failed before an answer");
             return AwsError::Unreachable {
                 call,
-                message: text,
+                message: unreachable_reason(&text),
             };
         }
     };
@@ -224,9 +226,51 @@ fn from_raw_body(body: &str, status: u16) -> (String, String) {
     (status.to_string(), message)
 }
 
+/// Why no answer came, in a few words, from the SDK's error chain.
+fn unreachable_reason(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let reason = if lower.contains("connection refused") {
+        "nothing is listening at the endpoint (connection refused)"
+    } else if lower.contains("dns error") || lower.contains("lookup address") {
+        "the endpoint's host name does not resolve (an unknown region has no endpoint)"
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "the endpoint did not answer in time"
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        "the TLS handshake with the endpoint failed"
+    } else if lower.contains("valid host label") {
+        "the region is not a valid name"
+    } else {
+        // The chain's words, without the Debug dump the SDK appends.
+        return text
+            .split(" (")
+            .next()
+            .unwrap_or(text)
+            .trim_end_matches(':')
+            .to_string();
+    };
+    reason.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_endpoint_is_said_in_a_few_words() {
+        let refused = "dispatch failure: io error: client error (Connect): tcp connect error: \
+            Connection refused (os error 111) (DispatchFailure(DispatchFailure { source: .. }))";
+        assert_eq!(
+            unreachable_reason(refused),
+            "nothing is listening at the endpoint (connection refused)"
+        );
+        let dns = "dispatch failure: io error: client error (Connect): dns error: failed to \
+            lookup address information: Name or service not known (DispatchFailure(..))";
+        assert!(unreachable_reason(dns).contains("does not resolve"));
+        assert_eq!(
+            unreachable_reason("dispatch failure: other (DispatchFailure { .. })"),
+            "dispatch failure: other"
+        );
+    }
 
     #[test]
     fn reads_xml_and_json_bodies_the_sdk_could_not() {

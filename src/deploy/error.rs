@@ -17,6 +17,11 @@ pub enum DeployError {
     #[error("no AWS region is set: pass --region, set `region` in git2s3.yaml, or set AWS_REGION")]
     NoRegion,
     #[error(
+        "`{region}` is not an AWS region name such as eu-west-1: check --region, `region` in \
+         git2s3.yaml, AWS_REGION and your AWS profile"
+    )]
+    BadRegion { region: String },
+    #[error(
         "bucket {bucket} already exists in this account and is not stack {stack}'s: \
          pick another name with --bucket, or leave bucket.name unset and CloudFormation names it"
     )]

@@ -163,3 +163,38 @@ fn completions_man_pages_and_examples_come_from_the_one_definition() {
         );
     }
 }
+
+/// A region that is not a region name, and an endpoint where nothing
+/// listens, are each one line that names the fix; the SDK's detail is
+/// behind `-v`.
+#[test]
+fn a_bad_region_or_a_dead_endpoint_is_one_line_with_the_fix() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let run = |args: &[&str]| {
+        git2s3()
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .args(args)
+            .args(["status"])
+            .fails()
+    };
+    let bad = run(&["--region", "eu west 1"]);
+    assert_eq!(
+        bad.trim_end(),
+        "error: `eu west 1` is not an AWS region name such as eu-west-1: check --region, \
+         `region` in git2s3.yaml, AWS_REGION and your AWS profile"
+    );
+    let refused = run(&["--region", "eu-west-1", "--endpoint-url", &endpoint]);
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    assert!(
+        refused.contains("nothing is listening at the endpoint (connection refused)")
+            && refused.contains("--endpoint-url"),
+        "{refused}"
+    );
+    let detailed = run(&["-v", "--region", "eu-west-1", "--endpoint-url", &endpoint]);
+    assert!(detailed.contains("DispatchFailure"), "{detailed}");
+}
