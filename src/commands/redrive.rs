@@ -43,6 +43,10 @@ struct Report {
     moved: Vec<Dead>,
     /// Messages that are not git2s3 jobs, left in the dead-letter queue.
     unreadable: usize,
+    /// About how many messages the dead-letter queue still holds besides
+    /// those: a FIFO queue hands out one message of a group at a time, so
+    /// older jobs of the same branch wait for the next redrive.
+    waiting: u64,
 }
 
 pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<ExitCode> {
@@ -77,7 +81,9 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
             .queue_url(&dlq)
             .max_number_of_messages(10)
             .visibility_timeout(HOLD_SECONDS)
-            .wait_time_seconds(0)
+            // A long poll of one second asks every SQS server; a short one
+            // may answer empty while messages wait.
+            .wait_time_seconds(1)
             .send()
             .await
             .aws("sqs:ReceiveMessage")?;
@@ -204,14 +210,26 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
         stack: core.name.clone(),
         moved: dead,
         unreadable: unreadable.len(),
+        waiting: visible(&clients.sqs, &dlq)
+            .await?
+            .saturating_sub(unreadable.len() as u64),
     };
     match global.output {
         OutputFormat::Json => context::print_json(&report)?,
-        OutputFormat::Text => crate::out!(
-            "{} job(s) moved back to the job queue of stack {}",
-            report.moved.len(),
-            report.stack
-        ),
+        OutputFormat::Text => {
+            crate::out!(
+                "{} job(s) moved back to the job queue of stack {}",
+                report.moved.len(),
+                report.stack
+            );
+            if report.waiting > 0 {
+                crate::out!(
+                    "about {} more message(s) wait in the dead-letter queue behind those of the \
+                     same branch (a FIFO queue gives one at a time): run `git2s3 redrive` again",
+                    report.waiting
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -230,4 +248,21 @@ async fn release(
         .await
         .aws("sqs:ChangeMessageVisibility")?;
     Ok(())
+}
+
+/// About how many messages `queue` has for readers now.
+async fn visible(sqs: &aws_sdk_sqs::Client, queue: &str) -> anyhow::Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .aws("sqs:GetQueueAttributes")?;
+    Ok(out
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
 }

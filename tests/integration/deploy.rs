@@ -1479,6 +1479,7 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
     assert_eq!(report["stack"], "redriven");
     assert_eq!(report["moved"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(report["unreadable"], 1);
+    assert_eq!(report["waiting"], 0, "{report}");
     let received = sqs
         .receive_message()
         .queue_url(&queue)
