@@ -23,26 +23,32 @@ pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCod
     let (clients, core) = (&deployed.clients, &deployed.stack);
     let outputs = core.core();
     let groups: Vec<(&str, String)> = [
-        (Function::Receiver, "receiver", outputs.receiver_log_group),
-        (Function::Worker, "worker", outputs.worker_log_group),
+        (
+            Function::Receiver,
+            "receiver",
+            "ReceiverLogGroupName",
+            outputs.receiver_log_group,
+        ),
+        (
+            Function::Worker,
+            "worker",
+            "WorkerLogGroupName",
+            outputs.worker_log_group,
+        ),
     ]
     .into_iter()
-    .filter(|(f, _, _)| args.function.map_or(true, |wanted| wanted == *f))
-    .map(|(_, name, group)| {
-        group.map(|g| (name, g)).ok_or_else(|| {
-            anyhow::anyhow!(
-                "stack {} has no {name} log group output: run `git2s3 update-stack`",
-                core.name
-            )
-        })
+    .filter(|(f, ..)| args.function.map_or(true, |wanted| wanted == *f))
+    .map(|(_, name, output, group)| {
+        group
+            .map(|g| (name, g))
+            .ok_or_else(|| core.missing_output(output))
     })
-    .collect::<anyhow::Result<_>>()?;
-    let since = SystemTime::now()
-        .checked_sub(args.since)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut start = since
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    .collect::<Result<_, _>>()?;
+    let mut start = logs::epoch_ms(
+        SystemTime::now()
+            .checked_sub(args.since)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    );
     loop {
         let mut batch = Vec::new();
         for (name, group) in &groups {

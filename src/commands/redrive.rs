@@ -58,18 +58,12 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
     .await?;
     let (clients, core) = (&deployed.clients, &deployed.stack);
     let outputs = core.core();
-    let missing = |name: &str| {
-        anyhow::anyhow!(
-            "stack {} has no {name} output: run `git2s3 update-stack`",
-            core.name
-        )
-    };
     let dlq = outputs
         .dead_letter_queue_url
-        .ok_or_else(|| missing("DeadLetterQueueUrl"))?;
+        .ok_or_else(|| core.missing_output("DeadLetterQueueUrl"))?;
     let queue = outputs
         .job_queue_url
-        .ok_or_else(|| missing("JobQueueUrl"))?;
+        .ok_or_else(|| core.missing_output("JobQueueUrl"))?;
     let progress = Progress::new();
     progress.step("Reading the dead-letter queue");
 
@@ -104,10 +98,11 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
     for m in &unreadable {
         release(&clients.sqs, &dlq, m).await?;
     }
-    let since = SystemTime::now()
-        .checked_sub(Duration::from_secs(LOG_DAYS * 86_400))
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64);
+    let since = logs::epoch_ms(
+        SystemTime::now()
+            .checked_sub(Duration::from_secs(LOG_DAYS * 86_400))
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    );
     let mut dead = Vec::new();
     for (job, _) in &jobs {
         let reason = match &outputs.worker_log_group {

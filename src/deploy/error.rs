@@ -38,6 +38,8 @@ pub enum DeployError {
          lambda.code_key (GIT2S3_LAMBDA_CODE_BUCKET, GIT2S3_LAMBDA_CODE_KEY), and run the command again"
     )]
     ArtifactsBucketElsewhere { bucket: String },
+    #[error("stack {stack} has no {output} output: run `git2s3 update-stack`")]
+    MissingOutput { stack: String, output: &'static str },
     #[error("stack {stack} does not exist in {region}: run `git2s3 init` first, or check --stack-name and --region")]
     NoStack { stack: String, region: String },
     #[error(

@@ -10,6 +10,13 @@ pub struct Event {
     pub message: String,
 }
 
+/// `time` as CloudWatch Logs counts it: milliseconds since the epoch
+/// (0 for a time before it).
+pub fn epoch_ms(time: std::time::SystemTime) -> i64 {
+    time.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The events of `group` from `start_ms` on, oldest first, that match
 /// `filter` (a CloudWatch Logs filter pattern; a word matches the events
 /// that contain it), at most `max` of them.

@@ -28,10 +28,7 @@ pub async fn after_timeout(
         Some(group) => worker_errors(&clients.logs, group, since, delivery)
             .await
             .map(|e| (group.as_str(), e)),
-        None => Err(format!(
-            "stack {} has no WorkerLogGroupName output: run `git2s3 update-stack`",
-            stack.name
-        )),
+        None => Err(stack.missing_output("WorkerLogGroupName").to_string()),
     };
     match &queue {
         Ok(q) if q.dead_letters > 0 => checks.push(Check::fail(
@@ -89,11 +86,8 @@ async fn worker_errors(
     since: SystemTime,
     delivery: &str,
 ) -> Result<Vec<String>, String> {
-    let start = since
-        .checked_sub(Duration::from_secs(5))
-        .unwrap_or(since)
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let start =
+        crate::deploy::logs::epoch_ms(since.checked_sub(Duration::from_secs(5)).unwrap_or(since));
     let lines: Vec<String> = crate::deploy::logs::events(logs, group, start, None, MAX_EVENTS)
         .await
         .map_err(|e| e.to_string())?

@@ -120,7 +120,7 @@ async fn plan(
     let bucket = outputs
         .bucket
         .or_else(|| settings.bucket.name.clone())
-        .ok_or_else(|| anyhow::anyhow!("stack {} has no OutputBucketName output", core.name))?;
+        .ok_or_else(|| core.missing_output("OutputBucketName"))?;
     let short = &head.commit[..12.min(head.commit.len())];
     let check = Check::pass(
         "head",

@@ -166,6 +166,15 @@ impl StackInfo {
         CoreOutputs::read(&self.outputs)
     }
 
+    /// The error for an output this stack lacks (a stack from an older
+    /// template): naming it, and `update-stack` as the fix.
+    pub fn missing_output(&self, output: &'static str) -> DeployError {
+        DeployError::MissingOutput {
+            stack: self.name.clone(),
+            output,
+        }
+    }
+
     /// The outputs, read as a pipeline stack's.
     pub fn pipeline(&self) -> PipelineOutputs {
         PipelineOutputs::read(&self.outputs)
