@@ -201,6 +201,22 @@ pub enum Command {
     )]
     Redrive(RedriveArgs),
 
+    /// Replace the webhook secret or the deploy key, with no push refused
+    /// on the way.
+    ///
+    /// webhook-secret: a new secret is stored beside the old one (the
+    /// receiver accepts both), every hook git2s3 registered is updated to
+    /// it, and only then is the old one removed. deploy-key: a new key is
+    /// staged, added to each repository beside the old one, made current,
+    /// and only then is the old key removed from each repository. A failure
+    /// part-way leaves a working state and says what is left; running the
+    /// command again picks up where it stopped.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  GITHUB_TOKEN=... git2s3 rotate webhook-secret --yes\n  GITLAB_TOKEN=... git2s3 rotate deploy-key\n  git2s3 rotate webhook-secret --continue --yes   # generic: after `git2s3 hook install` on the server"
+    )]
+    Rotate(RotateCommand),
+
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
         after_help = "Examples:\n  git2s3 completions bash > /etc/bash_completion.d/git2s3\n  git2s3 completions zsh > \"${fpath[1]}/_git2s3\"\n  git2s3 completions fish > ~/.config/fish/completions/git2s3.fish"
@@ -652,6 +668,31 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not an age such as 30s, 10m, 2h or 1d"))?;
     Ok(std::time::Duration::from_secs(n * seconds))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RotateCommand {
+    /// A new webhook secret, on every hook git2s3 registered.
+    WebhookSecret(RotateArgs),
+    /// A new SSH deploy key (or one per repository), on every repository.
+    DeployKey(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Environment variable that holds the provider token [default:
+    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+
+    /// For a plain SSH server (generic), which has no API: the new secret
+    /// or key is in place on the server (the command said what to do), so
+    /// finish by removing the old one.
+    #[arg(long = "continue")]
+    pub continue_: bool,
 }
 
 #[derive(Debug, Args)]

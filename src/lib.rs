@@ -16,6 +16,7 @@
 //! - [`hook`]: the post-receive hook for plain SSH git servers;
 //! - [`wizard`]: the screens `init` shows on a terminal;
 //! - [`register`]: the providers' webhook and deploy-key APIs;
+//! - [`rotate`]: the webhook secret and the deploy key, replaced with no push refused;
 //! - [`verify`]: the test push and its named checks (`init`, `git2s3 verify`).
 
 pub mod aws;
@@ -28,6 +29,7 @@ pub mod hook;
 pub mod logging;
 pub mod progress;
 pub mod register;
+pub mod rotate;
 pub mod serve;
 pub mod settings;
 pub mod template;

@@ -12,6 +12,7 @@
 //! - [`job`]: one ref to build, as it crosses the queue;
 //! - [`queue`]: the job queue trait, and SQS FIFO;
 //! - [`receiver`]: the receiver role, a plain async fn, and its API Gateway adapter;
+//! - [`reloading`]: secrets read again when they expire or are refused;
 //! - [`fetch`]: getting the pushed code (git over SSH, host keys);
 //! - [`pack`]: the fetched pack read directly, for blobs copied into the zip as they are;
 //! - [`snapshot`]: a commit's tree as a zip, compressed on every core;
@@ -30,6 +31,7 @@ pub mod pack;
 pub mod provider;
 pub mod queue;
 pub mod receiver;
+pub mod reloading;
 pub mod secure_url;
 pub mod snapshot;
 pub mod store;

@@ -7,6 +7,7 @@ use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use git2s3_lambda::config::{self, Role};
 use git2s3_lambda::queue::SqsQueue;
+use git2s3_lambda::reloading::{self, Reloading};
 use git2s3_lambda::store::Store;
 use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -31,25 +32,46 @@ async fn run() -> Result<(), Error> {
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     match role {
         Role::Receiver => {
-            let (state, queue_url) = config::ReloadingReceiver::load(secrets).await?;
+            let (first, queue_url) = config::receiver(&secrets).await?;
+            let load = || async { Ok(config::receiver(&secrets).await?.0) };
+            let state = Reloading::new(first, load, reloading::ttl_from_env());
             let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
             let (state, queue) = (&state, &queue);
             lambda_runtime::run(service_fn(
                 move |event: LambdaEvent<ApiGatewayProxyRequest>| async move {
                     let config = state.get().await;
-                    Ok::<_, Error>(
-                        receiver::handle_api_gateway(event.payload, &config, queue).await,
-                    )
+                    let answer =
+                        receiver::handle_api_gateway(event.payload.clone(), &config, queue).await;
+                    // Signed with a secret this container has not read yet
+                    // (`git2s3 rotate webhook-secret`)? Read it, and try once more.
+                    if answer.status_code != 401 {
+                        return Ok::<_, Error>(answer);
+                    }
+                    Ok(match state.refused(&config).await {
+                        Some(fresh) => {
+                            receiver::handle_api_gateway(event.payload, &fresh, queue).await
+                        }
+                        None => answer,
+                    })
                 },
             ))
             .await
         }
         Role::Worker => {
-            let (config, bucket) = config::worker(&secrets).await?;
+            let (first, bucket) = config::worker(&secrets).await?;
+            let load = || async { Ok(config::worker(&secrets).await?.0) };
+            let state = Reloading::new(first, load, reloading::ttl_from_env());
             let store = Store::new(aws_sdk_s3::Client::new(&aws), bucket);
-            let (config, store) = (&config, &store);
+            let (state, store) = (&state, &store);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-                Ok::<_, Error>(worker::handle_sqs(event.payload, config, store).await)
+                let config = state.get().await;
+                let batch = worker::handle_sqs(event.payload, &config, store).await;
+                // A refused key may have been rotated (`git2s3 rotate
+                // deploy-key`): the failed jobs come back to the new one.
+                if batch.deploy_key_refused {
+                    state.refused(&config).await;
+                }
+                Ok::<_, Error>(batch.response)
             }))
             .await
         }

@@ -375,13 +375,19 @@ pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
     }
 }
 
+/// What a batch of jobs did.
+pub struct Batch {
+    /// The failed message ids, for SQS to deliver again.
+    pub response: SqsBatchResponse,
+    /// A Git server refused the deploy key: it may have been rotated, so
+    /// the secret should be read again before the retries come.
+    pub deploy_key_refused: bool,
+}
+
 /// The SQS event → one [`handle`] per message → the failed message ids.
-pub async fn handle_sqs(
-    event: SqsEvent,
-    config: &WorkerConfig,
-    store: &impl ZipStore,
-) -> SqsBatchResponse {
+pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &impl ZipStore) -> Batch {
     let mut failures = Vec::new();
+    let mut deploy_key_refused = false;
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let job = serde_json::from_str::<Job>(message.body.as_deref().unwrap_or(""))
@@ -390,6 +396,10 @@ pub async fn handle_sqs(
             Ok(job) => {
                 let result = handle(&job, config, store).await;
                 log_outcome(&job, &result);
+                deploy_key_refused |= matches!(
+                    result,
+                    Err(WorkError::Fetch(FetchError::DeployKeyRejected { .. }))
+                );
                 result.map(|_| ())
             }
             Err(e) => {
@@ -403,8 +413,11 @@ pub async fn handle_sqs(
             });
         }
     }
-    SqsBatchResponse {
-        batch_item_failures: failures,
+    Batch {
+        response: SqsBatchResponse {
+            batch_item_failures: failures,
+        },
+        deploy_key_refused,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod logs;
 pub mod redrive;
 pub mod register;
 pub mod render;
+pub mod rotate;
 pub mod serve;
 pub mod status;
 pub mod update_stack;
@@ -38,6 +39,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Hook(command) => hook::run(&cli.global, command).await,
         Command::Logs(args) => logs::run(&cli.global, args).await,
         Command::Redrive(args) => redrive::run(&cli.global, args).await,
+        Command::Rotate(command) => rotate::run(&cli.global, command).await,
         Command::Completions(args) => discover::completions(args),
         Command::Man(args) => discover::man(args),
     }

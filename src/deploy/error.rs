@@ -14,6 +14,11 @@ pub enum DeployError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(
+        "a rotation of secret {id} is under way (it has an AWSPENDING version): run `git2s3 rotate \
+         {what}` to finish it, then run this command again"
+    )]
+    RotationUnderway { id: String, what: &'static str },
     #[error("no AWS region is set: pass --region, set `region` in git2s3.yaml, or set AWS_REGION")]
     NoRegion,
     #[error(

@@ -11,7 +11,7 @@ use ssh_key::PrivateKey;
 use super::error::DeployError;
 use super::secrets::{self, Outcome};
 
-const DESCRIPTION: &str =
+pub const DESCRIPTION: &str =
     "git2s3 SSH deploy keys (OpenSSH private key, or a JSON map from OWNER/REPO to one)";
 
 /// A public key to add to, or remove from, one repository.
@@ -84,6 +84,13 @@ pub async fn add_own(
         added = true;
     }
     if added {
+        // A new current version would strand a rotation's pending one.
+        if secrets::stages::read(sm, id).await?.pending.is_some() {
+            return Err(DeployError::RotationUnderway {
+                id: id.to_string(),
+                what: "deploy-key",
+            });
+        }
         secrets::put(sm, id, DESCRIPTION, &keys.to_secret_string()).await?;
     }
     Ok(added)

@@ -92,6 +92,27 @@ pub async fn ensure_key(
     Ok(outcome)
 }
 
+/// Adds the read-only deploy key unless the repo has it, leaving every
+/// other key as it is: a rotation's new key, beside the old one.
+pub async fn add_key_beside(
+    api: &dyn ProviderApi,
+    repo: &str,
+    title: &str,
+    key: &str,
+) -> Result<Outcome, RegisterError> {
+    let wanted = key_material(key);
+    if api
+        .keys(repo)
+        .await?
+        .iter()
+        .any(|k| key_material(&k.key) == wanted)
+    {
+        return Ok(Outcome::Unchanged);
+    }
+    api.add_key(repo, title, key).await?;
+    Ok(Outcome::Created)
+}
+
 /// Deletes the deploy key with this key material, and only that.
 pub async fn remove_key(
     api: &dyn ProviderApi,

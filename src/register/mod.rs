@@ -32,10 +32,11 @@ pub use api::{
 };
 pub use client::client;
 pub use converge::{
-    check_key_limit, ensure_hook, ensure_key, key_material, remove_hook, remove_key, MayReplace,
+    add_key_beside, check_key_limit, ensure_hook, ensure_key, key_material, remove_hook,
+    remove_key, MayReplace,
 };
 pub use error::RegisterError;
 pub use registration::{
-    env_secret, first_secret, for_stack, key_repos, register, stack_keys, stack_secret, targets,
-    token, unregister, word, HookReport, KeyReport, Registration, Report,
+    env_secret, first_secret, for_stack, key_repos, key_title, register, stack_keys, stack_secret,
+    targets, token, unregister, word, HookReport, KeyReport, Registration, Report,
 };

@@ -45,7 +45,7 @@ impl Registration {
         keys: Vec<RepoKey>,
         ping: bool,
     ) -> Registration {
-        let name = format!("git2s3 {}", settings.stack_name);
+        let name = key_title(settings);
         Registration {
             api,
             provider: settings.provider,
@@ -60,6 +60,11 @@ impl Registration {
             ping,
         }
     }
+}
+
+/// The name of git2s3's hook and the title of its deploy key, after the stack.
+pub fn key_title(settings: &Settings) -> String {
+    format!("git2s3 {}", settings.stack_name)
 }
 
 /// What happened, per hook and per key (`--output json` prints this).

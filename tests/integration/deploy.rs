@@ -126,7 +126,7 @@ impl Install {
     }
 }
 
-async fn secret(moto: &Moto, id: &str) -> Option<String> {
+pub async fn secret(moto: &Moto, id: &str) -> Option<String> {
     let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
     sm.get_secret_value()
         .secret_id(id)

@@ -82,6 +82,14 @@ const CONDITIONAL: &[(&str, &str)] = &[
     ),
     ("sqs:SendMessage", "redrive (tests/integration/deploy.rs)"),
     ("sqs:DeleteMessage", "redrive (tests/integration/deploy.rs)"),
+    (
+        "secretsmanager:UpdateSecretVersionStage",
+        "rotate deploy-key (tests/integration/rotate.rs)",
+    ),
+    (
+        "cloudformation:GetTemplate",
+        "rotate deploy-key updates the stack's PublicSSHKey (tests/integration/rotate.rs)",
+    ),
 ];
 
 /// The IAM action for a logged `aws call` line.

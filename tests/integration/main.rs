@@ -34,6 +34,7 @@ mod prism;
 mod queue;
 mod register;
 mod render;
+mod rotate;
 mod runtime;
 mod server;
 mod sshd;

@@ -19,12 +19,12 @@ const EXAMPLE_HOOK_URL: &str = "https://example.com/webhook";
 const EXAMPLE_KEY: &str = "ssh-rsa AAA...";
 const EXAMPLE_ORG_HOOK_URL: &str = "http://example.com";
 
-struct Prism {
-    url: String,
+pub struct Prism {
+    pub url: String,
     _watchdog: Child,
 }
 
-fn prism() -> &'static Prism {
+pub fn prism() -> &'static Prism {
     static PRISM: OnceLock<Prism> = OnceLock::new();
     PRISM.get_or_init(|| {
         let tools = repo_root().join("tools/node_modules");

@@ -166,8 +166,6 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
             ("GIT2S3_ROLE", "receiver"),
             ("GIT2S3_QUEUE_URL", &queue_url),
             ("GIT2S3_WEBHOOK_SECRET_ID", "git2s3/runtime/webhook-secret"),
-            // Re-read the secret on every request, to see a rotation at once.
-            ("GIT2S3_SECRET_TTL_SECONDS", "0"),
             // The fixture's repository, on its plain SSH server.
             ("GIT2S3_PROVIDER", "generic"),
             ("GIT2S3_REPOS", "infra/deploy-scripts"),
@@ -200,7 +198,9 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
     assert_eq!(messages.messages().len(), 1);
     let job: Job = serde_json::from_str(messages.messages()[0].body().unwrap()).unwrap();
     assert_eq!(job.repo, "infra/deploy-scripts");
-    // Rotate: the new secret alone is stored; a warm container picks it up.
+    // Rotate: the new secret alone is stored. The warm container read the
+    // secret a moment ago (its time to live is 5 minutes), and a webhook
+    // signed with one it does not know makes it read the secret again.
     secrets
         .put_secret_value()
         .secret_id("git2s3/runtime/webhook-secret")
@@ -397,4 +397,115 @@ async fn at_trace_no_log_line_holds_a_token_or_a_signature() {
         .collect();
     assert_eq!(jobs.len(), 1, "only the GitLab push is queued: {jobs:?}");
     assert_eq!(jobs[0].repo, "mike/diaspora");
+}
+
+/// A warm worker holds the deploy key it read at start (its time to live
+/// is 5 minutes). After `git2s3 rotate deploy-key` removes the old key
+/// from the server, the first job is refused; that makes the worker read
+/// the secret again, and the job's retry builds with the new key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_worker_refused_its_deploy_key_reads_the_rotated_one() {
+    use crate::sshd::{Sshd, WorkTree};
+
+    let aws = moto().sdk_config().await;
+    let (_emulator, port) = emulator();
+    let logs = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(true);
+    let url = sshd.bare_repo("acme/rotated");
+    let work = WorkTree::new(&sshd.repo_path("acme/rotated"));
+    work.write("a.txt", b"one\n");
+    let first = work.commit("one");
+    work.git(&["push", "-q", "origin", "main"]);
+
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let key_id = "git2s3/rtkey/ssh-deploy-key";
+    secrets
+        .create_secret()
+        .name(key_id)
+        .secret_string(std::fs::read_to_string(&sshd.deploy_key).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let s3 = git2s3::aws::s3_client(&aws);
+    crate::moto::versioned_bucket(&s3, "rtkey-zips").await;
+    let known_hosts = std::fs::read_to_string(&sshd.known_hosts).unwrap();
+    let _worker = function(
+        port,
+        &[
+            ("GIT2S3_ROLE", "worker"),
+            ("GIT2S3_OUTPUT_BUCKET", "rtkey-zips"),
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_REPOS", "acme/rotated"),
+            ("GIT2S3_SSH_KEY_SECRET_ID", key_id),
+            ("GIT2S3_KNOWN_HOSTS", &known_hosts),
+        ],
+        &logs.path().join("worker.log"),
+    );
+    let job = |delivery: &str, commit: &str| {
+        let job = Job {
+            provider: Provider::Generic,
+            method: Method::GitPull,
+            repo: "acme/rotated".into(),
+            git_ref: "refs/heads/main".into(),
+            commit: commit.into(),
+            ssh_url: Some(url.clone()),
+            project_id: None,
+            delivery_id: delivery.into(),
+            pusher: None,
+        };
+        json!({ "Records": [{
+            "messageId": delivery, "receiptHandle": "rh", "body": serde_json::to_string(&job).unwrap(),
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rtkey-jobs.fifo", "awsRegion": REGION
+        }]})
+    };
+    let built = |answer: &Value| answer["batchItemFailures"] == json!([]);
+    let answer = invoke(port, &job("d-1", &first)).await;
+    assert!(built(&answer), "{answer}");
+
+    // The rotation: a new key in the secret, and only it on the server.
+    let new_key = logs.path().join("new_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f"])
+        .arg(&new_key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    std::fs::copy(
+        new_key.with_extension("pub"),
+        sshd.dir.path().join("authorized_keys"),
+    )
+    .unwrap();
+    secrets
+        .put_secret_value()
+        .secret_id(key_id)
+        .secret_string(std::fs::read_to_string(&new_key).unwrap())
+        .send()
+        .await
+        .unwrap();
+    work.write("a.txt", b"two\n");
+    let second = work.commit("two");
+    work.git(&["push", "-q", "origin", "main"]);
+
+    let refused = invoke(port, &job("d-2", &second)).await;
+    assert_eq!(
+        refused["batchItemFailures"],
+        json!([{ "itemIdentifier": "d-2" }]),
+        "the old key is refused: {refused}"
+    );
+    let retried = invoke(port, &job("d-2", &second)).await;
+    assert!(built(&retried), "the retry reads the new key: {retried}");
+    let head = s3
+        .head_object()
+        .bucket("rtkey-zips")
+        .key("acme/rotated/main/acme_rotated.zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("commit"))
+            .map(String::as_str),
+        Some(second.as_str())
+    );
 }

@@ -8,6 +8,7 @@
 //! so re-running `init` never rotates a key that providers already trust.
 
 pub mod stack;
+pub mod stages;
 
 use rand_core::{OsRng, RngCore};
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
@@ -23,6 +24,9 @@ pub enum Outcome {
     Kept,
     Updated,
 }
+
+/// The webhook secret's description in Secrets Manager.
+pub const WEBHOOK_SECRET_DESCRIPTION: &str = "git2s3 webhook secret (HMAC-SHA256 key)";
 
 /// A fresh webhook secret: 32 random bytes, as 64 hex characters.
 pub fn new_webhook_secret() -> String {

@@ -32,7 +32,7 @@ pub async fn ensure(
 ) -> Result<Vec<SecretOutcome>, DeployError> {
     let mut outcomes = Vec::new();
     let id = settings.webhook_secret_id();
-    let outcome = super::ensure(sm, &id, "git2s3 webhook secret (HMAC-SHA256 key)", || {
+    let outcome = super::ensure(sm, &id, super::WEBHOOK_SECRET_DESCRIPTION, || {
         Ok(super::new_webhook_secret())
     })
     .await?;
