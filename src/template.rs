@@ -36,6 +36,14 @@ impl Template {
             Template::Pipeline => PIPELINE,
         }
     }
+
+    /// Its file under `templates/`, without `.yaml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Core => "git2s3",
+            Template::Pipeline => "pipeline",
+        }
+    }
 }
 
 /// One parameter, in the shape `aws cloudformation create-stack

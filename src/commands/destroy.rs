@@ -17,7 +17,6 @@ use crate::settings::Overrides;
 
 #[derive(Debug, Default, Serialize)]
 struct Removed {
-    #[serde(skip_serializing_if = "Option::is_none")]
     unregistered: Option<register::Report>,
     stacks: Vec<String>,
     buckets: Vec<String>,

@@ -24,7 +24,13 @@ pub async fn run(global: &GlobalArgs, command: &HookCommand) -> anyhow::Result<E
         HookCommand::Install(args) => install(global, args).await,
         HookCommand::Print(target) => {
             let (target, _) = resolve(global, target, false).await?;
-            print!("{}", hook::script(&binary()?, &target, false));
+            let script = hook::script(&binary()?, &target, false);
+            match global.output {
+                OutputFormat::Json => {
+                    crate::context::print_json(&serde_json::json!({ "script": script }))?
+                }
+                OutputFormat::Text => crate::out!("{}", script.trim_end()),
+            }
             Ok(ExitCode::SUCCESS)
         }
         HookCommand::Send(args) => Ok(send_all(args).await),

@@ -16,7 +16,7 @@ use crate::deploy::identity::{self, Identity};
 use crate::deploy::secrets::stack::{self as stack_secrets, SecretOutcome};
 use crate::deploy::secrets::Outcome;
 use crate::deploy::stack::{self, StackInfo, State};
-use crate::deploy::{artifact, DeployError};
+use crate::deploy::{artifact, report, DeployError};
 use crate::progress::Progress;
 use crate::register::{self, RegisterError};
 use crate::settings::{Method, Settings};
@@ -27,8 +27,8 @@ use crate::wizard;
 /// What `init` reports when it is done (`--output json` prints this).
 #[derive(Debug, Serialize)]
 struct Report {
-    stack: String,
-    status: String,
+    /// The core stack, as `status` shows it.
+    stack: StackInfo,
     account: String,
     region: String,
     git_pull_url: Option<String>,
@@ -38,13 +38,12 @@ struct Report {
     webhook_secret_id: String,
     secrets: Vec<SecretOutcome>,
     artifact: artifact::Staged,
-    pipeline_stack: Option<String>,
+    /// The pipeline stack, as `status` shows it (`last_execution` is null).
+    pipeline: Option<report::Pipeline>,
     registered: Option<register::Report>,
     /// The test push (`--verify`, and always in the wizard).
-    #[serde(skip_serializing_if = "Option::is_none")]
     verified: Option<Verdict>,
     /// Why there was no test push, when one was asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
     verify_skipped: Option<String>,
     config_file: String,
 }
@@ -159,7 +158,10 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         let pipeline_stack =
             match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
                 Some(Applied::Declined) => return Ok(None),
-                Some(Applied::Unchanged(done) | Applied::Changed(done)) => Some(done.info.name),
+                Some(Applied::Unchanged(done) | Applied::Changed(done)) => Some(report::Pipeline {
+                    stack: done.info,
+                    last_execution: None,
+                }),
                 None => None,
             };
         let reg = match &registration {
@@ -213,8 +215,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
         };
         let outputs = core.core();
         anyhow::Ok(Some(Report {
-            stack: core.name.clone(),
-            status: core.status.clone(),
+            stack: core.clone(),
             account: me.account.clone(),
             region: me.region.clone(),
             git_pull_url: outputs.git_pull_url,
@@ -224,7 +225,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             webhook_secret_id: settings.webhook_secret_id(),
             secrets,
             artifact,
-            pipeline_stack,
+            pipeline: pipeline_stack,
             registered: reg.map(|(_, report)| report),
             verified,
             verify_skipped,
@@ -388,8 +389,8 @@ fn outcome_word(outcome: Outcome) -> &'static str {
 fn print_text(report: &Report, settings: &Settings, me: &Identity) -> std::io::Result<()> {
     crate::out!(
         "git2s3 is deployed: stack {} ({}) in account {}, region {}",
-        report.stack,
-        report.status,
+        report.stack.name,
+        report.stack.status,
         me.account,
         me.region
     );
@@ -398,7 +399,10 @@ fn print_text(report: &Report, settings: &Settings, me: &Identity) -> std::io::R
         ("webhook (zip download):", &report.zip_download_url),
         ("bucket:", &report.bucket),
         ("deploy key (public):", &report.public_key),
-        ("pipeline stack:", &report.pipeline_stack),
+        (
+            "pipeline stack:",
+            &report.pipeline.as_ref().map(|p| p.stack.name.clone()),
+        ),
     ];
     for (label, value) in shown {
         if let Some(v) = value {

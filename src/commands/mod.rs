@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&cli.global, args).await,
         Command::Redrive(args) => redrive::run(&cli.global, args).await,
         Command::Rotate(command) => rotate::run(&cli.global, command).await,
-        Command::Completions(args) => discover::completions(args),
-        Command::Man(args) => discover::man(args),
+        Command::Completions(args) => discover::completions(&cli.global, args),
+        Command::Man(args) => discover::man(&cli.global, args),
     }
 }

@@ -1,9 +1,10 @@
 //! `git2s3 render`: print a template, or its parameter values as JSON.
+//! With `--output json`, the template comes as one JSON document too.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{GlobalArgs, RenderArgs};
+use crate::cli::{GlobalArgs, OutputFormat, RenderArgs};
 use crate::settings::Overrides;
 use crate::template::Template;
 
@@ -16,14 +17,19 @@ pub fn run(global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     } else {
         Template::Core
     };
-    let mut out = std::io::stdout().lock();
     if args.parameters {
-        let params = template.parameters(&settings)?;
-        serde_json::to_writer_pretty(&mut out, &params)?;
-        writeln!(out)?;
+        // What `aws cloudformation create-stack --parameters file://…` reads,
+        // in either output mode.
+        crate::context::print_json(&template.parameters(&settings)?)?;
+    } else if global.output == OutputFormat::Json {
+        crate::context::print_json(&serde_json::json!({
+            "template": template.name(),
+            "body": template.body(),
+        }))?;
     } else {
+        let mut out = std::io::stdout().lock();
         out.write_all(template.body().as_bytes())?;
+        out.flush()?;
     }
-    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -51,7 +51,6 @@ struct Output<'a> {
 struct WebhookHealth {
     target: String,
     registered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     last_delivery: Option<Delivery>,
 }
 

@@ -18,7 +18,6 @@ pub struct Status {
     pub stack: StackInfo,
     pub zips: Part<Vec<Zip>>,
     pub queue: Part<Queue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Part<Pipeline>>,
 }
 
@@ -45,9 +44,7 @@ impl<T> From<Result<T, AwsError>> for Part<T> {
 #[derive(Debug, Serialize)]
 pub struct Zip {
     pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub git_ref: Option<String>,
     pub last_modified: String,
     pub size: i64,
@@ -65,7 +62,6 @@ pub struct Queue {
 #[derive(Debug, Serialize)]
 pub struct Pipeline {
     pub stack: StackInfo,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_execution: Option<Execution>,
 }
 
@@ -73,7 +69,6 @@ pub struct Pipeline {
 pub struct Execution {
     pub id: String,
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,
 }
 

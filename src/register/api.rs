@@ -109,10 +109,8 @@ pub struct Delivery {
 pub struct Head {
     pub branch: String,
     pub commit: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_url: Option<String>,
     /// GitLab's numeric project id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
 }
 

@@ -80,7 +80,6 @@ pub struct HookReport {
     pub target: String,
     pub outcome: Outcome,
     /// "sent", "none" (the provider has no test event) or "skipped".
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ping: Option<&'static str>,
 }
 

@@ -33,6 +33,56 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{key}: {message}")]
-    Invalid { key: &'static str, message: String },
+    /// A value that breaks a rule; `origin` names what set it (a flag, a
+    /// `GIT2S3_*` variable or the file), when something did.
+    #[error("{key}{}: {message}", from(origin))]
+    Invalid {
+        key: &'static str,
+        message: String,
+        origin: Option<String>,
+    },
+    /// A value of the wrong type or shape, found after the merge.
+    #[error("{key}{}: {message}", from(origin))]
+    BadValue {
+        key: String,
+        message: String,
+        origin: Option<String>,
+    },
+}
+
+fn from(origin: &Option<String>) -> String {
+    origin
+        .as_deref()
+        .map(|o| format!(" (set by {o})"))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// The error, naming what set its key.
+    pub(super) fn set_by(self, origin_of: impl Fn(&str) -> Option<String>) -> ConfigError {
+        match self {
+            ConfigError::Invalid {
+                key,
+                message,
+                origin: None,
+            } => ConfigError::Invalid {
+                key,
+                message,
+                origin: origin_of(key),
+            },
+            ConfigError::BadValue {
+                key,
+                message,
+                origin: None,
+            } => {
+                let origin = origin_of(&key);
+                ConfigError::BadValue {
+                    key,
+                    message,
+                    origin,
+                }
+            }
+            other => other,
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_yaml::{Mapping, Value};
 
 use super::error::ConfigError;
+use super::flags::FLAGS;
 use super::model::{Overrides, Settings, DEFAULT_CONFIG_FILE};
 
 /// How a `GIT2S3_*` variable's text becomes a YAML value.
@@ -97,16 +98,42 @@ pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
 /// [`load`], and which keys the file, the environment and the flags set:
 /// the keys left to their defaults are not [`Given`].
 pub fn load_given(sources: &Sources<'_>) -> Result<(Settings, Given), ConfigError> {
+    let file = read_file_layer(sources.config_file, sources.creating)?;
+    let env = env_layer(sources.env)?;
+    let flags = overrides_layer(sources.overrides);
+    let file_path = sources
+        .config_file
+        .unwrap_or(Path::new(DEFAULT_CONFIG_FILE))
+        .display()
+        .to_string();
+    // What set a key: the highest layer that holds it.
+    let origin_of = |key: &str| {
+        if holds(&flags, key) {
+            let flag = FLAGS.iter().find(|(_, k)| *k == key).map(|(f, _)| *f);
+            return Some(flag.unwrap_or("a command-line answer").to_string());
+        }
+        if holds(&env, key) {
+            let var = ENV_VARS.iter().find(|(_, k, _)| *k == key);
+            return Some(
+                var.map_or("a GIT2S3_* variable", |(v, _, _)| *v)
+                    .to_string(),
+            );
+        }
+        file.as_ref()
+            .filter(|f| holds(f, key))
+            .map(|_| file_path.clone())
+    };
     let mut merged = Value::Mapping(Mapping::new());
-    if let Some(file) = read_file_layer(sources.config_file, sources.creating)? {
-        merged = merge(merged, file);
+    if let Some(file) = &file {
+        merged = merge(merged, file.clone());
     }
-    merged = merge(merged, env_layer(sources.env)?);
-    merged = merge(merged, overrides_layer(sources.overrides));
+    merged = merge(merged, env.clone());
+    merged = merge(merged, flags.clone());
     let mut given = Given::default();
     given.add_leaves(&merged, "");
-    let settings: Settings = serde_yaml::from_value(merged).map_err(|e| invalid_value_error(&e))?;
-    settings.validate()?;
+    let settings: Settings = serde_path_to_error::deserialize(merged)
+        .map_err(|e| invalid_value_error(&e).set_by(origin_of))?;
+    settings.validate().map_err(|e| e.set_by(origin_of))?;
     Ok((settings, given))
 }
 
@@ -269,13 +296,33 @@ fn suggestion_hint(key: &str, expected: &[String]) -> String {
     }
 }
 
-fn invalid_value_error(err: &serde_yaml::Error) -> ConfigError {
-    ConfigError::Invalid {
-        key: "configuration",
-        message: format!(
-            "{} (after merging git2s3.yaml, GIT2S3_* variables and flags)",
-            strip_location(&err.to_string())
-        ),
+/// Whether the layer sets `key` (a dotted path).
+fn holds(layer: &Value, key: &str) -> bool {
+    let mut node = layer;
+    for part in key.split('.') {
+        match node.get(part) {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A value of the wrong type, named by the key serde was reading.
+fn invalid_value_error(err: &serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError {
+    let path = err.path().to_string();
+    let message = strip_location(&err.inner().to_string());
+    match path.as_str() {
+        "" | "." => ConfigError::BadValue {
+            key: "configuration".into(),
+            message: format!("{message} (after merging git2s3.yaml, GIT2S3_* variables and flags)"),
+            origin: None,
+        },
+        _ => ConfigError::BadValue {
+            key: path,
+            message,
+            origin: None,
+        },
     }
 }
 

@@ -282,3 +282,43 @@ fn only_default_named_secrets_are_owned() {
         .contains(&"team/shared-webhook-secret".to_string()));
     assert_eq!(s.owned_secret_ids().len(), 3);
 }
+
+#[test]
+fn an_invalid_value_names_the_flag_variable_or_file_that_set_it() {
+    let mut flags = Overrides::new();
+    set_flag(&mut flags, "--stack-name", Some(&"bad name!".to_string()));
+    let file = "stack_name: also-bad!\n";
+    let by_flag = load_with(Some(file), &[("GIT2S3_STACK_NAME", "x y")], &flags).unwrap_err();
+    assert!(
+        by_flag
+            .to_string()
+            .starts_with("stack_name (set by --stack-name): `bad name!`"),
+        "{by_flag}"
+    );
+    let by_env = load_with(
+        Some(file),
+        &[("GIT2S3_STACK_NAME", "x y")],
+        &Overrides::new(),
+    )
+    .unwrap_err();
+    assert!(
+        by_env
+            .to_string()
+            .starts_with("stack_name (set by GIT2S3_STACK_NAME): `x y`"),
+        "{by_env}"
+    );
+    let by_file = load_with(Some(file), &[], &Overrides::new()).unwrap_err();
+    assert!(
+        by_file.to_string().contains("stack_name (set by /")
+            && by_file.to_string().contains("also-bad!"),
+        "{by_file}"
+    );
+    // A value of the wrong shape names its key too, not "configuration".
+    let by_type = load_with(None, &[("GIT2S3_METHOD", "ftp")], &Overrides::new()).unwrap_err();
+    assert!(
+        by_type
+            .to_string()
+            .starts_with("method (set by GIT2S3_METHOD): unknown variant `ftp`"),
+        "{by_type}"
+    );
+}

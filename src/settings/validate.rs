@@ -21,7 +21,13 @@ impl Settings {
     /// Checks every value against the rules the stack will apply, so that a
     /// mistake fails here, naming its key, and not half-way through a deploy.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let invalid = |key, message: String| {
+            Err(ConfigError::Invalid {
+                key,
+                message,
+                origin: None,
+            })
+        };
 
         validate_stack_name(&self.stack_name).or_else(|m| invalid("stack_name", m))?;
         if let Some(name) = &self.bucket.name {
@@ -144,6 +150,7 @@ fn check_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<(), 
         Err(ConfigError::Invalid {
             key,
             message: format!("{value} is out of range: use a value from {min} to {max}"),
+            origin: None,
         })
     }
 }

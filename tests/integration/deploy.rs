@@ -153,7 +153,7 @@ async fn init_creates_stack_secrets_and_artifact_and_a_rerun_converges() {
         &["--bucket", "initdemo-zips", "--pipeline-branch", "main"],
     );
 
-    assert_eq!(first["status"], "CREATE_COMPLETE");
+    assert_eq!(first["stack"]["status"], "CREATE_COMPLETE");
     assert_eq!(
         stack_status(moto, "initdemo").await.as_deref(),
         Some("CREATE_COMPLETE")
@@ -250,7 +250,7 @@ async fn init_creates_stack_secrets_and_artifact_and_a_rerun_converges() {
     assert_eq!(second["artifact"]["uploaded"], false);
     assert_eq!(second["public_key"], public.as_str());
     assert_eq!(
-        second["status"], "CREATE_COMPLETE",
+        second["stack"]["status"], "CREATE_COMPLETE",
         "the rerun updated the stack"
     );
     assert_eq!(

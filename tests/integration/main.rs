@@ -28,6 +28,7 @@ mod docs;
 mod e2e;
 mod gitpull;
 mod iam;
+mod json;
 mod modules;
 mod moto;
 mod prism;

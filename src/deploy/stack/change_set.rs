@@ -26,7 +26,6 @@ pub struct ResourceChange {
     pub logical_id: String,
     pub resource_type: String,
     /// "True", "False" or "Conditional", for modifications.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replacement: Option<String>,
 }
 

@@ -15,7 +15,6 @@ pub struct StackInfo {
     pub name: String,
     pub id: String,
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub parameters: BTreeMap<String, String>,
