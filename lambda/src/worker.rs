@@ -349,6 +349,10 @@ async fn zip_download(
     Ok(written(slot.key, head, uploaded, built))
 }
 
+/// The message of the worker's ERROR line for a failed job, which
+/// `git2s3 redrive` searches the log for.
+pub const JOB_FAILED: &str = "job failed";
+
 /// Logs the outcome of one job, without any secret.
 pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
     match result {
@@ -370,7 +374,7 @@ pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
         ),
         Err(e) => tracing::error!(
             repo = %job.repo, git_ref = %job.git_ref, commit = %job.commit,
-            delivery = %job.delivery_id, error = %e, "job failed"
+            delivery = %job.delivery_id, error = %e, "{JOB_FAILED}"
         ),
     }
 }

@@ -4,12 +4,15 @@
 //! the job queue in its own message group and deletes it from the
 //! dead-letter queue. A message that is not a job stays where it is.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use git2s3_lambda::Job;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use crate::aws::AwsResultExt;
 use crate::cli::{GlobalArgs, OutputFormat, RedriveArgs};
@@ -24,6 +27,8 @@ const HOLD_SECONDS: i32 = 300;
 const MAX_MESSAGES: usize = 1000;
 /// How far back the worker's log is searched for a job's failure.
 const LOG_DAYS: u64 = 14;
+/// The most failure lines read in that one search.
+const MAX_LOG_EVENTS: usize = 10_000;
 
 /// One dead-lettered job, and why it failed.
 #[derive(Debug, Serialize)]
@@ -75,6 +80,7 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
             .queue_url(&dlq)
             .max_number_of_messages(10)
             .visibility_timeout(HOLD_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             // A long poll of one second asks every SQS server; a short one
             // may answer empty while messages wait.
             .wait_time_seconds(1)
@@ -98,35 +104,43 @@ pub async fn run(global: &GlobalArgs, args: &RedriveArgs) -> anyhow::Result<Exit
     for m in &unreadable {
         release(&clients.sqs, &dlq, m).await?;
     }
-    let since = logs::epoch_ms(
+    // Each job failed after it was first sent (a dead letter keeps its
+    // first SentTimestamp): one search of the worker's log from the oldest.
+    let oldest_ms = jobs
+        .iter()
+        .filter_map(|(_, m)| {
+            m.attributes()?
+                .get(&MessageSystemAttributeName::SentTimestamp)?
+                .parse::<i64>()
+                .ok()
+        })
+        .min();
+    let floor = logs::epoch_ms(
         SystemTime::now()
             .checked_sub(Duration::from_secs(LOG_DAYS * 86_400))
             .unwrap_or(SystemTime::UNIX_EPOCH),
     );
-    let mut dead = Vec::new();
-    for (job, _) in &jobs {
-        let reason = match &outputs.worker_log_group {
-            Some(group) => {
-                let pattern = format!("\"{}\"", job.delivery_id);
-                let events = logs::events(&clients.logs, group, since, Some(&pattern), 50).await?;
-                events
-                    .iter()
-                    .rev()
-                    .find_map(|e| match logs::worker_error(&e.message) {
-                        Some((Some(d), text)) if d == job.delivery_id => Some(text),
-                        _ => None,
-                    })
+    let since = oldest_ms.map_or(floor, |t| t.max(floor));
+    let mut reasons: HashMap<String, String> = HashMap::new();
+    if let (Some(group), false) = (&outputs.worker_log_group, jobs.is_empty()) {
+        let pattern = format!("\"{}\"", git2s3_lambda::worker::JOB_FAILED);
+        for e in logs::events(&clients.logs, group, since, Some(&pattern), MAX_LOG_EVENTS).await? {
+            // Oldest first: the last line of a delivery is its last try.
+            if let Some((Some(delivery), text)) = logs::worker_error(&e.message) {
+                reasons.insert(delivery, text);
             }
-            None => None,
-        };
-        dead.push(Dead {
+        }
+    }
+    let dead: Vec<Dead> = jobs
+        .iter()
+        .map(|(job, _)| Dead {
             repo: job.repo.clone(),
             git_ref: job.git_ref.clone(),
             commit: job.commit.clone(),
             delivery: job.delivery_id.clone(),
-            reason,
-        });
-    }
+            reason: reasons.get(&job.delivery_id).cloned(),
+        })
+        .collect();
     progress.done();
     if dead.is_empty() {
         eprintln!("the dead-letter queue of stack {} holds no job", core.name);

@@ -1416,6 +1416,40 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
             .await
             .unwrap();
     }
+    // The worker's log: two tries of d-main (the last one counts), another
+    // delivery's failure, and a line that is not an error.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let group = outputs.worker_log_group.clone().unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("w")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lines = [
+        r#"{"level":"ERROR","delivery":"d-main","error":"first try: timeout","message":"job failed"}"#,
+        r#"{"level":"ERROR","delivery":"d-other","error":"not ours","message":"job failed"}"#,
+        r#"{"level":"INFO","delivery":"d-release","message":"zip written"}"#,
+        r#"{"level":"ERROR","delivery":"d-main","error":"Permission denied (publickey)","message":"job failed"}"#,
+    ];
+    let events = lines.iter().enumerate().map(|(i, m)| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now + 1000 + i as i64)
+            .message(*m)
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("w")
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
     sqs.send_message()
         .queue_url(&dlq)
         .message_body("not a job")
@@ -1478,6 +1512,18 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
     .unwrap();
     assert_eq!(report["stack"], "redriven");
     assert_eq!(report["moved"].as_array().unwrap().len(), 2, "{report}");
+    // Each job's reason is its delivery's last ERROR line, or null.
+    let reason = |delivery: &str| {
+        report["moved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["delivery"] == delivery)
+            .map(|d| d["reason"].clone())
+            .unwrap()
+    };
+    assert_eq!(reason("d-main"), "Permission denied (publickey)", "{report}");
+    assert_eq!(reason("d-release"), serde_json::Value::Null, "{report}");
     assert_eq!(report["unreadable"], 1);
     assert_eq!(report["waiting"], 0, "{report}");
     let received = sqs
