@@ -1522,7 +1522,11 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
             .map(|d| d["reason"].clone())
             .unwrap()
     };
-    assert_eq!(reason("d-main"), "Permission denied (publickey)", "{report}");
+    assert_eq!(
+        reason("d-main"),
+        "Permission denied (publickey)",
+        "{report}"
+    );
     assert_eq!(reason("d-release"), serde_json::Value::Null, "{report}");
     assert_eq!(report["unreadable"], 1);
     assert_eq!(report["waiting"], 0, "{report}");

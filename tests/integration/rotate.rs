@@ -391,3 +391,41 @@ async fn on_a_plain_ssh_server_rotation_stops_for_the_person_and_continue_finish
     let new_key = publics(&secret(moto, &key_id).await.unwrap()).remove(0);
     assert!(next.contains(&material(&new_key)), "{next}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_rotation_asks_first_and_a_no_changes_nothing() {
+    let moto = moto();
+    let install = Install::new(moto);
+    let stack = "rotasks";
+    tokio::task::block_in_place(|| install.init(stack, &["--skip-register"]));
+    let id = format!("git2s3/{stack}/webhook-secret");
+    let old = secret(moto, &id).await.unwrap();
+    let session = |answer: &str| {
+        let (mut cmd, _scratch) = install.run(["rotate", "webhook-secret"]).into_command();
+        cmd.env_remove("CI")
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1");
+        let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+        p.exp_string("Rotate stack rotasks's webhook secret")
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        p.send(answer).unwrap();
+        p.flush().unwrap();
+        let rest = p.exp_eof().unwrap();
+        (rest, p.process.wait().unwrap())
+    };
+    let (said, exit) = tokio::task::block_in_place(|| session("n"));
+    assert!(said.contains("nothing was changed"), "{said}");
+    assert!(
+        matches!(exit, rexpect::process::wait::WaitStatus::Exited(_, 1)),
+        "{exit:?}"
+    );
+    assert_eq!(secret(moto, &id).await.unwrap(), old);
+    let (said, exit) = tokio::task::block_in_place(|| session("y"));
+    assert!(said.contains("git2s3 hook install"), "{said}");
+    assert!(
+        matches!(exit, rexpect::process::wait::WaitStatus::Exited(_, 0)),
+        "{exit:?}"
+    );
+    assert_eq!(lines(&secret(moto, &id).await.unwrap())[1], old);
+}
