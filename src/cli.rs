@@ -462,7 +462,8 @@ pub struct InitArgs {
     pub stack: StackArgs,
 
     /// Environment variable that holds the provider token, for zip download
-    /// [default: GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN]. Tokens are
+    /// [default: GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, GITEA_TOKEN or
+    /// FORGEJO_TOKEN]. Tokens are
     /// never taken as flag values.
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
@@ -513,7 +514,8 @@ pub struct VerifyArgs {
     pub webhook_url: Option<String>,
 
     /// Environment variable that holds the provider token [default:
-    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    /// GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, GITEA_TOKEN or
+    /// FORGEJO_TOKEN].
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
 
@@ -548,7 +550,8 @@ pub struct RegisterArgs {
     pub deploy_key: bool,
 
     /// Environment variable that holds the provider token [default:
-    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    /// GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, GITEA_TOKEN or
+    /// FORGEJO_TOKEN].
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
 
@@ -684,7 +687,8 @@ pub struct RotateArgs {
     pub target: TargetArgs,
 
     /// Environment variable that holds the provider token [default:
-    /// GITHUB_TOKEN, GITLAB_TOKEN or BITBUCKET_TOKEN].
+    /// GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_TOKEN, GITEA_TOKEN or
+    /// FORGEJO_TOKEN].
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
 

@@ -368,6 +368,25 @@ impl PipelineOutputs {
 mod tests {
     use super::*;
 
+    /// The template's `Provider` parameter takes exactly the provider
+    /// table's names, so a new provider cannot be refused by CloudFormation.
+    #[test]
+    fn the_provider_parameter_allows_every_provider() {
+        let body = Template::Core.body();
+        let at = body.find("  Provider:\n").expect("a Provider parameter");
+        let line = body[at..]
+            .lines()
+            .find(|l| l.trim_start().starts_with("AllowedValues:"))
+            .unwrap();
+        let listed: Vec<&str> = line
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(list, _)| list.split(',').map(str::trim).collect())
+            .unwrap();
+        let names: Vec<&str> = git2s3_lambda::Provider::names().collect();
+        assert_eq!(listed, names);
+    }
+
     #[test]
     fn every_core_parameter_names_the_keys_it_is_computed_from() {
         let names: Vec<String> = Template::Core

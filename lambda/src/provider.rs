@@ -22,6 +22,8 @@ pub enum Provider {
     Gitlab,
     Bitbucket,
     BitbucketServer,
+    Gitea,
+    Forgejo,
     Generic,
 }
 
@@ -30,6 +32,8 @@ pub enum Provider {
 pub enum Scheme {
     /// `sha256=<hex>`: an HMAC-SHA256 of the raw body, keyed with the secret.
     HmacSha256,
+    /// The same HMAC as bare hex, with no `sha256=` (Gitea, Forgejo).
+    HmacSha256Hex,
     /// The secret itself, sent as a header value (GitLab).
     Token,
 }
@@ -92,7 +96,7 @@ const HUB_SIGNATURE_256: Signature = Signature {
 };
 
 /// The table, in the order the CLI lists providers (and `Provider as usize`).
-const FACTS: [Facts; 6] = [
+const FACTS: [Facts; 8] = [
     Facts {
         provider: Provider::Github,
         name: "github",
@@ -193,6 +197,51 @@ const FACTS: [Facts; 6] = [
         archive_api: true,
     },
     Facts {
+        provider: Provider::Gitea,
+        name: "gitea",
+        display: "Gitea",
+        label: "Gitea",
+        api_url: None,
+        web_url: None,
+        git_host: None,
+        self_hosted: Some(SelfHosted {
+            label: "Gitea",
+            api_url_example: "https://gitea.example.com/api/v1",
+        }),
+        token_var: Some("GITEA_TOKEN"),
+        event_header: "x-gitea-event",
+        delivery_headers: &["x-gitea-delivery"],
+        signature: Signature {
+            header: "x-gitea-signature",
+            scheme: Scheme::HmacSha256Hex,
+        },
+        // Gitea reuses a deploy key already on another repository.
+        shared_deploy_key: true,
+        archive_api: true,
+    },
+    Facts {
+        provider: Provider::Forgejo,
+        name: "forgejo",
+        display: "Forgejo",
+        label: "Forgejo (Codeberg, or your own)",
+        api_url: None,
+        web_url: None,
+        git_host: None,
+        self_hosted: Some(SelfHosted {
+            label: "Forgejo",
+            api_url_example: "https://codeberg.org/api/v1",
+        }),
+        token_var: Some("FORGEJO_TOKEN"),
+        event_header: "x-forgejo-event",
+        delivery_headers: &["x-forgejo-delivery"],
+        signature: Signature {
+            header: "x-forgejo-signature",
+            scheme: Scheme::HmacSha256Hex,
+        },
+        shared_deploy_key: true,
+        archive_api: true,
+    },
+    Facts {
         provider: Provider::Generic,
         name: "generic",
         display: "plain SSH server",
@@ -212,7 +261,23 @@ const FACTS: [Facts; 6] = [
 
 impl Provider {
     /// Every provider, in the order the CLI lists them.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 8] = [
+        Provider::Github,
+        Provider::GithubEnterprise,
+        Provider::Gitlab,
+        Provider::Bitbucket,
+        Provider::BitbucketServer,
+        Provider::Gitea,
+        Provider::Forgejo,
+        Provider::Generic,
+    ];
+
+    /// The order a webhook's sender is told by its event header: a
+    /// Forgejo webhook carries Gitea's headers too, and both carry
+    /// GitHub's, so the most specific comes first.
+    pub const DETECTION: [Provider; 8] = [
+        Provider::Forgejo,
+        Provider::Gitea,
         Provider::Github,
         Provider::GithubEnterprise,
         Provider::Gitlab,
@@ -303,11 +368,18 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_the_valid_ones() {
-        let err = "gitea".parse::<Provider>().unwrap_err().to_string();
+        let err = "gogs".parse::<Provider>().unwrap_err().to_string();
         assert!(
-            err.contains("`gitea`") && err.contains("bitbucket-server"),
+            err.contains("`gogs`") && err.contains("bitbucket-server") && err.contains("forgejo"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn detection_tries_every_provider_once() {
+        let mut seen: Vec<Provider> = Provider::DETECTION.to_vec();
+        seen.sort_by_key(|p| *p as usize);
+        assert_eq!(seen, Provider::ALL);
     }
 
     #[test]
@@ -325,7 +397,12 @@ mod tests {
             .collect();
         assert_eq!(
             needs,
-            [Provider::GithubEnterprise, Provider::BitbucketServer]
+            [
+                Provider::GithubEnterprise,
+                Provider::BitbucketServer,
+                Provider::Gitea,
+                Provider::Forgejo
+            ]
         );
         assert_eq!(
             Provider::Gitlab.api_base(Some("https://git.example.com/api/v4/")),

@@ -7,6 +7,7 @@ use super::api::ProviderApi;
 use super::bitbucket::Bitbucket;
 use super::bitbucket_server::Server;
 use super::error::RegisterError;
+use super::gitea::Gitea;
 use super::github::GitHub;
 use super::gitlab::GitLab;
 
@@ -35,6 +36,7 @@ pub fn client(
         Provider::Gitlab => Box::new(GitLab::new(&base, token)?),
         Provider::Bitbucket => Box::new(Bitbucket::new(&base, token)?),
         Provider::BitbucketServer => Box::new(Server::new(&base, token)?),
+        Provider::Gitea | Provider::Forgejo => Box::new(Gitea::new(provider, &base, token)?),
         Provider::Generic => unreachable!("refused above"),
     })
 }

@@ -78,7 +78,10 @@ pub async fn ensure_key(
     if existing.iter().any(|k| key_material(&k.key) == wanted) {
         return Ok(Outcome::Unchanged);
     }
-    let older: Vec<_> = existing.iter().filter(|k| k.title == title).collect();
+    let older: Vec<_> = existing
+        .iter()
+        .filter(|k| is_titled(&k.title, title))
+        .collect();
     let question = format!("Replace the older git2s3 deploy key on {repo} with the stack's?");
     if !older.is_empty() && !may_replace(&question)? {
         return Ok(Outcome::Kept);
@@ -92,8 +95,19 @@ pub async fn ensure_key(
     Ok(outcome)
 }
 
+/// Whether a key's title is git2s3's `title`, or a rotated key's
+/// (`title` and the key's tail).
+fn is_titled(found: &str, title: &str) -> bool {
+    found == title
+        || found
+            .strip_prefix(title)
+            .is_some_and(|rest| rest.starts_with(' '))
+}
+
 /// Adds the read-only deploy key unless the repo has it, leaving every
-/// other key as it is: a rotation's new key, beside the old one.
+/// other key as it is: a rotation's new key, beside the old one. Its
+/// title ends with the key's last characters, as Gitea and Forgejo refuse
+/// two keys of one title on a repository.
 pub async fn add_key_beside(
     api: &dyn ProviderApi,
     repo: &str,
@@ -109,7 +123,17 @@ pub async fn add_key_beside(
     {
         return Ok(Outcome::Unchanged);
     }
-    api.add_key(repo, title, key).await?;
+    let tail: String = {
+        let body = wanted.rsplit(' ').next().unwrap_or_default();
+        body.chars()
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    };
+    api.add_key(repo, &format!("{title} {tail}"), key).await?;
     Ok(Outcome::Created)
 }
 

@@ -24,6 +24,10 @@ pub enum Paging {
     BodyNext,
     /// Bitbucket Data Center: `isLastPage` and `nextPageStart` in the body.
     StartLimit,
+    /// Gitea and Forgejo: `page=N`, and an `X-Total-Count` header with the
+    /// number of items in all pages (the server's page size may be smaller
+    /// than the `limit` asked for).
+    TotalCount,
 }
 
 /// What to say about a 403 or 404, per kind of call.
@@ -176,6 +180,7 @@ impl Api {
         rights: Rights,
     ) -> Result<Vec<Value>, RegisterError> {
         let mut items = Vec::new();
+        let mut page_number = 1;
         let mut next = Some(path.to_string());
         while let Some(page) = next.take() {
             // The token goes only to the API it was given for.
@@ -185,7 +190,7 @@ impl Api {
             }
             let (body, headers) = self.call(Method::GET, &page, None, rights).await?;
             match paging {
-                Paging::LinkHeader | Paging::NextPageHeader => {
+                Paging::LinkHeader | Paging::NextPageHeader | Paging::TotalCount => {
                     items.extend(body.as_array().cloned().unwrap_or_default());
                 }
                 Paging::BodyNext | Paging::StartLimit => {
@@ -198,6 +203,17 @@ impl Api {
                     .filter(|p| !p.is_empty())
                     .map(|p| with_query(path, "page", &p)),
                 Paging::BodyNext => body["next"].as_str().map(str::to_string),
+                Paging::TotalCount => {
+                    let total = header(&headers, "x-total-count").and_then(|t| t.parse().ok());
+                    let got = body.as_array().map_or(0, Vec::len);
+                    page_number += 1;
+                    match total {
+                        Some(total) if got > 0 && items.len() < total => {
+                            Some(with_query(path, "page", &page_number.to_string()))
+                        }
+                        _ => None,
+                    }
+                }
                 Paging::StartLimit => {
                     match (body["isLastPage"].as_bool(), body["nextPageStart"].as_u64()) {
                         (Some(false), Some(start)) => {

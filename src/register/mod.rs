@@ -8,7 +8,8 @@
 //! - [`http`]: one authenticated client, errors that name the fix, rate
 //!   limits with a countdown, the four pagination styles;
 //! - [`api`]: the trait and the types of its answers;
-//! - [`github`], [`gitlab`], [`bitbucket`], [`bitbucket_server`]: the APIs;
+//! - [`github`], [`gitlab`], [`bitbucket`], [`bitbucket_server`], [`gitea`]
+//!   (Gitea and Forgejo): the APIs;
 //! - [`client`]: the client for a provider, at its base URL;
 //! - [`converge`]: ensure and remove, written once for every provider;
 //! - [`registration`]: a whole registration (hooks on targets, deploy
@@ -21,6 +22,7 @@ pub mod bitbucket_server;
 pub mod client;
 pub mod converge;
 pub mod error;
+pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod http;

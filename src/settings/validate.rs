@@ -40,8 +40,12 @@ impl Settings {
             return invalid(
                 "api_url",
                 format!(
-                    "the {} provider runs on your own server: set api_url (or --api-url) to its API base URL, e.g. https://git.example.com/api/v3",
+                    "the {} provider runs on your own server: set api_url (or --api-url) to its API base URL, e.g. {}",
+                    self.provider,
                     self.provider
+                        .facts()
+                        .self_hosted
+                        .map_or("https://git.example.com/api/v3", |s| s.api_url_example)
                 ),
             );
         }

@@ -26,6 +26,7 @@ mod cli;
 mod deploy;
 mod docs;
 mod e2e;
+mod gitea;
 mod gitpull;
 mod iam;
 mod json;

@@ -19,7 +19,7 @@ pub const HOOK_URL: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/p
 pub const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 pub const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGv4pFtNiPmaAtqV9Y3QaX4Pp0T/8sT9fPbdrpVIV1cb git2s3@demo";
-const TOKEN: &str = "test-token-not-real";
+pub const TOKEN: &str = "test-token-not-real";
 
 /// The public key in a file, as --public-key reads it.
 pub fn key_file() -> tempfile::NamedTempFile {
@@ -30,7 +30,7 @@ pub fn key_file() -> tempfile::NamedTempFile {
 
 /// Runs `git2s3 <args> --yes --api-url <server>` without a stack, off the
 /// async runtime.
-async fn run(args: Vec<String>, api: String) -> std::process::Output {
+pub async fn run(args: Vec<String>, api: String) -> std::process::Output {
     run_with(args, api, true).await
 }
 
@@ -58,11 +58,11 @@ async fn run_with(args: Vec<String>, api: String, yes: bool) -> std::process::Ou
     .unwrap()
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-fn ok(out: &std::process::Output) -> Value {
+pub fn ok(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
         "git2s3 failed:\n{}",
@@ -71,7 +71,7 @@ fn ok(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("--output json prints JSON")
 }
 
-fn err(out: &std::process::Output) -> String {
+pub fn err(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "git2s3 should have failed");
     String::from_utf8_lossy(&out.stderr).to_string()
 }

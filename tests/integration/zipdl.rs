@@ -288,3 +288,120 @@ async fn a_replayed_older_push_never_replaces_the_newer_zip() {
         server.log_text()
     );
 }
+
+/// Gitea's archive route, `GET /api/v1/repos/{owner}/{repo}/archive/{sha}.zip`:
+/// `git archive` output under a `{repo}/` folder, for `token …` only.
+async fn gitea_archive(
+    State(archives): State<Arc<Archives>>,
+    Path((_owner, repo, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("token {TOKEN}"))
+    {
+        return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response();
+    }
+    let Some(sha) = file.strip_suffix(".zip") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let out = std::process::Command::new("git")
+        .args(["archive", "--format=zip", &format!("--prefix={repo}/"), sha])
+        .current_dir(&archives.repo)
+        .output()
+        .unwrap();
+    ([("content-type", "application/zip")], out.stdout).into_response()
+}
+
+/// Gitea's `GET /api/v1/repos/{owner}/{repo}/branches/{branch}`.
+async fn gitea_branch(
+    State(archives): State<Arc<Archives>>,
+    Path((_owner, _repo, branch)): Path<(String, String, String)>,
+) -> Response {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", &format!("refs/heads/{branch}")])
+        .current_dir(&archives.repo)
+        .output()
+        .unwrap();
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    axum::Json(serde_json::json!({ "name": branch, "commit": { "id": id } })).into_response()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitea_archive_lands_without_its_top_folder() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "zipdl-gitea";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let origin = tempfile::tempdir().unwrap();
+    let work = WorkTree::new(origin.path());
+    work.write("README.md", b"# from gitea\n");
+    work.write("src/lib.rs", b"pub fn f() {}\n");
+    let sha = work.commit("first");
+    let app = Router::new()
+        .route(
+            "/api/v1/repos/{owner}/{repo}/archive/{file}",
+            get(gitea_archive),
+        )
+        .route(
+            "/api/v1/repos/{owner}/{repo}/branches/{branch}",
+            get(gitea_branch),
+        )
+        .with_state(Arc::new(Archives {
+            repo: work.dir.path().to_path_buf(),
+        }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let api = format!("http://{addr}/api/v1");
+    let server = Server::start_with(
+        bucket,
+        &[],
+        &[
+            ("GIT2S3_GIT_TOKEN", TOKEN),
+            ("GIT2S3_PROVIDER", "gitea"),
+            ("GIT2S3_API_URL", &api),
+        ],
+    );
+    // The push as Gitea sends it: its own headers, GitHub's and a bare hex signature.
+    let spec = git2s3_lambda::webhook::outgoing::PushSpec {
+        repo: "acme/tool".into(),
+        git_ref: "refs/heads/main".into(),
+        after: sha.clone(),
+        ssh_url: Some("ssh://git@127.0.0.1:2222/acme/tool.git".into()),
+        pusher: Some("gitea".into()),
+        ..Default::default()
+    };
+    let out = git2s3_lambda::webhook::outgoing::push(
+        git2s3_lambda::Provider::Gitea,
+        &spec,
+        WEBHOOK_SECRET,
+        "gitea-1",
+    );
+    let headers: Vec<(&str, &str)> = out.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, answer) = server.post_to("/zipdl", &headers, &out.body).await;
+    assert_eq!(status, 202, "{answer}");
+
+    let key = "acme/tool/main/acme_tool.zip";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bytes = loop {
+        if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
+            let meta = object.metadata().unwrap().clone();
+            assert_eq!(meta["commit"], sha);
+            assert_eq!(meta["provider"], "gitea");
+            break object.body.collect().await.unwrap().into_bytes().to_vec();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no zip; serve said:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, vec!["README.md", "src/lib.rs"]);
+    assert!(
+        !server.log_text().contains(TOKEN),
+        "the token is in the log"
+    );
+}

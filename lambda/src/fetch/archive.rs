@@ -44,9 +44,10 @@ impl std::fmt::Debug for Credentials {
 /// address as default; tests point them at a local server.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// GitHub Enterprise Server, GitLab self-managed or Bitbucket Data
-    /// Center API base (`https://HOST/api/v3`, `https://HOST/api/v4`,
-    /// `https://HOST`). `None` for the cloud services.
+    /// GitHub Enterprise Server, GitLab self-managed, Bitbucket Data
+    /// Center, Gitea or Forgejo API base (`https://HOST/api/v3`,
+    /// `https://HOST/api/v4`, `https://HOST`, `https://HOST/api/v1`).
+    /// `None` for the cloud services.
     pub api_url: Option<String>,
     pub github: String,
     pub gitlab: String,
@@ -171,6 +172,10 @@ pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveEr
                 repo_dc = data_center_repo(&job.repo)
             )
         }
+        Provider::Gitea | Provider::Forgejo => {
+            let api = api_base(job, endpoints, "")?;
+            format!("{api}/repos/{repo}/archive/{commit}.zip")
+        }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
     };
     check_url(&url)?;
@@ -229,6 +234,14 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<(String, &'static str), 
                 "/values/0/id",
             )
         }
+        Provider::Gitea | Provider::Forgejo => {
+            let api = api_base(job, endpoints, "")?;
+            let name = encode_segment(name);
+            match tag {
+                true => (format!("{api}/repos/{repo}/tags/{name}"), "/commit/sha"),
+                false => (format!("{api}/repos/{repo}/branches/{name}"), "/commit/id"),
+            }
+        }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
     };
     check_url(&url.0)?;
@@ -246,6 +259,9 @@ fn status_hint(provider: Provider, status: u16) -> &'static str {
         }
         (Provider::Bitbucket | Provider::BitbucketServer, 403 | 404) => {
             "the repo or commit does not exist, or the token cannot read it (it needs repository read access)"
+        }
+        (Provider::Gitea | Provider::Forgejo, 403 | 404) => {
+            "the repo or commit does not exist, or the token cannot read it (it needs the read:repository scope)"
         }
         (_, 429) => "rate limited: the job is retried by the queue",
         _ => "see the provider's status page; the job is retried by the queue",
@@ -317,6 +333,9 @@ impl Session {
         // The credential, in the header this provider reads it from.
         let credential = match (provider, credentials) {
             (Provider::Gitlab, Credentials::Token(t)) => ("private-token", t.clone()),
+            (Provider::Gitea | Provider::Forgejo, Credentials::Token(t)) => {
+                ("authorization", format!("token {t}"))
+            }
             (_, Credentials::Token(t)) => ("authorization", format!("Bearer {t}")),
             (_, Credentials::OauthConsumer { key, secret }) => {
                 let token = bitbucket_token(&client, &endpoints.bitbucket, key, secret)?;
@@ -508,6 +527,20 @@ mod tests {
             archive_url(&job(Provider::BitbucketServer, "PROJ/api", None), &own).unwrap(),
             format!("https://git.example.com/rest/api/latest/projects/PROJ/repos/api/archive?at={sha}&format=zip")
         );
+        let forge = Endpoints {
+            api_url: Some("https://codeberg.org/api/v1".into()),
+            ..Endpoints::default()
+        };
+        for provider in [Provider::Gitea, Provider::Forgejo] {
+            assert_eq!(
+                archive_url(&job(provider, "acme/api", None), &forge).unwrap(),
+                format!("https://codeberg.org/api/v1/repos/acme/api/archive/{sha}.zip")
+            );
+            assert!(matches!(
+                archive_url(&job(provider, "acme/api", None), &e),
+                Err(ArchiveError::NoApiUrl { .. })
+            ));
+        }
         assert!(matches!(
             archive_url(&job(Provider::GithubEnterprise, "a/b", None), &e),
             Err(ArchiveError::NoApiUrl { .. })

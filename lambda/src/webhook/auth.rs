@@ -51,10 +51,16 @@ impl Secrets {
 
     /// Checks a `sha256=<hex>` signature of `body` against every secret.
     pub fn verify_hmac_sha256(&self, body: &[u8], header: &str) -> bool {
-        let Some(hex_digest) = header.trim().strip_prefix("sha256=") else {
-            return false;
-        };
-        let Ok(expected) = hex::decode(hex_digest) else {
+        match header.trim().strip_prefix("sha256=") {
+            Some(hex_digest) => self.verify_hmac_sha256_hex(body, hex_digest),
+            None => false,
+        }
+    }
+
+    /// Checks a bare hex HMAC-SHA256 of `body` (Gitea's and Forgejo's
+    /// `X-Gitea-Signature`, `X-Forgejo-Signature`) against every secret.
+    pub fn verify_hmac_sha256_hex(&self, body: &[u8], hex_digest: &str) -> bool {
+        let Ok(expected) = hex::decode(hex_digest.trim()) else {
             return false;
         };
         let mut ok = false;

@@ -3,8 +3,9 @@
 //! [`receive`] does, in order:
 //! 1. refuse a body over 10 MB;
 //! 2. tell the provider from its headers (GitHub and GitHub Enterprise
-//!    Server, GitLab, Bitbucket Cloud, Bitbucket Data Center, or git2s3's
-//!    own post-receive hook, `generic`);
+//!    Server, GitLab, Bitbucket Cloud, Bitbucket Data Center, Gitea,
+//!    Forgejo, or git2s3's own post-receive hook, `generic`); Forgejo and
+//!    Gitea first, as their webhooks carry GitHub's headers too;
 //! 3. authenticate the raw body: HMAC-SHA256 (or GitLab's token) against
 //!    every configured secret, always; with an allow list, the source IP
 //!    must be in it too (an address alone never gets in);
@@ -35,6 +36,7 @@ pub mod auth;
 mod bitbucket;
 mod bitbucket_server;
 pub mod body;
+mod gitea;
 mod github;
 mod gitlab;
 pub mod outgoing;
@@ -103,7 +105,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// their other headers: GitHub Enterprise Server names its host, and
 /// Bitbucket Cloud sends request and hook UUIDs that Data Center does not.
 fn detect(headers: &HeaderMap) -> Result<Sender, Rejection> {
-    let (first, event) = Provider::ALL
+    let (first, event) = Provider::DETECTION
         .into_iter()
         .find_map(|p| header(headers, p.facts().event_header).map(|e| (p, e)))
         .ok_or(Rejection::UnknownSender)?;
@@ -144,6 +146,7 @@ fn authenticate(
     let signed = header(request.headers, signature.header).map(|proof| match signature.scheme {
         Scheme::Token => config.secrets.verify_token(proof),
         Scheme::HmacSha256 => config.secrets.verify_hmac_sha256(request.body, proof),
+        Scheme::HmacSha256Hex => config.secrets.verify_hmac_sha256_hex(request.body, proof),
     });
     if signed != Some(true) {
         return Err(Rejection::Unauthorized(
@@ -191,6 +194,7 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
         Provider::Gitlab => gitlab::parse(&sender.event, payload)?,
         Provider::Bitbucket => bitbucket::parse(&sender.event, payload)?,
         Provider::BitbucketServer => bitbucket_server::parse(&sender.event, payload)?,
+        Provider::Gitea | Provider::Forgejo => gitea::parse(provider, &sender.event, payload)?,
     };
     let push = match event {
         Event::Ping => return Ok(Outcome::Pong { provider }),

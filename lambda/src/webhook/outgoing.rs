@@ -80,9 +80,22 @@ pub fn push(provider: Provider, spec: &PushSpec, secret: &str, delivery: &str) -
         facts.signature.header,
         match facts.signature.scheme {
             Scheme::HmacSha256 => &signature,
+            Scheme::HmacSha256Hex => signature.trim_start_matches("sha256="),
             Scheme::Token => secret,
         },
     );
+    // Forgejo sends Gitea's headers too, and both send GitHub's, as the
+    // real servers do: the receiver must tell them apart.
+    if matches!(provider, Provider::Forgejo) {
+        add("x-gitea-event", "push");
+        add("x-gitea-delivery", delivery);
+        add("x-gitea-signature", signature.trim_start_matches("sha256="));
+    }
+    if matches!(provider, Provider::Gitea | Provider::Forgejo) {
+        add("x-github-event", "push");
+        add("x-github-delivery", delivery);
+        add("x-hub-signature-256", &signature);
+    }
     if provider == Provider::GithubEnterprise {
         let host = spec
             .enterprise_host
@@ -97,6 +110,7 @@ pub fn push(provider: Provider, spec: &PushSpec, secret: &str, delivery: &str) -
 fn event_name(provider: Provider, spec: &PushSpec) -> &'static str {
     match provider {
         Provider::Github | Provider::GithubEnterprise | Provider::Generic => "push",
+        Provider::Gitea | Provider::Forgejo => "push",
         Provider::Gitlab if spec.short().1 => "Tag Push Hook",
         Provider::Gitlab => "Push Hook",
         Provider::Bitbucket => "repo:push",
@@ -124,6 +138,28 @@ fn body(provider: Provider, spec: &PushSpec) -> Value {
                 body["pusher"] = json!({ "name": name });
             }
             body
+        }
+        Provider::Gitea | Provider::Forgejo => {
+            let (owner, short) = spec.repo.split_once('/').unwrap_or(("", &spec.repo));
+            let user = spec
+                .pusher
+                .as_ref()
+                .map(|name| json!({"login": name, "username": name}));
+            json!({
+                "ref": spec.git_ref,
+                "before": spec.before(),
+                "after": spec.after,
+                "compare_url": "",
+                "commits": [],
+                "repository": {
+                    "name": short,
+                    "full_name": spec.repo,
+                    "owner": {"login": owner, "username": owner},
+                    "ssh_url": spec.ssh_url,
+                },
+                "pusher": user,
+                "sender": user,
+            })
         }
         Provider::Gitlab => json!({
             "object_kind": if tag { "tag_push" } else { "push" },
@@ -216,12 +252,14 @@ mod tests {
     use crate::webhook::{receive, AllowedIps, Outcome, ReceiverConfig, Request, Secrets};
 
     const SECRET: &str = "outgoing-secret";
-    const SIGNED_BY_SECRET: [Provider; 5] = [
+    const SIGNED_BY_SECRET: [Provider; 7] = [
         Provider::Github,
         Provider::Generic,
         Provider::Gitlab,
         Provider::Bitbucket,
         Provider::BitbucketServer,
+        Provider::Gitea,
+        Provider::Forgejo,
     ];
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const OLD: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -272,14 +310,7 @@ mod tests {
 
     #[test]
     fn each_providers_push_reads_back_as_the_same_job() {
-        for provider in [
-            Provider::Github,
-            Provider::GithubEnterprise,
-            Provider::Generic,
-            Provider::Gitlab,
-            Provider::Bitbucket,
-            Provider::BitbucketServer,
-        ] {
+        for provider in Provider::ALL {
             for git_ref in ["refs/heads/release/1.x", "refs/tags/v1.0"] {
                 let out = push(provider, &spec("acme/api", git_ref), SECRET, "d-1");
                 let Ok(Outcome::Push {

@@ -25,6 +25,8 @@ const FIXTURE_REPOS: &[&str] = &[
     "jsmith/example",
     "platform/backend/api",
     "PROJ/repository",
+    "gitea/webhooks",
+    "forgejo/webhooks",
     "équipe/mon dépôt",
 ];
 
@@ -61,6 +63,17 @@ fn config_for(sender: &str) -> ReceiverConfig {
             Provider::Generic,
             None,
             known_host("[git.internal.example]:2222"),
+        ),
+        // The documented examples' server, with SSH on port 2222.
+        "gitea" => (
+            Provider::Gitea,
+            Some("https://localhost:3000/api/v1"),
+            known_host("[localhost]:2222"),
+        ),
+        "forgejo" => (
+            Provider::Forgejo,
+            Some("https://localhost:3000/api/v1"),
+            known_host("[localhost]:2222"),
         ),
         other => panic!("no such provider {other}"),
     };
@@ -133,6 +146,29 @@ fn signed(provider: &str, event: &str, body: &[u8]) -> HeaderMap {
             ("x-git2s3-delivery", "gen-1"),
             ("x-hub-signature-256", &sig),
         ]),
+        // As the servers send them: their own headers, and GitHub's and
+        // Gogs' (Forgejo adds Gitea's too).
+        "gitea" | "forgejo" => {
+            let hex = sig.trim_start_matches("sha256=");
+            let mut h = headers(&[
+                json,
+                ("x-gitea-event", event),
+                ("x-gitea-delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473"),
+                ("x-gitea-signature", hex),
+                ("x-gogs-event", event),
+                ("x-github-event", event),
+                ("x-github-delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473"),
+                ("x-hub-signature-256", &sig),
+            ]);
+            if provider == "forgejo" {
+                h.extend(headers(&[
+                    ("x-forgejo-event", event),
+                    ("x-forgejo-delivery", "fj-6266f16"),
+                    ("x-forgejo-signature", hex),
+                ]));
+            }
+            h
+        }
         other => panic!("no such provider {other}"),
     }
 }
@@ -422,6 +458,118 @@ fn generic_hook_push() {
 }
 
 #[test]
+fn gitea_push_is_told_from_github_and_builds_its_ssh_url() {
+    let outcome = push("gitea", "push", "gitea-push.json");
+    assert_eq!(
+        summary(&outcome),
+        vec![(
+            s("gitea/webhooks"),
+            s("refs/heads/develop"),
+            s("bffeb74224043ba2feb48d137756c8a9331c449a"),
+            s("f6266f16-1bf3-46a5-9ea4-602e06ead473"),
+            Some(s("ssh://gitea@localhost:2222/gitea/webhooks.git"))
+        )]
+    );
+    let Outcome::Push { provider, jobs, .. } = outcome else {
+        unreachable!()
+    };
+    assert_eq!(provider, Provider::Gitea);
+    assert_eq!(jobs[0].pusher.as_deref(), Some("gitea"));
+}
+
+#[test]
+fn forgejo_is_told_from_gitea_and_reads_its_own_delivery_id() {
+    let outcome = push("forgejo", "push", "forgejo-push.json");
+    let Outcome::Push { provider, jobs, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(*provider, Provider::Forgejo);
+    assert_eq!(jobs[0].delivery_id, "fj-6266f16");
+    assert_eq!(jobs[0].repo, "forgejo/webhooks");
+}
+
+#[test]
+fn gitea_tag_push_deletion_and_pull_request() {
+    let tag = push("gitea", "push", "gitea-push-tag.json");
+    let Outcome::Push { jobs, .. } = &tag else {
+        panic!("{tag:?}")
+    };
+    assert_eq!(
+        jobs[0].object_key().unwrap(),
+        "gitea/webhooks/tags/v1.0.0/gitea_webhooks.zip"
+    );
+    assert_eq!(
+        push("gitea", "delete", "gitea-delete.json"),
+        Outcome::Push {
+            provider: Provider::Gitea,
+            jobs: vec![],
+            skipped: vec![(s("refs/heads/feature/old"), s("deleted"))]
+        }
+    );
+    // A push whose `after` is all zeros is a deletion too.
+    let mut zeros: Value = serde_json::from_slice(&fixture("gitea-push.json")).unwrap();
+    zeros["after"] = Value::from("0".repeat(40));
+    let body = serde_json::to_vec(&zeros).unwrap();
+    let Ok(Outcome::Push { jobs, skipped, .. }) = run(
+        Method::GitPull,
+        &signed("gitea", "push", &body),
+        &body,
+        &config_for("gitea"),
+    ) else {
+        panic!()
+    };
+    assert!(jobs.is_empty());
+    assert_eq!(skipped, vec![(s("refs/heads/develop"), s("deleted"))]);
+    assert_eq!(
+        push("gitea", "pull_request", "gitea-pull-request.json"),
+        Outcome::Ignored {
+            provider: Provider::Gitea,
+            event: s("pull_request")
+        }
+    );
+}
+
+#[test]
+fn gitea_file_lists_count_only_when_every_commit_carries_them() {
+    let mut config = config_for("gitea");
+    config.filters = Filters::from_csv("", "", "src/**").unwrap();
+    // Gitea's documented example lists no files: the path filter cannot
+    // tell, so the push builds.
+    let body = fixture("gitea-push.json");
+    let Ok(Outcome::Push { jobs, .. }) = run(
+        Method::GitPull,
+        &signed("gitea", "push", &body),
+        &body,
+        &config,
+    ) else {
+        panic!()
+    };
+    assert_eq!(jobs.len(), 1);
+    // Forgejo's lists them all: src/main.rs matches, and docs/ alone would not.
+    let mut config = config_for("forgejo");
+    config.filters = Filters::from_csv("", "", "src/**").unwrap();
+    let body = fixture("forgejo-push.json");
+    let outcome = run(
+        Method::GitPull,
+        &signed("forgejo", "push", &body),
+        &body,
+        &config,
+    )
+    .unwrap();
+    assert_eq!(summary(&outcome).len(), 1);
+    config.filters = Filters::from_csv("", "", "infra/**").unwrap();
+    let Ok(Outcome::Push { jobs, skipped, .. }) = run(
+        Method::GitPull,
+        &signed("forgejo", "push", &body),
+        &body,
+        &config,
+    ) else {
+        panic!()
+    };
+    assert!(jobs.is_empty(), "{skipped:?}");
+}
+
+#[test]
 fn the_route_picks_the_method() {
     let body = fixture("github-push.json");
     let outcome = run(
@@ -630,6 +778,28 @@ fn bad_input_gets_its_documented_status_and_no_job() {
     let file_url =
         edit(&|v| v["repository"]["ssh_url"] = Value::from("file:///srv/git/private.git"));
     let gitlab = fixture("gitlab-push.json");
+    let gitea = fixture("gitea-push.json");
+    let mut gitea_without_own_signature = signed("gitea", "push", &gitea);
+    gitea_without_own_signature.remove("x-gitea-signature");
+    let mut gitea_prefixed = signed("gitea", "push", &gitea);
+    gitea_prefixed.insert(
+        "x-gitea-signature",
+        HeaderValue::from_str(&sig(&gitea)).unwrap(),
+    );
+    let mut gitea_wrong = signed("gitea", "push", &gitea);
+    gitea_wrong.insert(
+        "x-gitea-signature",
+        HeaderValue::from_str(sign("not-the-secret", &gitea).trim_start_matches("sha256="))
+            .unwrap(),
+    );
+    let gitea_evil_host = {
+        let mut v = serde_json::from_slice::<Value>(&gitea).unwrap();
+        v["repository"]["ssh_url"] =
+            Value::from("ssh://git@evil.example.com:2222/gitea/webhooks.git");
+        serde_json::to_vec(&v).unwrap()
+    };
+    let mut forgejo_forged = signed("forgejo", "push", &fixture("forgejo-push.json"));
+    forgejo_forged.insert("x-forgejo-signature", HeaderValue::from_static("00"));
     let mut allowed_ip = config_for("github");
     allowed_ip.allowed_ips = AllowedIps::from_csv("198.51.100.0/24").unwrap();
     let mut outside_ips = config_for("github");
@@ -732,8 +902,8 @@ fn bad_input_gets_its_documented_status_and_no_job() {
             413,
         ),
         (
-            "unknown provider",
-            with(&[json, ("x-gitea-event", "push")]),
+            "unknown provider (Gogs)",
+            with(&[json, ("x-gogs-event", "push")]),
             good.clone(),
             config_for("github"),
             400,
@@ -844,6 +1014,55 @@ fn bad_input_gets_its_documented_status_and_no_job() {
             bad_repo.clone(),
             config_for("github"),
             400,
+        ),
+        (
+            "Gitea: only GitHub's signature, none of its own",
+            gitea_without_own_signature,
+            gitea.clone(),
+            config_for("gitea"),
+            401,
+        ),
+        (
+            "Gitea: its signature with GitHub's sha256= prefix",
+            gitea_prefixed,
+            gitea.clone(),
+            config_for("gitea"),
+            401,
+        ),
+        (
+            "Gitea: signed with another secret",
+            gitea_wrong,
+            gitea.clone(),
+            config_for("gitea"),
+            401,
+        ),
+        (
+            "Forgejo push to a Gitea stack",
+            signed("forgejo", "push", &fixture("forgejo-push.json")),
+            fixture("forgejo-push.json"),
+            config_for("gitea"),
+            403,
+        ),
+        (
+            "Gitea push to a GitHub stack (it carries GitHub's headers too)",
+            signed("gitea", "push", &gitea),
+            gitea.clone(),
+            config_for("github"),
+            403,
+        ),
+        (
+            "Gitea: an ssh_url on another host",
+            signed("gitea", "push", &gitea_evil_host),
+            gitea_evil_host.clone(),
+            config_for("gitea"),
+            403,
+        ),
+        (
+            "Forgejo: a forged X-Forgejo-Signature beside a good Gitea one",
+            forgejo_forged,
+            fixture("forgejo-push.json"),
+            config_for("forgejo"),
+            401,
         ),
     ];
     for (what, headers, body, cfg, status) in rows {
