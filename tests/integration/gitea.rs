@@ -273,3 +273,180 @@ async fn whoami_and_head_read_the_user_and_the_branch() {
         Some("ssh://git@gitea.example.com:2222/acme/api.git")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_repo_hook_every_org_repository_and_removal_of_the_key() {
+    let server = MockServer::start().await;
+    let listed = |items: Value| {
+        let n = items.as_array().map_or(0, Vec::len).to_string();
+        ResponseTemplate::new(200)
+            .insert_header("x-total-count", n.as_str())
+            .set_body_json(items)
+    };
+    // --all-repos: the org's repositories, with the configured one listed again.
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/repos"))
+        .and(auth())
+        .respond_with(listed(json!([
+            {"id": 1, "full_name": "acme/api", "default_branch": "main"},
+            {"id": 2, "full_name": "acme/web", "default_branch": "main"}
+        ])))
+        .mount(&server)
+        .await;
+    for repo in ["acme/api", "acme/web", "ops/deploy"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{repo}/keys")))
+            .respond_with(listed(json!([])))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{repo}/keys")))
+            .and(auth())
+            .and(body_json(
+                json!({"title": "git2s3 git2s3", "key": KEY, "read_only": true}),
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": 30, "key": KEY, "title": "git2s3 git2s3", "read_only": true}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/hooks"))
+        .respond_with(listed(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orgs/acme/hooks"))
+        .and(body_json(json!({
+            "type": "gitea", "config": hook_config(), "events": ["push"], "active": true
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(hook(5, "gitea", HOOK_URL)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A repository outside the org gets a hook of its own.
+    Mock::given(method("GET"))
+        .and(path("/repos/ops/deploy/hooks"))
+        .respond_with(listed(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/ops/deploy/hooks"))
+        .and(auth())
+        .and(body_json(json!({
+            "type": "gitea", "config": hook_config(), "events": ["push"], "active": true
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(hook(6, "gitea", HOOK_URL)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/ops/deploy/hooks/6/tests"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = ok(&run(
+        args(&[
+            "--output",
+            "json",
+            "register-webhook",
+            "--provider",
+            "gitea",
+            "--org",
+            "acme",
+            "--repo",
+            "ops/deploy",
+            "--deploy-key",
+            "--all-repos",
+        ]),
+        server.uri(),
+    )
+    .await);
+    let hooks: Vec<(&str, &str)> = report["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["target"].as_str().unwrap(),
+                h["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            ("acme (whole organization)", "created"),
+            ("ops/deploy", "created")
+        ],
+        "{report}"
+    );
+    let keys: Vec<&str> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["ops/deploy", "acme/api", "acme/web"], "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unregister_removes_only_git2s3s_hook_and_key() {
+    let server = MockServer::start().await;
+    let listed = |items: Value| {
+        let n = items.as_array().map_or(0, Vec::len).to_string();
+        ResponseTemplate::new(200)
+            .insert_header("x-total-count", n.as_str())
+            .set_body_json(items)
+    };
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/hooks"))
+        .respond_with(listed(json!([
+            hook(1, "gitea", "https://ci.example.com/hook"),
+            hook(7, "gitea", HOOK_URL)
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/repos/acme/api/hooks/7"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/keys"))
+        .respond_with(listed(json!([
+            {"id": 11, "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOfSomeoneElse laptop", "title": "laptop", "read_only": true},
+            {"id": 12, "key": KEY, "title": "git2s3 git2s3", "read_only": true}
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/repos/acme/api/keys/12"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let removed = ok(&run(
+        args(&[
+            "--output",
+            "json",
+            "unregister-webhook",
+            "--provider",
+            "gitea",
+            "--repo",
+            "acme/api",
+            "--deploy-key",
+        ]),
+        server.uri(),
+    )
+    .await);
+    assert_eq!(removed["hooks"][0]["outcome"], "removed", "{removed}");
+    assert_eq!(removed["keys"][0]["outcome"], "removed");
+}
