@@ -12,6 +12,7 @@ use super::api::{
 };
 use super::error::RegisterError;
 use super::http::{secret_header, Api, Paging, Rights};
+use super::repo_keys;
 
 const HOOKS: Rights = Rights {
     what: "webhooks",
@@ -151,46 +152,15 @@ impl ProviderApi for GitHub {
     }
 
     async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
-        let (owner, name) = split_repo(repo)?;
-        let list = self
-            .api
-            .list(
-                &format!("/repos/{owner}/{name}/keys?per_page=100"),
-                Paging::LinkHeader,
-                KEYS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .map(|k| Key::read(k, "/id", "/key", "/title"))
-            .collect())
+        repo_keys::list(&self.api, repo, "per_page=100", Paging::LinkHeader, KEYS).await
     }
 
     async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
-        let (owner, name) = split_repo(repo)?;
-        let body = json!({"title": title, "key": key, "read_only": true});
-        self.api
-            .call(
-                Method::POST,
-                &format!("/repos/{owner}/{name}/keys"),
-                Some(&body),
-                KEYS,
-            )
-            .await?;
-        Ok(())
+        repo_keys::add(&self.api, repo, title, key, KEYS).await
     }
 
     async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
-        let (owner, name) = split_repo(repo)?;
-        self.api
-            .call(
-                Method::DELETE,
-                &format!("/repos/{owner}/{name}/keys/{id}"),
-                None,
-                KEYS,
-            )
-            .await?;
-        Ok(())
+        repo_keys::delete(&self.api, repo, id, KEYS).await
     }
 
     async fn last_delivery(
