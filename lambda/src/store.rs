@@ -48,6 +48,29 @@ pub struct ObjectMeta {
     pub provider: String,
     pub delivery_id: String,
     pub pusher: Option<String>,
+    /// What CodePipeline shows as the source revision's summary
+    /// ([`REVISION_SUMMARY`]): the short commit id, subject and author.
+    pub summary: Option<String>,
+}
+
+/// The user metadata key CodePipeline shows as an S3 source's revision
+/// summary in the console and in `GetPipelineExecution`.
+pub const REVISION_SUMMARY: &str = "codepipeline-artifact-revision-summary";
+
+/// `abc1234 Fix the login form (Jane Doe)`: the short commit id, the
+/// subject line of the commit message, and the author, where known.
+pub fn revision_summary(commit: &str, subject: Option<&str>, author: Option<&str>) -> String {
+    let short: String = commit.chars().take(7).collect();
+    let subject = subject
+        .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    let author = author
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    format!("{short}{subject}{author}")
 }
 
 impl ObjectMeta {
@@ -66,6 +89,9 @@ impl ObjectMeta {
         ];
         if let Some(p) = &self.pusher {
             pairs.push(("pusher", header_safe(p)));
+        }
+        if let Some(s) = &self.summary {
+            pairs.push((REVISION_SUMMARY, header_safe(s)));
         }
         // With every value but the commit's cut to `cap` bytes.
         let size = |cap: usize| -> usize {
@@ -540,6 +566,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_revision_summary_is_short_id_subject_and_author() {
+        let sha = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+        assert_eq!(
+            revision_summary(
+                sha,
+                Some("\nFix the login form\n\nLonger text"),
+                Some(" Jane Doe ")
+            ),
+            "0d1a26e Fix the login form (Jane Doe)"
+        );
+        assert_eq!(revision_summary(sha, None, None), "0d1a26e");
+        assert_eq!(revision_summary(sha, Some(""), Some("")), "0d1a26e");
+    }
+
+    #[test]
     fn metadata_is_header_safe() {
         let meta = ObjectMeta {
             commit: "a".repeat(40),
@@ -548,8 +589,14 @@ mod tests {
             provider: "gitlab".into(),
             delivery_id: "d-1".into(),
             pusher: Some("Zoë 100%".into()),
+            summary: Some(revision_summary(
+                &"a".repeat(40),
+                Some("Fix été\n\nbody"),
+                Some("Zoë"),
+            )),
         };
         let h = meta.to_headers();
+        assert_eq!(h[REVISION_SUMMARY], "aaaaaaa Fix %C3%A9t%C3%A9 (Zo%C3%AB)");
         assert_eq!(h["ref"], "refs/heads/%C3%A9t%C3%A9");
         assert_eq!(h["pusher"], "Zo%C3%AB 100%25");
         assert!(h
@@ -569,6 +616,11 @@ mod tests {
             provider: "gitlab".into(),
             delivery_id: "d-1".into(),
             pusher: Some("Zoë".repeat(300)),
+            summary: Some(revision_summary(
+                &commit,
+                Some(&"a long subject ".repeat(200)),
+                None,
+            )),
         };
         let h = meta.to_headers();
         let size: usize = h.iter().map(|(k, v)| k.len() + v.len()).sum();

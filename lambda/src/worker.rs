@@ -34,7 +34,9 @@ use crate::fetch::keys::DeployKeys;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{Current, ObjectMeta, PartWriter, Replaces, StoreError, Uploaded, ZipStore};
+use crate::store::{
+    revision_summary, Current, ObjectMeta, PartWriter, Replaces, StoreError, Uploaded, ZipStore,
+};
 use crate::zip::ZipWriter;
 
 /// What the worker needs besides the job.
@@ -192,7 +194,9 @@ where
     Ok((uploaded?, built))
 }
 
-fn meta(job: &Job, commit: &str) -> ObjectMeta {
+/// The object's metadata; `subject` and `author` are the built commit's,
+/// for CodePipeline's revision summary.
+fn meta(job: &Job, commit: &str, subject: Option<&str>, author: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         commit: commit.to_string(),
         git_ref: job.git_ref.clone(),
@@ -200,6 +204,7 @@ fn meta(job: &Job, commit: &str) -> ObjectMeta {
         provider: job.provider.to_string(),
         delivery_id: job.delivery_id.clone(),
         pusher: job.pusher.clone(),
+        summary: Some(revision_summary(commit, subject, author)),
     }
 }
 
@@ -264,7 +269,13 @@ async fn git_pull(
         return Ok(done);
     }
     let commit = fetched.commit.clone();
-    let (uploaded, built) = stream_to_s3(store, &slot, &meta(job, &commit), move |writer| {
+    let meta = meta(
+        job,
+        &commit,
+        fetched.subject.as_deref(),
+        fetched.author.as_deref(),
+    );
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta, move |writer| {
         let (writer, stats) = snapshot::write_zip(&repo_dir, &fetched.commit, writer)?;
         tracing::info!(
             files = stats.files,
@@ -322,6 +333,13 @@ async fn zip_download(
         .await
         .expect("the head lookup does not panic")?
     };
+    let meta = meta(
+        job,
+        &head.commit,
+        head.subject.as_deref(),
+        head.author.as_deref(),
+    );
+    let head = head.commit;
     if head != job.commit {
         tracing::info!(
             repo = %job.repo, git_ref = %job.git_ref, pushed = %job.commit, now = %head,
@@ -333,7 +351,7 @@ async fn zip_download(
     }
     let mut at_head = job.clone();
     at_head.commit = head.clone();
-    let (uploaded, built) = stream_to_s3(store, &slot, &meta(job, &head), move |writer| {
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta, move |writer| {
         let mut zip = ZipWriter::new(writer);
         let files = archive::download(&at_head, &access.endpoints, &access.credentials, &mut zip)?;
         let (writer, _) = zip.finish()?;
@@ -590,6 +608,8 @@ mod tests {
             commit: NEW.into(),
             ref_target: NEW.into(),
             commit_time: 0,
+            subject: None,
+            author: None,
         };
         let pushed_old = job(Method::GitPull, OLD);
         let store = MemoryStore::holding(KEY, NEW);
@@ -653,7 +673,12 @@ mod tests {
         tx.send(Part::End).await.unwrap();
         let replaces = Replaces::current(began.current.as_ref());
         let err = store
-            .upload(KEY, &meta(&job(Method::GitPull, OLD), OLD), rx, &replaces)
+            .upload(
+                KEY,
+                &meta(&job(Method::GitPull, OLD), OLD, None, None),
+                rx,
+                &replaces,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Replaced { .. }), "{err}");

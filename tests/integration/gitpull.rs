@@ -155,6 +155,12 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     assert_eq!(meta["provider"], "generic");
     assert_eq!(meta["delivery-id"], "delivery-1");
     assert_eq!(meta["pusher"], "Test Pusher");
+    // CodePipeline names the revision by its commit, from the fetched commit object.
+    let author = work.git(&["log", "-1", "--format=%an", &first]);
+    assert_eq!(
+        meta["codepipeline-artifact-revision-summary"],
+        format!("{} first ({})", &first[..7], author.trim())
+    );
 
     // An annotated tag push lands under tags/, at the tagged commit.
     work.git(&["tag", "-a", "v1.0", "-m", "release"]);

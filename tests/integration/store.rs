@@ -20,6 +20,7 @@ fn meta(commit: &str) -> ObjectMeta {
         provider: "generic".into(),
         delivery_id: "d".into(),
         pusher: None,
+        summary: None,
     }
 }
 

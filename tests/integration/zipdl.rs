@@ -60,7 +60,12 @@ async fn commit_of_ref(
         .output()
         .unwrap();
     let sha = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    axum::Json(serde_json::json!({ "sha": sha })).into_response()
+    // GitHub's commit object: the message and author under `commit`.
+    axum::Json(serde_json::json!({
+        "sha": sha,
+        "commit": { "message": "first\n\nwith a body", "author": { "name": "Mona Lisa" } }
+    }))
+    .into_response()
 }
 
 async fn codeload(
@@ -147,7 +152,13 @@ async fn github_enterprise_zipball_lands_without_its_top_folder() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let bytes = loop {
         if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
-            assert_eq!(object.metadata().unwrap()["commit"], sha);
+            let meta = object.metadata().unwrap();
+            assert_eq!(meta["commit"], sha);
+            // Read through the provider's API, as the archive holds no commit.
+            assert_eq!(
+                meta["codepipeline-artifact-revision-summary"],
+                format!("{} first (Mona Lisa)", &sha[..7])
+            );
             break object.body.collect().await.unwrap().into_bytes().to_vec();
         }
         assert!(
@@ -322,7 +333,11 @@ async fn gitea_branch(
         .output()
         .unwrap();
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    axum::Json(serde_json::json!({ "name": branch, "commit": { "id": id } })).into_response()
+    axum::Json(serde_json::json!({
+        "name": branch,
+        "commit": { "id": id, "message": "first\n", "author": { "name": "Gitea", "email": "someone@gitea.io", "username": "gitea" } }
+    }))
+    .into_response()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -387,6 +402,10 @@ async fn gitea_archive_lands_without_its_top_folder() {
             let meta = object.metadata().unwrap().clone();
             assert_eq!(meta["commit"], sha);
             assert_eq!(meta["provider"], "gitea");
+            assert_eq!(
+                meta["codepipeline-artifact-revision-summary"],
+                format!("{} first (Gitea)", &sha[..7])
+            );
             break object.body.collect().await.unwrap().into_bytes().to_vec();
         }
         assert!(

@@ -188,22 +188,39 @@ fn data_center_repo(repo: &str) -> String {
     format!("{}/repos/{}", encode_segment(project), encode_segment(slug))
 }
 
-/// Where the provider's API says which commit the job's ref points at now,
-/// and the JSON pointer to that commit's id in its answer.
-fn head_url(job: &Job, endpoints: &Endpoints) -> Result<(String, &'static str), ArchiveError> {
+/// Where in a provider's answer about a ref its commit is: the commit
+/// id, and where the API gives them, the message and the author's name
+/// (JSON pointers).
+struct HeadAt {
+    url: String,
+    commit: &'static str,
+    message: Option<&'static str>,
+    author: Option<&'static str>,
+}
+
+/// Where the provider's API says which commit the job's ref points at now.
+fn head_url(job: &Job, endpoints: &Endpoints) -> Result<HeadAt, ArchiveError> {
     let git_ref = job
         .parsed_ref()
         .map_err(|e| ArchiveError::Format(e.to_string()))?;
     let tag = matches!(git_ref, crate::layout::GitRef::Tag(_));
     let name = git_ref.name();
     let repo = encode_path(&job.repo);
-    let url = match job.provider {
+    let at = |url: String, commit, message, author| HeadAt {
+        url,
+        commit,
+        message,
+        author,
+    };
+    let head = match job.provider {
         Provider::Github | Provider::GithubEnterprise => {
             let api = api_base(job, endpoints, &endpoints.github)?;
             let kind = if tag { "tags" } else { "heads" };
-            (
+            at(
                 format!("{api}/repos/{repo}/commits/{kind}/{}", encode_path(name)),
                 "/sha",
+                Some("/commit/message"),
+                Some("/commit/author/name"),
             )
         }
         Provider::Gitlab => {
@@ -211,41 +228,58 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<(String, &'static str), 
             let id = project_id(job)?;
             let kind = if tag { "tags" } else { "branches" };
             let name = encode_segment(name);
-            (
+            at(
                 format!("{api}/projects/{id}/repository/{kind}/{name}"),
                 "/commit/id",
+                Some("/commit/message"),
+                Some("/commit/author_name"),
             )
         }
         Provider::Bitbucket => {
             let api = endpoints.bitbucket_api.trim_end_matches('/');
             let kind = if tag { "tags" } else { "branches" };
             let name = encode_segment(name);
-            (
+            at(
                 format!("{api}/repositories/{repo}/refs/{kind}/{name}"),
                 "/target/hash",
+                Some("/target/message"),
+                Some("/target/author/user/display_name"),
             )
         }
         Provider::BitbucketServer => {
             let api = api_base(job, endpoints, "")?;
             let until = encode_segment(&git_ref.full_name());
             let repo = data_center_repo(&job.repo);
-            (
+            at(
                 format!("{api}/rest/api/latest/projects/{repo}/commits?until={until}&limit=1"),
                 "/values/0/id",
+                Some("/values/0/message"),
+                Some("/values/0/author/name"),
             )
         }
         Provider::Gitea | Provider::Forgejo => {
             let api = api_base(job, endpoints, "")?;
             let name = encode_segment(name);
             match tag {
-                true => (format!("{api}/repos/{repo}/tags/{name}"), "/commit/sha"),
-                false => (format!("{api}/repos/{repo}/branches/{name}"), "/commit/id"),
+                // A tag's answer names its commit only.
+                true => at(
+                    format!("{api}/repos/{repo}/tags/{name}"),
+                    "/commit/sha",
+                    None,
+                    None,
+                ),
+                false => at(
+                    format!("{api}/repos/{repo}/branches/{name}"),
+                    "/commit/id",
+                    Some("/commit/message"),
+                    Some("/commit/author/name"),
+                ),
             }
         }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
     };
-    check_url(&url.0)?;
-    Ok(url)
+    check_url(&head.url)?;
+    Ok(head)
 }
 
 fn status_hint(provider: Provider, status: u16) -> &'static str {
@@ -409,6 +443,15 @@ fn http_error(url: &str, e: &dyn std::fmt::Display) -> ArchiveError {
     }
 }
 
+/// A ref's commit as the provider's API gives it: its id, and where the
+/// API says, the first line of its message and its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub commit: String,
+    pub subject: Option<String>,
+    pub author: Option<String>,
+}
+
 /// The commit the job's ref points at now, as the provider's API says:
 /// what zip download builds, whatever commit the payload named, so that a
 /// replayed or late delivery can never put an older commit at the key.
@@ -416,23 +459,33 @@ pub fn head(
     job: &Job,
     endpoints: &Endpoints,
     credentials: &Credentials,
-) -> Result<String, ArchiveError> {
-    let (url, pointer) = head_url(job, endpoints)?;
+) -> Result<Head, ArchiveError> {
+    let at = head_url(job, endpoints)?;
     let session = Session::new(job.provider, endpoints, credentials)?;
     let body: serde_json::Value = session
-        .get_ok(&url)?
+        .get_ok(&at.url)?
         .json()
-        .map_err(|e| http_error(&url, &e))?;
-    body.pointer(pointer)
-        .and_then(serde_json::Value::as_str)
+        .map_err(|e| http_error(&at.url, &e))?;
+    let text = |pointer: Option<&str>| {
+        pointer
+            .and_then(|p| body.pointer(p))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let commit = text(Some(at.commit))
         .filter(|sha| crate::webhook::is_commit_sha(sha))
-        .map(str::to_ascii_lowercase)
+        .map(|sha| sha.to_ascii_lowercase())
         .ok_or_else(|| {
             ArchiveError::Format(format!(
-                "{} answered GET {url} without a commit id at {pointer}",
-                job.provider
+                "{} answered GET {} without a commit id at {}",
+                job.provider, at.url, at.commit
             ))
-        })
+        })?;
+    Ok(Head {
+        commit,
+        subject: text(at.message).and_then(|m| m.lines().next().map(str::to_string)),
+        author: text(at.author),
+    })
 }
 
 /// Downloads the job's archive and writes it, top folder stripped, into `zip`.

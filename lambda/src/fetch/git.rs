@@ -87,6 +87,9 @@ pub struct Fetched {
     pub ref_target: String,
     /// The commit's committer time, seconds since the epoch.
     pub commit_time: i64,
+    /// The first line of the commit message, and the author's name.
+    pub subject: Option<String>,
+    pub author: Option<String>,
 }
 
 /// Why a fetch failed, and what to do about it.
@@ -253,11 +256,18 @@ pub fn fetch(
         .map(|oid| oid.to_string())
         .unwrap_or_default();
     let commit = reference.peel_to_commit().map_err(git_error)?;
-    Ok(Fetched {
+    let subject = commit
+        .summary_bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let author = String::from_utf8_lossy(commit.author().name_bytes()).into_owned();
+    let fetched = Fetched {
         commit: commit.id().to_string(),
         ref_target,
         commit_time: commit.time().seconds(),
-    })
+        subject,
+        author: Some(author),
+    };
+    Ok(fetched)
 }
 
 #[cfg(test)]
