@@ -217,6 +217,19 @@ pub enum Command {
     )]
     Rotate(RotateCommand),
 
+    /// Build every ref whose zip is missing or stale: a sweep, now.
+    ///
+    /// For each connected repository, its branch and tag heads are listed
+    /// over SSH with the stack's deploy key (as `git ls-remote`), and each
+    /// head inside the stack's ref filters is compared with the `commit` of
+    /// its zip. Every ref whose zip is missing or behind is queued on the
+    /// stack's job queue, as a webhook would be. It asks first, or takes
+    /// --yes; --dry-run only lists them.
+    #[command(
+        after_help = "Examples:\n  git2s3 sync --dry-run                 # the stale refs, with their zip's commit and the head\n  git2s3 sync --yes --repo acme/api\n  git2s3 --output json sync --dry-run | jq '.repos[].stale'"
+    )]
+    Sync(SyncArgs),
+
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
         after_help = "Examples:\n  git2s3 completions bash > /etc/bash_completion.d/git2s3\n  git2s3 completions zsh > \"${fpath[1]}/_git2s3\"\n  git2s3 completions fish > ~/.config/fish/completions/git2s3.fish"
@@ -624,6 +637,12 @@ pub struct ServeArgs {
     /// Jobs built at once (pushes to one branch are always built one at a time).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub parallel: usize,
+
+    /// Also sweep every DURATION (e.g. 15m): list each repository's heads
+    /// over SSH and build every ref whose zip is missing or stale, for the
+    /// webhooks that never came [default: off].
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    pub sweep_every: Option<std::time::Duration>,
 }
 
 /// Which function's logs.
@@ -697,6 +716,22 @@ pub struct RotateArgs {
     /// finish by removing the old one.
     #[arg(long = "continue")]
     pub continue_: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// CloudFormation stack name [config: stack_name].
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+
+    /// A repository to sweep, OWNER/REPO; repeat for more [default: the
+    /// stack's repos].
+    #[arg(long = "repo", value_name = "OWNER/REPO")]
+    pub repos: Vec<String>,
+
+    /// List the stale refs, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

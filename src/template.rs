@@ -175,6 +175,7 @@ fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderEr
         ("ExcludeRefs", s.filters.exclude_refs.join(",")),
         ("IncludePaths", s.filters.include_paths.join(",")),
         ("ProviderApiUrl", s.api_url.clone().unwrap_or_default()),
+        ("CloneUrl", s.clone_url.clone().unwrap_or_default()),
         (
             "ApiThrottleRateLimit",
             s.api.throttle_rate_limit.to_string(),
@@ -258,6 +259,7 @@ pub const CORE_PARAMETER_KEYS: &[(&str, &[&str])] = &[
     ("ExcludeRefs", &["filters.exclude_refs"]),
     ("IncludePaths", &["filters.include_paths"]),
     ("ProviderApiUrl", &["api_url"]),
+    ("CloneUrl", &["clone_url"]),
     ("ApiThrottleRateLimit", &["api.throttle_rate_limit"]),
     ("ApiThrottleBurstLimit", &["api.throttle_burst_limit"]),
     (

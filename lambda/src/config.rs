@@ -105,8 +105,8 @@ pub async fn receiver(
 }
 
 /// What the stack is connected to, from `GIT2S3_PROVIDER`, `GIT2S3_REPOS`
-/// (comma-separated), `GIT2S3_ORG`, `GIT2S3_PROVIDER_API_URL` and
-/// `GIT2S3_KNOWN_HOSTS`.
+/// (comma-separated), `GIT2S3_ORG`, `GIT2S3_PROVIDER_API_URL`,
+/// `GIT2S3_KNOWN_HOSTS` and `GIT2S3_CLONE_URL`.
 pub fn connection_from_env() -> Result<Connection, ConfigError> {
     let provider: Provider =
         required("GIT2S3_PROVIDER")?
@@ -128,7 +128,8 @@ pub fn connection_from_env() -> Result<Connection, ConfigError> {
         var("GIT2S3_ORG"),
         var("GIT2S3_PROVIDER_API_URL").as_deref(),
         &var("GIT2S3_KNOWN_HOSTS").unwrap_or_default(),
-    ))
+    )
+    .with_clone_url(var("GIT2S3_CLONE_URL").as_deref()))
 }
 
 /// The ref and path filters from `GIT2S3_INCLUDE_REFS`, `GIT2S3_EXCLUDE_REFS`, `GIT2S3_INCLUDE_PATHS`.

@@ -70,9 +70,42 @@ pub struct Connection {
     pub org: Option<String>,
     /// Where code may be fetched from over SSH.
     pub git_hosts: Vec<GitHost>,
+    /// `clone_url`: the SSH URL of a repository, `{repo}` filled in.
+    pub clone_url: Option<String>,
 }
 
+/// The placeholder `clone_url` names the repository with.
+pub const REPO_PLACEHOLDER: &str = "{repo}";
+
 impl Connection {
+    /// With `clone_url` (blank is none): where the sweep lists a
+    /// repository's heads, and for `generic`, the one URL a push may name.
+    pub fn with_clone_url(mut self, template: Option<&str>) -> Connection {
+        self.clone_url = template
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        self
+    }
+
+    /// The SSH URL `repo` is cloned from: `clone_url` filled in, else on a
+    /// provider's git host `git@HOST:REPO.git`. `None` for a plain SSH
+    /// server, or a Bitbucket Data Center (its SSH port and path are its
+    /// own), without `clone_url`.
+    pub fn clone_url(&self, repo: &str) -> Option<String> {
+        if let Some(template) = &self.clone_url {
+            return Some(template.replace(REPO_PLACEHOLDER, repo));
+        }
+        match self.provider {
+            Provider::Generic | Provider::BitbucketServer => None,
+            _ => self
+                .git_hosts
+                .iter()
+                .find(|h| h.port == 22)
+                .map(|h| format!("git@{}:{repo}.git", h.host)),
+        }
+    }
+
     /// The connection for `provider` with `repos` and `org`. The git hosts
     /// are the provider's own: its public SSH host, or for a self-managed
     /// server the host of `api_url` (on port 22, or any port `known_hosts`
@@ -111,6 +144,7 @@ impl Connection {
             repos,
             org,
             git_hosts,
+            clone_url: None,
         }
     }
 
@@ -161,6 +195,13 @@ impl Connection {
                     .join(", "),
             },
         };
+        // With clone_url, a plain SSH server's push must name exactly it.
+        if let (Provider::Generic, Some(_)) = (self.provider, &self.clone_url) {
+            let wanted = self.clone_url(repo).unwrap_or_default();
+            if url != wanted {
+                return Err(refuse(format!("clone_url says {repo} is at `{wanted}`")));
+            }
+        }
         let parsed = SshUrl::parse(url).map_err(|r| refuse(r.to_string()))?;
         let host = GitHost {
             host: parsed.host.to_ascii_lowercase(),
@@ -399,5 +440,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("auth.known_hosts"), "{err}");
+    }
+
+    /// Attack: on a plain SSH server every directory below the host looks
+    /// alike; with clone_url, a push must name exactly the repository's URL.
+    #[test]
+    fn with_clone_url_a_plain_ssh_server_takes_exactly_that_url() {
+        let known = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+        let c = Connection::new(
+            Provider::Generic,
+            vec!["acme/api".into()],
+            None,
+            None,
+            known,
+        )
+        .with_clone_url(Some("ssh://git@127.0.0.1:2222/srv/git/{repo}.git"));
+        assert_eq!(
+            c.clone_url("acme/api").as_deref(),
+            Some("ssh://git@127.0.0.1:2222/srv/git/acme/api.git")
+        );
+        assert!(c
+            .check_ssh_url("ssh://git@127.0.0.1:2222/srv/git/acme/api.git", "acme/api")
+            .is_ok());
+        let err = c
+            .check_ssh_url("ssh://git@127.0.0.1:2222/tmp/evil/acme/api.git", "acme/api")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("clone_url says acme/api is at"), "{err}");
+    }
+
+    #[test]
+    fn clone_urls_follow_the_providers_git_host() {
+        let hosted = github(&["acme/api"], None);
+        assert_eq!(
+            hosted.clone_url("acme/api").as_deref(),
+            Some("git@github.com:acme/api.git")
+        );
+        let own = Connection::new(
+            Provider::Gitea,
+            vec![],
+            Some("acme".into()),
+            Some("https://git.example.com/api/v1"),
+            "",
+        );
+        assert_eq!(
+            own.clone_url("acme/api").as_deref(),
+            Some("git@git.example.com:acme/api.git")
+        );
+        // Data Center's SSH port and paths are its own; a plain server has no host.
+        let dc = Connection::new(
+            Provider::BitbucketServer,
+            vec![],
+            None,
+            Some("https://bitbucket.example.com"),
+            "",
+        );
+        assert_eq!(dc.clone_url("PROJ/repo"), None);
+        assert_eq!(
+            Connection::new(Provider::Generic, vec![], None, None, "").clone_url("a/b"),
+            None
+        );
+        // A blank clone_url is none.
+        assert_eq!(hosted.clone().with_clone_url(Some(" ")).clone_url, None);
     }
 }

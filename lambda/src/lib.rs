@@ -18,7 +18,8 @@
 //! - [`snapshot`]: a commit's tree as a zip, compressed on every core;
 //! - [`zip`]: the streaming zip writer;
 //! - [`store`]: the only place that writes to S3 (streamed multipart upload);
-//! - [`worker`]: the worker role: one job in, one zip in S3 out.
+//! - [`worker`]: the worker role: one job in, one zip in S3 out;
+//! - [`sweep`]: every connected ref's head against its zip, for the webhooks that never came.
 
 pub mod config;
 pub mod connection;
@@ -35,6 +36,7 @@ pub mod reloading;
 pub mod secure_url;
 pub mod snapshot;
 pub mod store;
+pub mod sweep;
 #[cfg(test)]
 mod test_git;
 pub mod webhook;

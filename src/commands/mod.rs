@@ -18,6 +18,7 @@ pub mod render;
 pub mod rotate;
 pub mod serve;
 pub mod status;
+pub mod sync;
 pub mod update_stack;
 pub mod verify;
 
@@ -40,6 +41,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&cli.global, args).await,
         Command::Redrive(args) => redrive::run(&cli.global, args).await,
         Command::Rotate(command) => rotate::run(&cli.global, command).await,
+        Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Completions(args) => discover::completions(&cli.global, args),
         Command::Man(args) => discover::man(&cli.global, args),
     }

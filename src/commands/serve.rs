@@ -6,12 +6,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use git2s3_lambda::connection::Connection;
 use git2s3_lambda::fetch::archive::{Credentials, Endpoints};
 use git2s3_lambda::fetch::hostkeys::KnownHosts;
 use git2s3_lambda::fetch::keys::DeployKeys;
-use git2s3_lambda::filter::Filters;
 use git2s3_lambda::store::Store;
+use git2s3_lambda::sweep::Sweeper;
 use git2s3_lambda::webhook::{AllowedIps, ReceiverConfig, Secrets};
 use git2s3_lambda::worker::{ArchiveAccess, WorkerConfig};
 
@@ -69,11 +68,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
              in git2s3.yaml (or GIT2S3_REPOS, GIT2S3_ORG)"
         );
     }
-    let filters = Filters::new(
-        &settings.filters.include_refs,
-        &settings.filters.exclude_refs,
-        &settings.filters.include_paths,
-    )?;
+    let filters = settings.ref_filters()?;
     let mut extra_hosts = settings.auth.known_hosts.join("\n");
     if let Some(path) = &args.known_hosts {
         let text = std::fs::read_to_string(path)
@@ -83,13 +78,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
     let known_hosts = KnownHosts::with_extra(&extra_hosts)?;
     let api_url = args.api_url.clone().or_else(|| settings.api_url.clone());
     // The same rules as the stack's receiver and worker, from the same settings.
-    let connection = Connection::new(
-        settings.provider,
-        settings.repos.clone(),
-        settings.org.clone(),
-        api_url.as_deref(),
-        &extra_hosts,
-    );
+    let connection = settings.connection(api_url.as_deref(), &extra_hosts);
     let archive = token.map(|token| ArchiveAccess {
         endpoints: Endpoints {
             api_url: api_url.clone(),
@@ -98,6 +87,23 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         credentials: Credentials::Token(token.trim().to_string()),
     });
 
+    let sweep = match args.sweep_every {
+        None => None,
+        Some(_) if settings.repos.is_empty() => anyhow::bail!(
+            "--sweep-every sweeps the repositories in `repos`, and none is listed: set `repos` in \
+             git2s3.yaml (or GIT2S3_REPOS)"
+        ),
+        Some(every) => Some(crate::serve::SweepEvery {
+            every,
+            sweeper: Sweeper {
+                connection: connection.clone(),
+                filters: filters.clone(),
+                deploy_keys: deploy_keys.clone(),
+                known_hosts: known_hosts.clone(),
+            },
+            repos: settings.repos.clone(),
+        }),
+    };
     let store = Store::new(crate::aws::s3_client(&aws), bucket);
     crate::serve::run(ServeConfig {
         listen: args.listen,
@@ -116,6 +122,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         },
         store,
         parallel: args.parallel,
+        sweep,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -3,7 +3,8 @@
 //! `POST /zipdl`), writing to S3 at the configured endpoint. It is the
 //! local stand-in for API Gateway and Lambda in tests and the demo, and a
 //! way to run git2s3 next to a Git server that cannot reach AWS.
-//! `GET /healthz` answers `{"ok": true, "pending_jobs": N}`.
+//! `GET /healthz` answers `{"ok": true, "pending_jobs": N}`. With
+//! `--sweep-every`, it also sweeps (`git2s3_lambda::sweep`) on a timer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use git2s3_lambda::queue::JobQueue;
 use git2s3_lambda::store::Store;
+use git2s3_lambda::sweep::Sweeper;
 use git2s3_lambda::webhook::body::MAX_BODY_BYTES;
 use git2s3_lambda::webhook::{ReceiverConfig, Request};
 use git2s3_lambda::worker::{self, WorkerConfig};
@@ -32,6 +35,44 @@ pub struct ServeConfig {
     pub worker: WorkerConfig,
     pub store: Store,
     pub parallel: usize,
+    /// `--sweep-every`: the sweep, how often, and over which repositories.
+    pub sweep: Option<SweepEvery>,
+}
+
+/// A sweep every so often, its jobs on serve's own queue.
+pub struct SweepEvery {
+    pub every: Duration,
+    pub sweeper: Sweeper,
+    pub repos: Vec<String>,
+}
+
+impl SweepEvery {
+    /// Sweeps at once, then every `every`, until serve stops.
+    fn start(self, queue: MemoryQueue, store: Store) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.every);
+            loop {
+                tick.tick().await;
+                let mut queued = 0;
+                for repo in &self.repos {
+                    let swept = match self.sweeper.sweep(repo, &store).await {
+                        Ok(swept) => swept,
+                        Err(e) => {
+                            tracing::warn!(repo = %repo, error = %e, "sweep: could not sweep");
+                            continue;
+                        }
+                    };
+                    for job in self.sweeper.jobs(&swept) {
+                        match queue.enqueue(&job).await {
+                            Ok(()) => queued += 1,
+                            Err(e) => tracing::warn!(error = %e, "sweep: could not queue"),
+                        }
+                    }
+                }
+                tracing::info!(repos = self.repos.len(), queued, "sweep done");
+            }
+        });
+    }
 }
 
 struct AppState {
@@ -75,6 +116,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             worker::log_outcome(&job, &result);
         }
     });
+    if let Some(sweep) = config.sweep {
+        sweep.start(queue.clone(), config.store.clone());
+    }
     let state = Arc::new(AppState {
         receiver: config.receiver,
         queue: queue.clone(),

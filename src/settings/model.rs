@@ -95,6 +95,11 @@ pub struct Settings {
     pub provider: Provider,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// Where a repository is cloned from over SSH, with `{repo}` in it
+    /// (`ssh://git@git.example.com:2222/srv/git/{repo}.git`): what the
+    /// sweep lists heads from, and for `generic` the one URL a push may name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clone_url: Option<String>,
     pub repos: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
@@ -199,6 +204,7 @@ impl Default for Settings {
             region: None,
             provider: Provider::Github,
             api_url: None,
+            clone_url: None,
             repos: Vec::new(),
             org: None,
             method: Method::GitPull,
@@ -256,6 +262,34 @@ impl Default for LogSettings {
 }
 
 impl Settings {
+    /// The ref and path filters, as the receiver applies them.
+    pub fn ref_filters(
+        &self,
+    ) -> Result<git2s3_lambda::filter::Filters, git2s3_lambda::filter::FilterError> {
+        git2s3_lambda::filter::Filters::new(
+            &self.filters.include_refs,
+            &self.filters.exclude_refs,
+            &self.filters.include_paths,
+        )
+    }
+
+    /// What the stack is connected to, as its receiver and worker check it,
+    /// with `api_url` and the known hosts' text given.
+    pub fn connection(
+        &self,
+        api_url: Option<&str>,
+        known_hosts: &str,
+    ) -> git2s3_lambda::connection::Connection {
+        git2s3_lambda::connection::Connection::new(
+            self.provider,
+            self.repos.clone(),
+            self.org.clone(),
+            api_url,
+            known_hosts,
+        )
+        .with_clone_url(self.clone_url.as_deref())
+    }
+
     /// The Secrets Manager secret that holds the webhook secret(s).
     pub fn webhook_secret_id(&self) -> String {
         self.secret_id(&self.auth.secrets.webhook, "webhook-secret")

@@ -163,6 +163,17 @@ fn every_subcommand_prints_one_json_document() {
         verify["checks"].as_array().is_some_and(|c| !c.is_empty()),
         "{verify}"
     );
+    // A plain SSH server with no clone_url cannot be swept: the report says
+    // why for that repository, with exit 1.
+    let sync = run("sync", &["sync", "--dry-run"], 1);
+    assert!(
+        sync["repos"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("clone_url"),
+        "{sync}"
+    );
+    assert_eq!(sync["repos"][0]["stale"], Value::Array(Vec::new()));
     let redrive = run("redrive", &["redrive", "--yes"], 0);
     assert_eq!(redrive["moved"], Value::Array(Vec::new()));
     let rotate = run(

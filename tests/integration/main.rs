@@ -42,6 +42,7 @@ mod server;
 mod sshd;
 mod stack;
 mod store;
+mod sweep;
 mod trust;
 mod util;
 mod verify;

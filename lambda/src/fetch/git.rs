@@ -159,6 +159,147 @@ fn limit_pack_memory() -> Result<(), git2::Error> {
     Ok(())
 }
 
+/// What every SSH connection to a Git server goes through: the deploy
+/// key, offered once, and the server's host key, checked against
+/// `known_hosts`. It turns libgit2's errors into ones that name the fix.
+struct Checks<'a> {
+    url: &'a str,
+    repo_name: &'a str,
+    target: SshTarget,
+    key: &'a DeployKey,
+    known_hosts: &'a KnownHosts,
+    key_offered: Cell<bool>,
+    host_key_problem: RefCell<Option<FetchError>>,
+}
+
+impl<'a> Checks<'a> {
+    fn new(
+        url: &'a str,
+        repo_name: &'a str,
+        key: &'a DeployKey,
+        known_hosts: &'a KnownHosts,
+    ) -> Result<Self, FetchError> {
+        let target = parse_ssh_url(url).ok_or_else(|| FetchError::NotSshUrl(url.to_string()))?;
+        Ok(Checks {
+            url,
+            repo_name,
+            target,
+            key,
+            known_hosts,
+            key_offered: Cell::new(false),
+            host_key_problem: RefCell::new(None),
+        })
+    }
+
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|_url, username, _allowed| {
+            if self.key_offered.replace(true) {
+                // libgit2 asks again after the server refused the key.
+                return Err(git2::Error::from_str("the server refused the deploy key"));
+            }
+            Cred::ssh_key_from_memory(
+                username.unwrap_or(&self.target.user),
+                None,
+                &self.key.0,
+                None,
+            )
+        });
+        callbacks.certificate_check(|cert, _host| {
+            let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
+                return Err(git2::Error::from_str("the server sent no SSH host key"));
+            };
+            let target = &self.target;
+            if self.known_hosts.trusts(&target.host, target.port, blob) {
+                return Ok(CertificateCheckStatus::CertificateOk);
+            }
+            let host = pattern(&target.host, target.port);
+            let problem = if self.known_hosts.knows(&target.host, target.port) {
+                FetchError::HostKeyChanged {
+                    host,
+                    fingerprint: fingerprint(blob),
+                }
+            } else {
+                FetchError::UnknownHost {
+                    host,
+                    hostname: target.host.clone(),
+                    port_flag: if target.port == 22 {
+                        String::new()
+                    } else {
+                        format!(" -p {}", target.port)
+                    },
+                    fingerprint: fingerprint(blob),
+                }
+            };
+            *self.host_key_problem.borrow_mut() = Some(problem);
+            Err(git2::Error::from_str("untrusted SSH host key"))
+        });
+        callbacks
+    }
+
+    /// What a failed connection or fetch of `what` means.
+    fn error(&self, e: git2::Error, what: &str) -> FetchError {
+        if let Some(problem) = self.host_key_problem.take() {
+            return problem;
+        }
+        let message = e.message().to_ascii_lowercase();
+        if self.key_offered.get()
+            && (e.code() == git2::ErrorCode::Auth
+                || message.contains("refused the deploy key")
+                || message.contains("authentication"))
+        {
+            return FetchError::DeployKeyRejected {
+                url: self.url.to_string(),
+                repo: self.repo_name.to_string(),
+            };
+        }
+        if message.contains("couldn't find remote ref") || message.contains("not found") {
+            return FetchError::RefNotFound {
+                url: self.url.to_string(),
+                git_ref: what.to_string(),
+            };
+        }
+        FetchError::Git {
+            url: self.url.to_string(),
+            git_ref: what.to_string(),
+            message: e.message().to_string(),
+        }
+    }
+}
+
+/// Every branch and tag of the repository at `url` and the commit each
+/// points at (an annotated tag's peeled commit), as `git ls-remote` lists
+/// them: one SSH connection, nothing fetched.
+pub fn list_heads(
+    url: &str,
+    repo_name: &str,
+    key: &DeployKey,
+    known_hosts: &KnownHosts,
+) -> Result<Vec<(String, String)>, FetchError> {
+    let checks = Checks::new(url, repo_name, key, known_hosts)?;
+    let what = "its branches and tags";
+    let mut remote = git2::Remote::create_detached(url).map_err(|e| checks.error(e, what))?;
+    let connection = remote
+        .connect_auth(git2::Direction::Fetch, Some(checks.callbacks()), None)
+        .map_err(|e| checks.error(e, what))?;
+    let listed = connection.list().map_err(|e| checks.error(e, what))?;
+    let mut heads: Vec<(String, String)> = Vec::new();
+    for head in listed {
+        let name = head.name();
+        let oid = head.oid().to_string();
+        if let Some(tag) = name.strip_suffix("^{}") {
+            // The commit an annotated tag points at, listed after the tag.
+            match heads.iter_mut().find(|(n, _)| n == tag) {
+                Some(entry) => entry.1 = oid,
+                None => heads.push((tag.to_string(), oid)),
+            }
+        } else if name.starts_with("refs/heads/") || name.starts_with("refs/tags/") {
+            heads.push((name.to_string(), oid));
+        }
+    }
+    Ok(heads)
+}
+
 /// Fetches `git_ref` from `url` into a new bare repository at `dir`.
 pub fn fetch(
     url: &str,
@@ -168,7 +309,7 @@ pub fn fetch(
     known_hosts: &KnownHosts,
     dir: &Path,
 ) -> Result<Fetched, FetchError> {
-    let target = parse_ssh_url(url).ok_or_else(|| FetchError::NotSshUrl(url.to_string()))?;
+    let checks = Checks::new(url, repo_name, key, known_hosts)?;
     let full_ref = git_ref.full_name();
     let git_error = |e: git2::Error| FetchError::Git {
         url: url.to_string(),
@@ -177,76 +318,16 @@ pub fn fetch(
     };
     let repo = Repository::init_bare(dir).map_err(git_error)?;
     let mut remote = repo.remote_anonymous(url).map_err(git_error)?;
-
-    let host_key_problem: RefCell<Option<FetchError>> = RefCell::new(None);
-    let key_offered = Cell::new(false);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|_url, username, _allowed| {
-        if key_offered.replace(true) {
-            // libgit2 asks again after the server refused the key.
-            return Err(git2::Error::from_str("the server refused the deploy key"));
-        }
-        Cred::ssh_key_from_memory(username.unwrap_or(&target.user), None, &key.0, None)
-    });
-    callbacks.certificate_check(|cert, _host| {
-        let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
-            return Err(git2::Error::from_str("the server sent no SSH host key"));
-        };
-        if known_hosts.trusts(&target.host, target.port, blob) {
-            return Ok(CertificateCheckStatus::CertificateOk);
-        }
-        let host = pattern(&target.host, target.port);
-        let problem = if known_hosts.knows(&target.host, target.port) {
-            FetchError::HostKeyChanged {
-                host,
-                fingerprint: fingerprint(blob),
-            }
-        } else {
-            FetchError::UnknownHost {
-                host,
-                hostname: target.host.clone(),
-                port_flag: if target.port == 22 {
-                    String::new()
-                } else {
-                    format!(" -p {}", target.port)
-                },
-                fingerprint: fingerprint(blob),
-            }
-        };
-        *host_key_problem.borrow_mut() = Some(problem);
-        Err(git2::Error::from_str("untrusted SSH host key"))
-    });
-
     let mut options = FetchOptions::new();
     options
-        .remote_callbacks(callbacks)
+        .remote_callbacks(checks.callbacks())
         .depth(1)
         .download_tags(AutotagOption::None);
     let refspec = format!("+{full_ref}:refs/git2s3/fetched");
     let result = remote.fetch(&[refspec.as_str()], Some(&mut options), None);
     drop(options);
-    if let Some(problem) = host_key_problem.take() {
-        return Err(problem);
-    }
     if let Err(e) = result {
-        let message = e.message().to_ascii_lowercase();
-        if key_offered.get()
-            && (e.code() == git2::ErrorCode::Auth
-                || message.contains("refused the deploy key")
-                || message.contains("authentication"))
-        {
-            return Err(FetchError::DeployKeyRejected {
-                url: url.to_string(),
-                repo: repo_name.to_string(),
-            });
-        }
-        if message.contains("couldn't find remote ref") || message.contains("not found") {
-            return Err(FetchError::RefNotFound {
-                url: url.to_string(),
-                git_ref: full_ref,
-            });
-        }
-        return Err(git_error(e));
+        return Err(checks.error(e, &full_ref));
     }
     let reference = repo
         .find_reference("refs/git2s3/fetched")

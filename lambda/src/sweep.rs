@@ -1,0 +1,156 @@
+//! The sweep: what heals a dropped webhook. A provider sends a push once,
+//! and drops some (GitHub never redelivers a failed one; GitLab sends none
+//! for a push of more refs than its limit; Bitbucket drops large payloads;
+//! a throttled or unavailable receiver answers 429 or 503). So for each
+//! connected repository the sweep lists its branch and tag heads over SSH
+//! with the deploy key (one connection, as `git ls-remote`; no API token,
+//! and it works for plain SSH servers), compares each head inside the
+//! filters with the `commit` of its zip, and gives a job for every ref
+//! whose zip is missing or stale.
+//!
+//! The jobs are a webhook's, with a delivery id of the head's own, so two
+//! sweeps that find the same head queue it once (SQS deduplicates), and the
+//! worker's "already current" check makes a sweep that races a webhook
+//! harmless. Deleted branches are left as they are.
+
+use crate::connection::{Connection, NotConnected};
+use crate::fetch::git::{list_heads, FetchError};
+use crate::fetch::hostkeys::KnownHosts;
+use crate::fetch::keys::DeployKeys;
+use crate::filter::Filters;
+use crate::job::{Job, Method};
+use crate::layout::{object_key, GitRef, LayoutError};
+use crate::store::{StoreError, ZipStore};
+
+/// What a sweep needs: what the stack is connected to, which refs build,
+/// and how to reach the Git server.
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    pub connection: Connection,
+    pub filters: Filters,
+    pub deploy_keys: DeployKeys,
+    pub known_hosts: KnownHosts,
+}
+
+/// A ref whose zip is missing or behind its head.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stale {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// The commit the ref points at on the server.
+    pub head: String,
+    /// The commit of its zip now, `None` when there is none.
+    pub zip_commit: Option<String>,
+}
+
+/// One repository, swept.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Swept {
+    pub repo: String,
+    /// Where its heads were listed.
+    pub url: String,
+    pub stale: Vec<Stale>,
+    /// Refs inside the filters whose zip holds their head.
+    pub current: usize,
+}
+
+/// Why a repository could not be swept; the others still are.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(
+        "no clone URL for {repo}: set clone_url (GIT2S3_CLONE_URL), e.g. \
+         ssh://git@git.example.com:2222/srv/git/{{repo}}.git"
+    )]
+    NoCloneUrl { repo: String },
+    #[error(
+        "the deploy-key secret has no key for {repo}: run `git2s3 register-webhook --repo {repo} --deploy-key`"
+    )]
+    NoDeployKey { repo: String },
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Layout(#[from] LayoutError),
+    #[error("{0}")]
+    NotConnected(#[from] NotConnected),
+}
+
+impl Sweeper {
+    /// Lists `repo`'s heads and compares each with its zip.
+    pub async fn sweep(&self, repo: &str, store: &impl ZipStore) -> Result<Swept, SweepError> {
+        self.connection.check_repo(repo)?;
+        let url = self
+            .connection
+            .clone_url(repo)
+            .ok_or_else(|| SweepError::NoCloneUrl {
+                repo: repo.to_string(),
+            })?;
+        let key =
+            self.deploy_keys
+                .for_repo(repo)
+                .cloned()
+                .ok_or_else(|| SweepError::NoDeployKey {
+                    repo: repo.to_string(),
+                })?;
+        let heads = {
+            let (url, repo, known_hosts) =
+                (url.clone(), repo.to_string(), self.known_hosts.clone());
+            tokio::task::spawn_blocking(move || list_heads(&url, &repo, &key, &known_hosts))
+                .await
+                .expect("listing heads does not panic")?
+        };
+        let mut swept = Swept {
+            repo: repo.to_string(),
+            url,
+            stale: Vec::new(),
+            current: 0,
+        };
+        for (name, head) in heads {
+            // A ref git2s3 would not build from a webhook is not swept either.
+            let Ok(git_ref) = GitRef::parse(&name) else {
+                continue;
+            };
+            if self.filters.check(&git_ref, None).is_err() {
+                continue;
+            }
+            let zip_commit = store
+                .current(&object_key(repo, &git_ref)?)
+                .await?
+                .and_then(|c| c.commit);
+            if zip_commit.as_deref() == Some(head.as_str()) {
+                swept.current += 1;
+                continue;
+            }
+            tracing::info!(
+                repo, git_ref = %name, zip_commit = zip_commit.as_deref().unwrap_or("-"),
+                head = %head, "sweep: stale, queueing"
+            );
+            swept.stale.push(Stale {
+                git_ref: name,
+                head,
+                zip_commit,
+            });
+        }
+        Ok(swept)
+    }
+
+    /// The jobs that build `swept`'s stale refs, as a webhook's would.
+    pub fn jobs(&self, swept: &Swept) -> Vec<Job> {
+        swept
+            .stale
+            .iter()
+            .map(|s| Job {
+                provider: self.connection.provider,
+                method: Method::GitPull,
+                repo: swept.repo.clone(),
+                git_ref: s.git_ref.clone(),
+                commit: s.head.clone(),
+                ssh_url: Some(swept.url.clone()),
+                project_id: None,
+                delivery_id: format!("sweep-{}", s.head),
+                pusher: None,
+            })
+            .collect()
+    }
+}
