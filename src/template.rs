@@ -176,6 +176,7 @@ fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderEr
         ("IncludePaths", s.filters.include_paths.join(",")),
         ("ProviderApiUrl", s.api_url.clone().unwrap_or_default()),
         ("CloneUrl", s.clone_url.clone().unwrap_or_default()),
+        ("SweepIntervalMinutes", s.sweep.interval_minutes.to_string()),
         (
             "ApiThrottleRateLimit",
             s.api.throttle_rate_limit.to_string(),
@@ -260,6 +261,7 @@ pub const CORE_PARAMETER_KEYS: &[(&str, &[&str])] = &[
     ("IncludePaths", &["filters.include_paths"]),
     ("ProviderApiUrl", &["api_url"]),
     ("CloneUrl", &["clone_url"]),
+    ("SweepIntervalMinutes", &["sweep.interval_minutes"]),
     ("ApiThrottleRateLimit", &["api.throttle_rate_limit"]),
     ("ApiThrottleBurstLimit", &["api.throttle_burst_limit"]),
     (
@@ -369,6 +371,23 @@ impl PipelineOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// S3 answers a HeadObject of a missing key 404 only to a caller that may
+    /// list the bucket, else 403: a worker or sweep without ListBucket
+    /// fails every branch's first push. Each role that reads zips may list.
+    #[test]
+    fn every_role_that_reads_zips_may_list_the_bucket() {
+        let template: serde_yaml::Value = serde_yaml::from_str(Template::Core.body()).unwrap();
+        for role in ["WorkerRole", "SweeperRole"] {
+            let statements = &template["Resources"][role]["Properties"]["Policies"][0]
+                ["PolicyDocument"]["Statement"];
+            let text = serde_yaml::to_string(statements).unwrap();
+            assert!(
+                text.contains("s3:ListBucket") && text.contains("TellMissingZips"),
+                "{role} cannot tell a missing zip from a refused one:\n{text}"
+            );
+        }
+    }
 
     /// The template's `Provider` parameter takes exactly the provider
     /// table's names, so a new provider cannot be refused by CloudFormation.

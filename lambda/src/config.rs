@@ -12,6 +12,7 @@ use crate::fetch::archive::{Credentials, Endpoints};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
 use crate::filter::Filters;
+use crate::sweep::Sweeper;
 use crate::webhook::{AllowedIps, ReceiverConfig, Secrets};
 use crate::worker::{ArchiveAccess, WorkerConfig};
 use crate::Provider;
@@ -21,6 +22,8 @@ use crate::Provider;
 pub enum Role {
     Receiver,
     Worker,
+    /// The scheduled sweep: every connected ref's head against its zip.
+    Sweep,
 }
 
 /// What is missing or wrong in the Lambda's configuration.
@@ -28,7 +31,7 @@ pub enum Role {
 pub enum ConfigError {
     #[error("{0} is not set: deploy this function with the git2s3 stack, which sets it")]
     Missing(&'static str),
-    #[error("GIT2S3_ROLE is `{0}`: it must be `receiver` or `worker`")]
+    #[error("GIT2S3_ROLE is `{0}`: it must be `receiver`, `worker` or `sweep`")]
     BadRole(String),
     #[error("{var}: {message}")]
     Invalid { var: &'static str, message: String },
@@ -54,6 +57,7 @@ impl Role {
         match required("GIT2S3_ROLE")?.as_str() {
             "receiver" => Ok(Role::Receiver),
             "worker" => Ok(Role::Worker),
+            "sweep" => Ok(Role::Sweep),
             other => Err(ConfigError::BadRole(other.to_string())),
         }
     }
@@ -142,6 +146,35 @@ pub fn filters_from_env() -> Result<Filters, ConfigError> {
     .map_err(|e| ConfigError::Invalid {
         var: e.setting_var(),
         message: e.to_string(),
+    })
+}
+
+/// What the sweep role runs with: the sweeper, the repositories to sweep
+/// (`GIT2S3_REPOS`; an org's are not listed without an API token), the
+/// output bucket and the job queue.
+pub struct SweepConfig {
+    pub sweeper: Sweeper,
+    pub repos: Vec<String>,
+    pub bucket: String,
+    pub queue_url: String,
+}
+
+/// The sweep role's settings: the worker's deploy keys, known hosts and
+/// connection, the receiver's ref filters, and the job queue.
+pub async fn sweep(client: &aws_sdk_secretsmanager::Client) -> Result<SweepConfig, ConfigError> {
+    let queue_url = required("GIT2S3_QUEUE_URL")?;
+    let (worker, bucket) = worker(client).await?;
+    let repos = worker.connection.repos.clone();
+    Ok(SweepConfig {
+        sweeper: Sweeper {
+            connection: worker.connection,
+            filters: filters_from_env()?,
+            deploy_keys: worker.deploy_keys,
+            known_hosts: worker.known_hosts,
+        },
+        repos,
+        bucket,
+        queue_url,
     })
 }
 

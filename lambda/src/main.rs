@@ -75,5 +75,19 @@ async fn run() -> Result<(), Error> {
             }))
             .await
         }
+        Role::Sweep => {
+            let config = config::sweep(&secrets).await?;
+            let store = Store::new(aws_sdk_s3::Client::new(&aws), config.bucket.clone());
+            let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), config.queue_url.clone());
+            let (config, store, queue) = (&config, &store, &queue);
+            // Any event starts a round: the schedule's, or a test invoke.
+            lambda_runtime::run(service_fn(
+                move |_: LambdaEvent<serde_json::Value>| async move {
+                    let round = config.sweeper.round(&config.repos, store, queue).await;
+                    Ok::<_, Error>(serde_json::to_value(round)?)
+                },
+            ))
+            .await
+        }
     }
 }

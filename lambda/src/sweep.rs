@@ -20,6 +20,7 @@ use crate::fetch::keys::DeployKeys;
 use crate::filter::Filters;
 use crate::job::{Job, Method};
 use crate::layout::{object_key, GitRef, LayoutError};
+use crate::queue::JobQueue;
 use crate::store::{StoreError, ZipStore};
 
 /// What a sweep needs: what the stack is connected to, which refs build,
@@ -52,6 +53,15 @@ pub struct Swept {
     pub stale: Vec<Stale>,
     /// Refs inside the filters whose zip holds their head.
     pub current: usize,
+}
+
+/// What one round of sweeping did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Round {
+    pub repos: usize,
+    pub queued: usize,
+    /// Each repository that could not be swept, and why.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Why a repository could not be swept; the others still are.
@@ -133,6 +143,46 @@ impl Sweeper {
             });
         }
         Ok(swept)
+    }
+
+    /// Sweeps each of `repos` and queues the jobs of their stale refs;
+    /// a repository that fails is logged and left for the next round.
+    pub async fn round(
+        &self,
+        repos: &[String],
+        store: &impl ZipStore,
+        queue: &impl JobQueue,
+    ) -> Round {
+        let mut round = Round {
+            repos: repos.len(),
+            ..Round::default()
+        };
+        for repo in repos {
+            let swept = match self.sweep(repo, store).await {
+                Ok(swept) => swept,
+                Err(e) => {
+                    tracing::warn!(repo = %repo, error = %e, "sweep: could not sweep");
+                    round.failed.push((repo.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            for job in self.jobs(&swept) {
+                match queue.enqueue(&job).await {
+                    Ok(()) => round.queued += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sweep: could not queue");
+                        round.failed.push((repo.clone(), e.to_string()));
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            repos = round.repos,
+            queued = round.queued,
+            failed = round.failed.len(),
+            "sweep done"
+        );
+        round
     }
 
     /// The jobs that build `swept`'s stale refs, as a webhook's would.

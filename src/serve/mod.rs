@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use git2s3_lambda::queue::JobQueue;
 use git2s3_lambda::store::Store;
 use git2s3_lambda::sweep::Sweeper;
 use git2s3_lambda::webhook::body::MAX_BODY_BYTES;
@@ -53,23 +52,7 @@ impl SweepEvery {
             let mut tick = tokio::time::interval(self.every);
             loop {
                 tick.tick().await;
-                let mut queued = 0;
-                for repo in &self.repos {
-                    let swept = match self.sweeper.sweep(repo, &store).await {
-                        Ok(swept) => swept,
-                        Err(e) => {
-                            tracing::warn!(repo = %repo, error = %e, "sweep: could not sweep");
-                            continue;
-                        }
-                    };
-                    for job in self.sweeper.jobs(&swept) {
-                        match queue.enqueue(&job).await {
-                            Ok(()) => queued += 1,
-                            Err(e) => tracing::warn!(error = %e, "sweep: could not queue"),
-                        }
-                    }
-                }
-                tracing::info!(repos = self.repos.len(), queued, "sweep done");
+                self.sweeper.round(&self.repos, &store, &queue).await;
             }
         });
     }

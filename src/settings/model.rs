@@ -110,8 +110,25 @@ pub struct Settings {
     pub api: ApiSettings,
     pub auth: AuthSettings,
     pub logs: LogSettings,
+    pub sweep: SweepSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineSettings>,
+}
+
+/// The stack's scheduled sweep (`docs/reliability.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepSettings {
+    /// Minutes between sweeps; 0 turns the sweep off.
+    pub interval_minutes: u32,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        SweepSettings {
+            interval_minutes: 15,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -214,6 +231,7 @@ impl Default for Settings {
             api: ApiSettings::default(),
             auth: AuthSettings::default(),
             logs: LogSettings::default(),
+            sweep: SweepSettings::default(),
             pipeline: None,
         }
     }

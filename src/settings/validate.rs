@@ -125,6 +125,12 @@ impl Settings {
             1,
             5_000,
         )?;
+        check_range(
+            "sweep.interval_minutes",
+            self.sweep.interval_minutes,
+            0,
+            1440,
+        )?;
         if !LOG_RETENTION_DAYS.contains(&self.logs.retention_days) {
             return invalid(
                 "logs.retention_days",

@@ -509,3 +509,108 @@ async fn a_warm_worker_refused_its_deploy_key_reads_the_rotated_one() {
         Some(second.as_str())
     );
 }
+
+/// The `sweep` role, as the stack's schedule invokes it: an EventBridge
+/// "Scheduled Event" (the shape in AWS's documentation) makes it list the
+/// repository's heads over the real sshd and queue a job for each ref
+/// with no zip, on moto's FIFO queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_role_answers_a_scheduled_event_by_queueing_the_stale_refs() {
+    use crate::sshd::{Sshd, WorkTree};
+
+    let aws = moto().sdk_config().await;
+    let (_emulator, port) = emulator();
+    let logs = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(true);
+    let url = sshd.bare_repo("acme/scheduled");
+    let work = WorkTree::new(&sshd.repo_path("acme/scheduled"));
+    work.write("a.txt", b"a\n");
+    let head = work.commit("one");
+    work.git(&["tag", "v1"]);
+    work.git(&["push", "-q", "origin", "main", "v1"]);
+
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let key_id = "git2s3/rtsweep/ssh-deploy-key";
+    secrets
+        .create_secret()
+        .name(key_id)
+        .secret_string(std::fs::read_to_string(&sshd.deploy_key).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let s3 = git2s3::aws::s3_client(&aws);
+    crate::moto::versioned_bucket(&s3, "rtsweep-zips").await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("rtsweep-jobs.fifo")
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let clone_url = format!(
+        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
+        sshd.user,
+        sshd.port,
+        sshd.dir.path().join("repos").display()
+    );
+    let known_hosts = std::fs::read_to_string(&sshd.known_hosts).unwrap();
+    let _sweep = function(
+        port,
+        &[
+            ("GIT2S3_ROLE", "sweep"),
+            ("GIT2S3_OUTPUT_BUCKET", "rtsweep-zips"),
+            ("GIT2S3_QUEUE_URL", &queue_url),
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_REPOS", "acme/scheduled"),
+            ("GIT2S3_SSH_KEY_SECRET_ID", key_id),
+            ("GIT2S3_KNOWN_HOSTS", &known_hosts),
+            ("GIT2S3_CLONE_URL", &clone_url),
+        ],
+        &logs.path().join("sweep.log"),
+    );
+    let scheduled = json!({
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+        "time": "2015-10-08T16:53:06Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule"],
+        "detail": {}
+    });
+    let answer = invoke(port, &scheduled).await;
+    assert_eq!(
+        answer,
+        json!({"repos": 1, "queued": 2, "failed": []}),
+        "{}",
+        std::fs::read_to_string(logs.path().join("sweep.log")).unwrap_or_default()
+    );
+    let messages = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut refs: Vec<(String, String, Option<String>)> = messages
+        .messages()
+        .iter()
+        .map(|m| {
+            let job: Job = serde_json::from_str(m.body().unwrap()).unwrap();
+            (job.git_ref, job.commit, job.ssh_url)
+        })
+        .collect();
+    refs.sort();
+    assert_eq!(
+        refs,
+        [
+            (s("refs/heads/main"), head.clone(), Some(url.clone())),
+            (s("refs/tags/v1"), head.clone(), Some(url.clone())),
+        ]
+    );
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
