@@ -57,7 +57,8 @@ mod tests {
     fn the_core_stack_lists_its_functions_and_queues() {
         let r = resources(&Settings::default());
         let count = |k: &str| r.iter().find(|(t, _)| t == k).map(|(_, n)| *n);
-        assert_eq!(count("AWS::Lambda::Function"), Some(2));
+        // The receiver, the worker and the sweep.
+        assert_eq!(count("AWS::Lambda::Function"), Some(3));
         assert_eq!(count("AWS::SQS::Queue"), Some(2));
         assert_eq!(count("AWS::CodePipeline::Pipeline"), None);
     }
