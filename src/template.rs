@@ -178,6 +178,14 @@ fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderEr
         ("CloneUrl", s.clone_url.clone().unwrap_or_default()),
         ("SweepIntervalMinutes", s.sweep.interval_minutes.to_string()),
         (
+            "OnDelete",
+            match s.branches.on_delete {
+                git2s3_lambda::filter::OnDelete::Keep => "keep",
+                git2s3_lambda::filter::OnDelete::Delete => "delete",
+            }
+            .to_string(),
+        ),
+        (
             "ApiThrottleRateLimit",
             s.api.throttle_rate_limit.to_string(),
         ),
@@ -262,6 +270,7 @@ pub const CORE_PARAMETER_KEYS: &[(&str, &[&str])] = &[
     ("ProviderApiUrl", &["api_url"]),
     ("CloneUrl", &["clone_url"]),
     ("SweepIntervalMinutes", &["sweep.interval_minutes"]),
+    ("OnDelete", &["branches.on_delete"]),
     ("ApiThrottleRateLimit", &["api.throttle_rate_limit"]),
     ("ApiThrottleBurstLimit", &["api.throttle_burst_limit"]),
     (

@@ -136,9 +136,10 @@ pub fn connection_from_env() -> Result<Connection, ConfigError> {
     .with_clone_url(var("GIT2S3_CLONE_URL").as_deref()))
 }
 
-/// The ref and path filters from `GIT2S3_INCLUDE_REFS`, `GIT2S3_EXCLUDE_REFS`, `GIT2S3_INCLUDE_PATHS`.
+/// The ref and path filters from `GIT2S3_INCLUDE_REFS`, `GIT2S3_EXCLUDE_REFS`,
+/// `GIT2S3_INCLUDE_PATHS`, and what a deletion does, `GIT2S3_ON_DELETE`.
 pub fn filters_from_env() -> Result<Filters, ConfigError> {
-    Filters::from_csv(
+    let filters = Filters::from_csv(
         &var("GIT2S3_INCLUDE_REFS").unwrap_or_default(),
         &var("GIT2S3_EXCLUDE_REFS").unwrap_or_default(),
         &var("GIT2S3_INCLUDE_PATHS").unwrap_or_default(),
@@ -146,7 +147,15 @@ pub fn filters_from_env() -> Result<Filters, ConfigError> {
     .map_err(|e| ConfigError::Invalid {
         var: e.setting_var(),
         message: e.to_string(),
-    })
+    })?;
+    let on_delete = var("GIT2S3_ON_DELETE")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::filter::BadOnDelete| ConfigError::Invalid {
+            var: "GIT2S3_ON_DELETE",
+            message: e.to_string(),
+        })?;
+    Ok(filters.with_on_delete(on_delete))
 }
 
 /// What the sweep role runs with: the sweeper, the repositories to sweep
@@ -221,6 +230,7 @@ pub async fn worker(
             scratch: PathBuf::from(var("TMPDIR").unwrap_or_else(|| "/tmp".into())),
             archive,
             connection: connection_from_env()?,
+            on_delete: filters_from_env()?.on_delete,
         },
         bucket,
     ))

@@ -17,6 +17,36 @@ pub struct Filters {
     include_refs: Option<GlobSet>,
     exclude_refs: Option<GlobSet>,
     include_paths: Option<GlobSet>,
+    /// What a deleted branch or tag inside the filters does to its zip.
+    pub on_delete: OnDelete,
+}
+
+/// `branches.on_delete`: a deleted branch's (or tag's) zip is kept, or
+/// gets a delete marker (its old versions stay, under the bucket's
+/// lifecycle rule). A ref outside the filters is never touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDelete {
+    #[default]
+    Keep,
+    Delete,
+}
+
+/// An `on_delete` that is neither `keep` nor `delete`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is neither `keep` nor `delete`")]
+pub struct BadOnDelete(pub String);
+
+impl std::str::FromStr for OnDelete {
+    type Err = BadOnDelete;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "keep" => Ok(OnDelete::Keep),
+            "delete" => Ok(OnDelete::Delete),
+            other => Err(BadOnDelete(other.to_string())),
+        }
+    }
 }
 
 /// A glob that does not compile.
@@ -64,6 +94,7 @@ impl Filters {
             include_refs: None,
             exclude_refs: None,
             include_paths: None,
+            on_delete: OnDelete::Keep,
         }
     }
 
@@ -76,7 +107,14 @@ impl Filters {
             include_refs: compile("include_refs", include_refs)?,
             exclude_refs: compile("exclude_refs", exclude_refs)?,
             include_paths: compile("include_paths", include_paths)?,
+            on_delete: OnDelete::Keep,
         })
+    }
+
+    /// The same filters, with what a deletion does.
+    pub fn with_on_delete(mut self, on_delete: OnDelete) -> Self {
+        self.on_delete = on_delete;
+        self
     }
 
     /// Parses comma-separated lists, as the Lambda's environment holds them.

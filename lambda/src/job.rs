@@ -38,6 +38,11 @@ impl Method {
     }
 }
 
+/// A job's commit when its ref was deleted: with `branches.on_delete:
+/// delete`, the worker checks the ref is gone and puts a delete marker on
+/// its zip.
+pub const DELETED: &str = "0000000000000000000000000000000000000000";
+
 /// One ref to build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
@@ -67,6 +72,11 @@ impl Job {
     /// fails only on a hand-edited queue message.
     pub fn parsed_ref(&self) -> Result<GitRef, LayoutError> {
         GitRef::parse(&self.git_ref)
+    }
+
+    /// Whether the job is a deleted ref's ([`DELETED`]).
+    pub fn is_deletion(&self) -> bool {
+        self.commit == DELETED
     }
 
     /// Where the zip lands.

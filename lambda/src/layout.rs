@@ -118,6 +118,19 @@ pub fn object_key(repo_path: &str, git_ref: &GitRef) -> Result<String, LayoutErr
     Ok(key)
 }
 
+/// The ref whose zip is at `key`, for `repo_path`: the inverse of
+/// [`object_key`]. `None` for any other key (another repository's below a
+/// nested group, a file git2s3 did not write).
+pub fn ref_of_key(repo_path: &str, key: &str) -> Option<GitRef> {
+    let rest = key.strip_prefix(repo_path)?.strip_prefix('/')?;
+    let (middle, _file) = rest.rsplit_once('/')?;
+    let git_ref = match middle.strip_prefix("tags/") {
+        Some(tag) => GitRef::tag(tag).ok()?,
+        None => GitRef::branch(middle).ok()?,
+    };
+    (object_key(repo_path, &git_ref).ok()? == key).then_some(git_ref)
+}
+
 /// Whether `c` means something else further down: in a URL (`%`, `?`,
 /// `#`: a percent-encoded `..`, a query, a fragment), on Windows (`\\`), or
 /// to a reader (control characters, and Unicode format characters such as
@@ -231,6 +244,26 @@ mod tests {
 
     fn key(repo: &str, full_ref: &str) -> Result<String, LayoutError> {
         object_key(repo, &GitRef::parse(full_ref)?)
+    }
+
+    #[test]
+    fn a_key_reads_back_as_its_ref_and_no_other_key_does() {
+        for git_ref in [
+            GitRef::branch("main").unwrap(),
+            GitRef::branch("feature/x/y").unwrap(),
+            GitRef::tag("v1.0").unwrap(),
+        ] {
+            let key = object_key("group/sub", &git_ref).unwrap();
+            assert_eq!(ref_of_key("group/sub", &key), Some(git_ref));
+        }
+        // A project below the nested group has keys of its own.
+        let inner = object_key("group/sub/proj", &GitRef::branch("main").unwrap()).unwrap();
+        assert_eq!(ref_of_key("group/sub", &inner), None);
+        assert_eq!(ref_of_key("group/sub", "group/sub/notes.txt"), None);
+        assert_eq!(
+            ref_of_key("group/sub", "other/repo/main/other_repo.zip"),
+            None
+        );
     }
 
     #[test]

@@ -233,6 +233,14 @@ pub trait ZipStore: Send + Sync {
         parts: mpsc::Receiver<Part>,
         replaces: &Replaces,
     ) -> impl Future<Output = Result<Uploaded, StoreError>> + Send;
+
+    /// The keys below `prefix` (`owner/repo/`): what a sweep compares with
+    /// the refs a server still has.
+    fn keys(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Puts a delete marker on `key` (the bucket is versioned: its old
+    /// versions stay).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl ZipStore for Store {
@@ -248,6 +256,37 @@ impl ZipStore for Store {
         replaces: &Replaces,
     ) -> Result<Uploaded, StoreError> {
         Store::upload(self, key, meta, parts, replaces).await
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("DeleteObject", key, e))?;
+        Ok(())
     }
 }
 
@@ -273,7 +312,7 @@ impl Store {
     fn error(&self, action: &'static str, key: &str, err: impl std::error::Error) -> StoreError {
         let message = DisplayErrorContext(&err).to_string();
         let hint = if message.contains("AccessDenied") {
-            "; the worker's role needs s3:PutObject, s3:GetObject and s3:AbortMultipartUpload on this bucket"
+            "; the worker's role needs s3:PutObject, s3:GetObject, s3:AbortMultipartUpload and s3:ListBucket on this bucket (and s3:DeleteObject with branches.on_delete: delete)"
         } else if message.contains("NoSuchBucket") {
             "; the output bucket does not exist: check the stack, or --bucket for serve"
         } else {

@@ -11,15 +11,19 @@
 //! The jobs are a webhook's, with a delivery id of the head's own, so two
 //! sweeps that find the same head queue it once (SQS deduplicates), and the
 //! worker's "already current" check makes a sweep that races a webhook
-//! harmless. Deleted branches are left as they are.
+//! harmless. With `branches.on_delete: delete`, a zip whose ref the server
+//! no longer has is stale too: its job deletes it (the worker checks the
+//! ref is gone first).
 
 use crate::connection::{Connection, NotConnected};
 use crate::fetch::git::{list_heads, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
 use crate::filter::Filters;
+use crate::filter::OnDelete;
+use crate::job::DELETED;
 use crate::job::{Job, Method};
-use crate::layout::{object_key, GitRef, LayoutError};
+use crate::layout::{object_key, ref_of_key, GitRef, LayoutError};
 use crate::queue::JobQueue;
 use crate::store::{StoreError, ZipStore};
 
@@ -38,7 +42,8 @@ pub struct Sweeper {
 pub struct Stale {
     #[serde(rename = "ref")]
     pub git_ref: String,
-    /// The commit the ref points at on the server.
+    /// The commit the ref points at on the server; all zeros
+    /// ([`DELETED`]) for a ref the server no longer has.
     pub head: String,
     /// The commit of its zip now, `None` when there is none.
     pub zip_commit: Option<String>,
@@ -116,18 +121,20 @@ impl Sweeper {
             stale: Vec::new(),
             current: 0,
         };
+        let mut live = std::collections::HashSet::new();
         for (name, head) in heads {
             // A ref git2s3 would not build from a webhook is not swept either.
             let Ok(git_ref) = GitRef::parse(&name) else {
                 continue;
             };
+            let Ok(key) = object_key(repo, &git_ref) else {
+                continue;
+            };
+            live.insert(key.clone());
             if self.filters.check(&git_ref, None).is_err() {
                 continue;
             }
-            let zip_commit = store
-                .current(&object_key(repo, &git_ref)?)
-                .await?
-                .and_then(|c| c.commit);
+            let zip_commit = store.current(&key).await?.and_then(|c| c.commit);
             if zip_commit.as_deref() == Some(head.as_str()) {
                 swept.current += 1;
                 continue;
@@ -142,7 +149,43 @@ impl Sweeper {
                 zip_commit,
             });
         }
+        if self.filters.on_delete == OnDelete::Delete {
+            self.gone(repo, &live, store, &mut swept).await?;
+        }
         Ok(swept)
+    }
+
+    /// With `on_delete: delete`: each zip of `repo` whose ref the server no
+    /// longer has, inside the filters, is stale with the head [`DELETED`].
+    async fn gone(
+        &self,
+        repo: &str,
+        live: &std::collections::HashSet<String>,
+        store: &impl ZipStore,
+        swept: &mut Swept,
+    ) -> Result<(), SweepError> {
+        for key in store.keys(&format!("{repo}/")).await? {
+            if live.contains(&key) {
+                continue;
+            }
+            let Some(git_ref) = ref_of_key(repo, &key) else {
+                continue;
+            };
+            if self.filters.check(&git_ref, None).is_err() {
+                continue;
+            }
+            let zip_commit = store.current(&key).await?.and_then(|c| c.commit);
+            tracing::info!(
+                repo, git_ref = %git_ref.full_name(), zip_commit = zip_commit.as_deref().unwrap_or("-"),
+                "sweep: the ref is gone, queueing the deletion of its zip"
+            );
+            swept.stale.push(Stale {
+                git_ref: git_ref.full_name(),
+                head: DELETED.to_string(),
+                zip_commit,
+            });
+        }
+        Ok(())
     }
 
     /// Sweeps each of `repos` and queues the jobs of their stale refs;

@@ -28,9 +28,10 @@ use tokio::sync::mpsc;
 use crate::connection::{Connection, NotConnected};
 use crate::fetch::archive::{self, ArchiveError, Credentials, Endpoints};
 use crate::fetch::git::Fetched;
-use crate::fetch::git::{fetch, FetchError};
+use crate::fetch::git::{fetch, list_heads, DeployKey, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
+use crate::filter::OnDelete;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
 use crate::snapshot::{self, SnapshotError};
@@ -52,6 +53,8 @@ pub struct WorkerConfig {
     /// What the stack is connected to: a job for anything else is refused
     /// before any fetch, whatever the queue holds.
     pub connection: Connection,
+    /// What a deleted ref's job does to its zip (`branches.on_delete`).
+    pub on_delete: OnDelete,
 }
 
 /// How to reach the provider's archive API.
@@ -88,6 +91,10 @@ pub enum Done {
     },
     /// The object already holds this commit.
     AlreadyCurrent { key: String, commit: String },
+    /// A deleted ref's zip got a delete marker (`existed`: there was one).
+    Deleted { key: String, existed: bool },
+    /// A deleted ref's zip was left as it is, and why.
+    Kept { key: String, reason: &'static str },
 }
 
 /// Why a job failed, and what to do.
@@ -138,6 +145,9 @@ pub async fn handle(
         current: store.current(&key).await?,
         key,
     };
+    if job.is_deletion() {
+        return delete_zip(job, config, store, slot).await;
+    }
     if let Some(done) = slot.already(&job.commit) {
         return Ok(done);
     }
@@ -225,19 +235,7 @@ async fn git_pull(
     store: &impl ZipStore,
     slot: Slot,
 ) -> Result<Done, WorkError> {
-    let deploy_key = config
-        .deploy_keys
-        .for_repo(&job.repo)
-        .cloned()
-        .ok_or_else(|| WorkError::NoDeployKey {
-            repo: job.repo.clone(),
-            has_others: !config.deploy_keys.is_empty(),
-        })?;
-    let url = job.ssh_url.clone().ok_or_else(|| WorkError::NoSshUrl {
-        provider: job.provider.to_string(),
-        repo: job.repo.clone(),
-    })?;
-    config.connection.check_ssh_url(&url, &job.repo)?;
+    let (deploy_key, url) = ssh_access(job, config)?;
     let scratch = tempfile::Builder::new()
         .prefix("git2s3-")
         .tempdir_in(&config.scratch)
@@ -298,6 +296,85 @@ async fn git_pull(
     );
     drop(scratch);
     Ok(written(slot.key, commit, uploaded, built))
+}
+
+/// The job's deploy key and SSH URL, the URL checked against what the
+/// stack is connected to.
+fn ssh_access(job: &Job, config: &WorkerConfig) -> Result<(DeployKey, String), WorkError> {
+    let deploy_key = config
+        .deploy_keys
+        .for_repo(&job.repo)
+        .cloned()
+        .ok_or_else(|| WorkError::NoDeployKey {
+            repo: job.repo.clone(),
+            has_others: !config.deploy_keys.is_empty(),
+        })?;
+    let url = job.ssh_url.clone().ok_or_else(|| WorkError::NoSshUrl {
+        provider: job.provider.to_string(),
+        repo: job.repo.clone(),
+    })?;
+    config.connection.check_ssh_url(&url, &job.repo)?;
+    Ok((deploy_key, url))
+}
+
+/// A deleted ref's zip gets a delete marker, with `on_delete: delete`,
+/// once the Git server (not the message) says the ref is gone: a deletion
+/// webhook, even a signed one, cannot take away a ref's zip while the ref
+/// exists. Its old versions stay, under the bucket's lifecycle rule.
+async fn delete_zip(
+    job: &Job,
+    config: &WorkerConfig,
+    store: &impl ZipStore,
+    slot: Slot,
+) -> Result<Done, WorkError> {
+    let kept = |reason| Done::Kept {
+        key: slot.key.clone(),
+        reason,
+    };
+    if config.on_delete != OnDelete::Delete {
+        return Ok(kept("branches.on_delete is keep"));
+    }
+    if slot.current.is_none() {
+        return Ok(Done::Deleted {
+            key: slot.key,
+            existed: false,
+        });
+    }
+    let exists = match job.method {
+        Method::GitPull => {
+            let (key, url) = ssh_access(job, config)?;
+            let (repo, known_hosts) = (job.repo.clone(), config.known_hosts.clone());
+            let heads =
+                tokio::task::spawn_blocking(move || list_heads(&url, &repo, &key, &known_hosts))
+                    .await
+                    .expect("listing heads does not panic")?;
+            heads.iter().any(|(name, _)| *name == job.git_ref)
+        }
+        Method::ZipDownload => {
+            let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
+                repo: job.repo.clone(),
+            })?;
+            let job = job.clone();
+            let head = tokio::task::spawn_blocking(move || {
+                archive::head(&job, &access.endpoints, &access.credentials)
+            })
+            .await
+            .expect("the head lookup does not panic");
+            match head {
+                Ok(_) => true,
+                Err(ArchiveError::Status { status: 404, .. }) => false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if exists {
+        return Ok(kept("the ref still exists on the Git server"));
+    }
+    store.delete(&slot.key).await?;
+    Ok(Done::Deleted {
+        key: slot.key,
+        existed: true,
+    })
 }
 
 /// When the ref has moved on since the push, the newer commit is built;
@@ -389,6 +466,14 @@ pub fn log_outcome(job: &Job, result: &Result<Done, WorkError>) {
         Ok(Done::AlreadyCurrent { key, commit }) => tracing::info!(
             repo = %job.repo, git_ref = %job.git_ref, commit = %commit, key = %key,
             delivery = %job.delivery_id, "already current; nothing written"
+        ),
+        Ok(Done::Deleted { key, existed }) => tracing::info!(
+            repo = %job.repo, git_ref = %job.git_ref, key = %key, existed,
+            delivery = %job.delivery_id, "ref deleted; its zip got a delete marker"
+        ),
+        Ok(Done::Kept { key, reason }) => tracing::warn!(
+            repo = %job.repo, git_ref = %job.git_ref, key = %key, reason,
+            delivery = %job.delivery_id, "deletion not applied; the zip is kept"
         ),
         Err(e) => tracing::error!(
             repo = %job.repo, git_ref = %job.git_ref, commit = %job.commit,
@@ -544,6 +629,20 @@ mod tests {
                 parts: 1,
             })
         }
+
+        async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            let objects = self.objects.lock().unwrap();
+            Ok(objects
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.objects.lock().unwrap().remove(key);
+            Ok(())
+        }
     }
 
     fn job(method: Method, commit: &str) -> Job {
@@ -567,10 +666,33 @@ mod tests {
             scratch: std::env::temp_dir(),
             archive,
             connection: Connection::new(Provider::Github, vec!["acme/api".into()], None, None, ""),
+            on_delete: OnDelete::Keep,
         }
     }
 
     const KEY: &str = "acme/api/main/acme_api.zip";
+
+    /// Attack: a signed deletion webhook, or a hand-made queue message,
+    /// for a ref whose zip is there; with on_delete: keep, nothing goes.
+    #[tokio::test]
+    async fn a_deletion_with_on_delete_keep_leaves_the_zip() {
+        let store = MemoryStore::holding(KEY, NEW);
+        let done = handle(
+            &job(Method::GitPull, crate::job::DELETED),
+            &config(DeployKeys::default(), None),
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            done,
+            Done::Kept {
+                key: KEY.into(),
+                reason: "branches.on_delete is keep"
+            }
+        );
+        assert!(store.object(KEY).is_some());
+    }
 
     #[tokio::test]
     async fn a_job_for_the_commit_already_in_s3_writes_nothing() {

@@ -119,6 +119,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
             scratch: std::env::temp_dir(),
             archive,
             connection,
+            on_delete: settings.branches.on_delete,
         },
         store,
         parallel: args.parallel,

@@ -80,7 +80,8 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     .with_clone_url(Some(param("CloneUrl")).as_deref());
     let sweeper = Sweeper {
         connection,
-        filters: Filters::from_csv(&param("IncludeRefs"), &param("ExcludeRefs"), "")?,
+        filters: Filters::from_csv(&param("IncludeRefs"), &param("ExcludeRefs"), "")?
+            .with_on_delete(param("OnDelete").parse()?),
         deploy_keys: keys::load(&clients.secrets, &settings.ssh_key_secret_id()).await?,
         known_hosts: KnownHosts::with_extra(&known)?,
     };

@@ -31,6 +31,7 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
     ("GIT2S3_PROVIDER", "provider", EnvKind::Text),
     ("GIT2S3_API_URL", "api_url", EnvKind::Text),
     ("GIT2S3_CLONE_URL", "clone_url", EnvKind::Text),
+    ("GIT2S3_ON_DELETE", "branches.on_delete", EnvKind::Text),
     ("GIT2S3_REPOS", "repos", EnvKind::List),
     ("GIT2S3_ORG", "org", EnvKind::Text),
     ("GIT2S3_METHOD", "method", EnvKind::Text),

@@ -111,8 +111,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub logs: LogSettings,
     pub sweep: SweepSettings,
+    pub branches: BranchSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineSettings>,
+}
+
+/// What happens to a deleted branch's or tag's zip.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BranchSettings {
+    /// `keep` (the default) or `delete`: a delete marker on the zip.
+    pub on_delete: git2s3_lambda::filter::OnDelete,
 }
 
 /// The stack's scheduled sweep (`docs/reliability.md`).
@@ -232,6 +241,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             logs: LogSettings::default(),
             sweep: SweepSettings::default(),
+            branches: BranchSettings::default(),
             pipeline: None,
         }
     }
@@ -284,11 +294,12 @@ impl Settings {
     pub fn ref_filters(
         &self,
     ) -> Result<git2s3_lambda::filter::Filters, git2s3_lambda::filter::FilterError> {
-        git2s3_lambda::filter::Filters::new(
+        Ok(git2s3_lambda::filter::Filters::new(
             &self.filters.include_refs,
             &self.filters.exclude_refs,
             &self.filters.include_paths,
-        )
+        )?
+        .with_on_delete(self.branches.on_delete))
     }
 
     /// What the stack is connected to, as its receiver and worker check it,

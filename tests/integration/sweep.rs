@@ -112,6 +112,8 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
     work.git(&["push", "-q", "-f", "origin", "rewritten:dev"]);
     wait_for_all(&s3, bucket, &[(key("dev"), rewritten.clone())], &server).await;
 
+    // A branch deleted on the server keeps its zip (on_delete: keep).
+    work.git(&["push", "-q", "origin", ":feature/a"]);
     // Now every zip holds its head: the next sweeps queue nothing, and no
     // object gets another version.
     let versions = |s3: S3| async move {
@@ -136,6 +138,101 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(versions(s3.clone()).await, before);
+    assert_eq!(
+        zip_commit(&s3, bucket, &key("feature/a")).await,
+        Some(first.clone())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_on_delete_delete_a_gone_branch_gets_a_delete_marker_and_a_live_one_never() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "sweep-pruned";
+    crate::moto::versioned_bucket(&s3, bucket).await;
+    let sshd = Sshd::start(true);
+    let url = sshd.bare_repo("acme/pruned");
+    let work = WorkTree::new(&sshd.repo_path("acme/pruned"));
+    work.write("README.md", b"one\n");
+    let first = work.commit("one");
+    work.git(&["branch", "feature/old"]);
+    work.git(&["push", "-q", "origin", "--all"]);
+    let clone_url = format!(
+        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
+        sshd.user,
+        sshd.port,
+        sshd.dir.path().join("repos").display()
+    );
+    let args = [
+        "--ssh-key".to_string(),
+        sshd.deploy_key.display().to_string(),
+        "--known-hosts".to_string(),
+        sshd.known_hosts.display().to_string(),
+        "--sweep-every".to_string(),
+        "1s".to_string(),
+    ];
+    let server = Server::start_with(
+        bucket,
+        &args,
+        &[
+            ("GIT2S3_REPOS", "acme/pruned"),
+            ("GIT2S3_CLONE_URL", &clone_url),
+            ("GIT2S3_ON_DELETE", "delete"),
+        ],
+    );
+    let key = |r: &str| format!("acme/pruned/{r}/acme_pruned.zip");
+    wait_for_all(
+        &s3,
+        bucket,
+        &[
+            (key("main"), first.clone()),
+            (key("feature/old"), first.clone()),
+        ],
+        &server,
+    )
+    .await;
+
+    // Attack: a signed deletion webhook for a branch that still exists. The
+    // worker asks the server, which still has it: the zip stays.
+    let (status, body) = server
+        .push(
+            "forged-deletion",
+            "acme/pruned",
+            &url,
+            "refs/heads/main",
+            git2s3_lambda::job::DELETED,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    server
+        .wait_for_log("the ref still exists on the Git server")
+        .await;
+    assert_eq!(
+        zip_commit(&s3, bucket, &key("main")).await,
+        Some(first.clone())
+    );
+
+    // Deleted on the server: the sweep finds its zip without a ref, and the
+    // zip gets a delete marker; its version stays.
+    work.git(&["push", "-q", "origin", ":feature/old"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while zip_commit(&s3, bucket, &key("feature/old")).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the zip was not deleted:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let listed = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key("feature/old"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.delete_markers().len(), 1, "{listed:?}");
+    assert_eq!(listed.versions().len(), 1);
+    assert_eq!(zip_commit(&s3, bucket, &key("main")).await, Some(first));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,8 +26,8 @@ use std::net::IpAddr;
 use http::HeaderMap;
 
 use crate::connection::Connection;
-use crate::filter::Filters;
-use crate::job::{Job, Method};
+use crate::filter::{Filters, OnDelete};
+use crate::job::{Job, Method, DELETED};
 use crate::layout::{check_repo_path, GitRef, LayoutError};
 use crate::provider::Scheme;
 use crate::Provider;
@@ -213,6 +213,17 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
         let digest = <sha2::Sha256 as sha2::Digest>::digest(request.body);
         format!("body-sha256:{}", hex::encode(digest))
     });
+    let job_for = |git_ref: String, commit: String| Job {
+        provider,
+        method: request.method,
+        repo: push.repo.clone(),
+        git_ref,
+        commit,
+        ssh_url: push.ssh_url.clone(),
+        project_id: push.project_id.clone(),
+        delivery_id: delivery_id.clone(),
+        pusher: push.pusher.clone(),
+    };
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     for change in push.changes {
@@ -228,7 +239,19 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
             }
         };
         if change.deleted || is_zero_sha(&change.after) {
-            skipped.push((change.git_ref, "deleted".to_string()));
+            // With on_delete: delete, a deletion inside the filters is a
+            // job; the worker checks the ref is gone before it deletes.
+            let delete = config.filters.on_delete == OnDelete::Delete
+                && config.filters.check(&git_ref, None).is_ok();
+            if !delete {
+                skipped.push((change.git_ref, "deleted".to_string()));
+                continue;
+            }
+            let job = job_for(change.git_ref, DELETED.to_string());
+            match job.object_key() {
+                Ok(_) => jobs.push(job),
+                Err(e) => skipped.push((job.git_ref, e.to_string())),
+            }
             continue;
         }
         if !is_commit_sha(&change.after) {
@@ -243,17 +266,7 @@ pub fn receive(request: &Request<'_>, config: &ReceiverConfig) -> Result<Outcome
             skipped.push((change.git_ref, skip.to_string()));
             continue;
         }
-        let job = Job {
-            provider,
-            method: request.method,
-            repo: push.repo.clone(),
-            git_ref: change.git_ref,
-            commit: change.after.to_ascii_lowercase(),
-            ssh_url: push.ssh_url.clone(),
-            project_id: push.project_id.clone(),
-            delivery_id: delivery_id.clone(),
-            pusher: push.pusher.clone(),
-        };
+        let job = job_for(change.git_ref, change.after.to_ascii_lowercase());
         // The key must be valid before anything is enqueued.
         match job.object_key() {
             Ok(_) => jobs.push(job),

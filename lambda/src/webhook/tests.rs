@@ -530,6 +530,39 @@ fn gitea_tag_push_deletion_and_pull_request() {
 }
 
 #[test]
+fn with_on_delete_delete_a_deletion_inside_the_filters_is_a_job() {
+    let body = fixture("github-push-delete.json");
+    let mut config = config_for("github");
+    config.filters = Filters::all().with_on_delete(crate::filter::OnDelete::Delete);
+    let Ok(Outcome::Push { jobs, skipped, .. }) = run(
+        Method::GitPull,
+        &signed("github", "push", &body),
+        &body,
+        &config,
+    ) else {
+        panic!()
+    };
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].is_deletion());
+    assert_eq!(jobs[0].git_ref, "refs/heads/feature/old");
+    // Outside the filters, a deletion touches nothing.
+    config.filters = Filters::from_csv("", "feature/*", "")
+        .unwrap()
+        .with_on_delete(crate::filter::OnDelete::Delete);
+    let Ok(Outcome::Push { jobs, skipped, .. }) = run(
+        Method::GitPull,
+        &signed("github", "push", &body),
+        &body,
+        &config,
+    ) else {
+        panic!()
+    };
+    assert!(jobs.is_empty());
+    assert_eq!(skipped, vec![(s("refs/heads/feature/old"), s("deleted"))]);
+}
+
+#[test]
 fn gitea_file_lists_count_only_when_every_commit_carries_them() {
     let mut config = config_for("gitea");
     config.filters = Filters::from_csv("", "", "src/**").unwrap();
