@@ -331,6 +331,8 @@ pub struct CoreOutputs {
     pub worker_log_group: Option<String>,
     /// `ReceiverLogGroupName`.
     pub receiver_log_group: Option<String>,
+    /// `SweeperLogGroupName`, on a stack whose sweep is on.
+    pub sweeper_log_group: Option<String>,
 }
 
 impl CoreOutputs {
@@ -346,6 +348,7 @@ impl CoreOutputs {
             dead_letter_queue_url: get("DeadLetterQueueUrl"),
             worker_log_group: get("WorkerLogGroupName"),
             receiver_log_group: get("ReceiverLogGroupName"),
+            sweeper_log_group: get("SweeperLogGroupName"),
         }
     }
 

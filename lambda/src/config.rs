@@ -158,12 +158,10 @@ pub fn filters_from_env() -> Result<Filters, ConfigError> {
     Ok(filters.with_on_delete(on_delete))
 }
 
-/// What the sweep role runs with: the sweeper, the repositories to sweep
-/// (`GIT2S3_REPOS`; an org's are not listed without an API token), the
-/// output bucket and the job queue.
+/// What the sweep role runs with: the sweeper (which knows the
+/// repositories it is connected to), the output bucket and the job queue.
 pub struct SweepConfig {
     pub sweeper: Sweeper,
-    pub repos: Vec<String>,
     pub bucket: String,
     pub queue_url: String,
 }
@@ -173,7 +171,6 @@ pub struct SweepConfig {
 pub async fn sweep(client: &aws_sdk_secretsmanager::Client) -> Result<SweepConfig, ConfigError> {
     let queue_url = required("GIT2S3_QUEUE_URL")?;
     let (worker, bucket) = worker(client).await?;
-    let repos = worker.connection.repos.clone();
     Ok(SweepConfig {
         sweeper: Sweeper {
             connection: worker.connection,
@@ -181,7 +178,6 @@ pub async fn sweep(client: &aws_sdk_secretsmanager::Client) -> Result<SweepConfi
             deploy_keys: worker.deploy_keys,
             known_hosts: worker.known_hosts,
         },
-        repos,
         bucket,
         queue_url,
     })

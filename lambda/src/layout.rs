@@ -131,6 +131,15 @@ pub fn ref_of_key(repo_path: &str, key: &str) -> Option<GitRef> {
     (object_key(repo_path, &git_ref).ok()? == key).then_some(git_ref)
 }
 
+/// The repository whose zip `key` is, for a key below an org: the
+/// shortest leading path whose file name and ref read back as `key`.
+pub fn repo_of_key(key: &str) -> Option<String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    (2..parts.len().saturating_sub(1))
+        .map(|n| parts[..n].join("/"))
+        .find(|repo| ref_of_key(repo, key).is_some())
+}
+
 /// Whether `c` means something else further down: in a URL (`%`, `?`,
 /// `#`: a percent-encoded `..`, a query, a fragment), on Windows (`\\`), or
 /// to a reader (control characters, and Unicode format characters such as
@@ -264,6 +273,13 @@ mod tests {
             ref_of_key("group/sub", "other/repo/main/other_repo.zip"),
             None
         );
+        assert_eq!(repo_of_key(&inner).as_deref(), Some("group/sub/proj"));
+        let tag = object_key("acme/api", &GitRef::tag("v1").unwrap()).unwrap();
+        assert_eq!(repo_of_key(&tag).as_deref(), Some("acme/api"));
+        // A branch named like the repository's own path.
+        let odd = object_key("acme/api", &GitRef::branch("api/x").unwrap()).unwrap();
+        assert_eq!(repo_of_key(&odd).as_deref(), Some("acme/api"));
+        assert_eq!(repo_of_key("acme/notes.txt"), None);
     }
 
     #[test]

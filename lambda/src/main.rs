@@ -83,7 +83,7 @@ async fn run() -> Result<(), Error> {
             // Any event starts a round: the schedule's, or a test invoke.
             lambda_runtime::run(service_fn(
                 move |_: LambdaEvent<serde_json::Value>| async move {
-                    let round = config.sweeper.round(&config.repos, store, queue).await;
+                    let round = config.sweeper.round(store, queue).await;
                     Ok::<_, Error>(serde_json::to_value(round)?)
                 },
             ))

@@ -23,7 +23,7 @@ use crate::filter::Filters;
 use crate::filter::OnDelete;
 use crate::job::DELETED;
 use crate::job::{Job, Method};
-use crate::layout::{object_key, ref_of_key, GitRef, LayoutError};
+use crate::layout::{object_key, ref_of_key, repo_of_key, GitRef, LayoutError};
 use crate::queue::JobQueue;
 use crate::store::{StoreError, ZipStore};
 
@@ -188,19 +188,45 @@ impl Sweeper {
         Ok(())
     }
 
-    /// Sweeps each of `repos` and queues the jobs of their stale refs;
-    /// a repository that fails is logged and left for the next round.
-    pub async fn round(
-        &self,
-        repos: &[String],
-        store: &impl ZipStore,
-        queue: &impl JobQueue,
-    ) -> Round {
+    /// The repositories to sweep: `repos`, and below an `org` each
+    /// repository that already has a zip in the bucket. No API token is
+    /// needed; a repository that never had a push is found by its first
+    /// webhook.
+    pub async fn connected_repos(&self, store: &impl ZipStore) -> Result<Vec<String>, SweepError> {
+        let mut repos = self.connection.repos.clone();
+        if let Some(org) = &self.connection.org {
+            for key in store
+                .keys(&format!("{}/", org.trim_end_matches('/')))
+                .await?
+            {
+                let Some(repo) = repo_of_key(&key) else {
+                    continue;
+                };
+                let known = repos.iter().any(|r| r.eq_ignore_ascii_case(&repo));
+                if !known && self.connection.check_repo(&repo).is_ok() {
+                    repos.push(repo);
+                }
+            }
+        }
+        Ok(repos)
+    }
+
+    /// Sweeps every connected repository and queues the jobs of their
+    /// stale refs; a repository that fails is logged and left for the
+    /// next round.
+    pub async fn round(&self, store: &impl ZipStore, queue: &impl JobQueue) -> Round {
+        let repos = match self.connected_repos(store).await {
+            Ok(repos) => repos,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweep: could not list the org's zips; sweeping `repos` only");
+                self.connection.repos.clone()
+            }
+        };
         let mut round = Round {
             repos: repos.len(),
             ..Round::default()
         };
-        for repo in repos {
+        for repo in &repos {
             let swept = match self.sweep(repo, store).await {
                 Ok(swept) => swept,
                 Err(e) => {
@@ -209,6 +235,10 @@ impl Sweeper {
                     continue;
                 }
             };
+            tracing::info!(
+                repo = %repo, stale = swept.stale.len(), current = swept.current,
+                "sweep: swept"
+            );
             for job in self.jobs(&swept) {
                 match queue.enqueue(&job).await {
                     Ok(()) => round.queued += 1,
@@ -245,5 +275,71 @@ impl Sweeper {
                 pusher: None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::store::{Current, ObjectMeta, Part, Replaces, Uploaded};
+    use crate::Provider;
+
+    /// A bucket that only lists keys.
+    struct Listed(Vec<&'static str>);
+
+    impl ZipStore for Listed {
+        async fn current(&self, _: &str) -> Result<Option<Current>, StoreError> {
+            Ok(None)
+        }
+        async fn upload(
+            &self,
+            _: &str,
+            _: &ObjectMeta,
+            _: mpsc::Receiver<Part>,
+            _: &Replaces,
+        ) -> Result<Uploaded, StoreError> {
+            unreachable!("a sweep writes nothing")
+        }
+        async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|k| k.starts_with(prefix))
+                .map(|k| k.to_string())
+                .collect())
+        }
+        async fn delete(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!("a sweep deletes nothing")
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orgs_repositories_are_those_with_zips_below_it() {
+        let sweeper = Sweeper {
+            connection: Connection::new(
+                Provider::Gitlab,
+                vec!["acme/api".into(), "solo/tool".into()],
+                Some("acme".into()),
+                None,
+                "",
+            ),
+            filters: Filters::all(),
+            deploy_keys: DeployKeys::default(),
+            known_hosts: KnownHosts::with_extra("").unwrap(),
+        };
+        let store = Listed(vec![
+            "acme/api/main/acme_api.zip",
+            "acme/web/main/acme_web.zip",
+            "acme/web/tags/v1/acme_web.zip",
+            "acme/platform/backend/release/1.x/acme_platform_backend.zip",
+            "acme/notes.txt",
+            "other/x/main/other_x.zip",
+        ]);
+        assert_eq!(
+            sweeper.connected_repos(&store).await.unwrap(),
+            ["acme/api", "solo/tool", "acme/web", "acme/platform/backend"]
+        );
     }
 }

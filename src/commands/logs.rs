@@ -80,9 +80,7 @@ pub async fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCod
 }
 
 fn print(output: OutputFormat, function: &str, event: &logs::Event) -> std::io::Result<()> {
-    let time = chrono::DateTime::from_timestamp_millis(event.timestamp_ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default();
+    let time = logs::rfc3339(event.timestamp_ms);
     match output {
         OutputFormat::Json => {
             let line = serde_json::json!({

@@ -87,23 +87,15 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         credentials: Credentials::Token(token.trim().to_string()),
     });
 
-    let sweep = match args.sweep_every {
-        None => None,
-        Some(_) if settings.repos.is_empty() => anyhow::bail!(
-            "--sweep-every sweeps the repositories in `repos`, and none is listed: set `repos` in \
-             git2s3.yaml (or GIT2S3_REPOS)"
-        ),
-        Some(every) => Some(crate::serve::SweepEvery {
-            every,
-            sweeper: Sweeper {
-                connection: connection.clone(),
-                filters: filters.clone(),
-                deploy_keys: deploy_keys.clone(),
-                known_hosts: known_hosts.clone(),
-            },
-            repos: settings.repos.clone(),
-        }),
-    };
+    let sweep = args.sweep_every.map(|every| crate::serve::SweepEvery {
+        every,
+        sweeper: Sweeper {
+            connection: connection.clone(),
+            filters: filters.clone(),
+            deploy_keys: deploy_keys.clone(),
+            known_hosts: known_hosts.clone(),
+        },
+    });
     let store = Store::new(crate::aws::s3_client(&aws), bucket);
     crate::serve::run(ServeConfig {
         listen: args.listen,

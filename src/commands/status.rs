@@ -7,6 +7,7 @@ use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use git2s3_lambda::Provider;
 use serde::Serialize;
 
+use crate::deploy::logs;
 use crate::deploy::report::{self, Part, Status};
 use crate::register::{self, Delivery};
 use crate::settings::Settings;
@@ -24,15 +25,22 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
     .await?;
     let pipeline = settings.pipeline_stack_name();
     let webhooks = webhooks(&settings, &core.core()).await;
+    // The sweep function's log, on a stack whose sweep is on.
+    let sweeps = match &core.core().sweeper_log_group {
+        Some(group) => Some(Part::from(logs::sweeps(&clients.logs, group).await)),
+        None => None,
+    };
     let status = report::gather(&clients, core, &settings.repos, pipeline.as_deref()).await;
     match global.output {
         OutputFormat::Json => crate::context::print_json(&Output {
             status: &status,
             webhooks: &webhooks,
+            sweeps: &sweeps,
         })?,
         OutputFormat::Text => {
             print_text(&status)?;
             print_webhooks(&webhooks)?;
+            print_sweeps(sweeps.as_ref())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -44,6 +52,39 @@ struct Output<'a> {
     #[serde(flatten)]
     status: &'a Status,
     webhooks: &'a Part<Vec<WebhookHealth>>,
+    /// The last sweeps; `null` on a stack whose sweep is off.
+    sweeps: &'a Option<Part<logs::Sweeps>>,
+}
+
+fn print_sweeps(sweeps: Option<&Part<logs::Sweeps>>) -> std::io::Result<()> {
+    match sweeps {
+        None => {
+            crate::out!("sweep: off (sweep.interval_minutes is 0, or the stack has no deploy key)")
+        }
+        Some(Part::Unavailable { error }) => crate::out!("sweep: {error}"),
+        Some(Part::Ok(s)) => {
+            match &s.last {
+                Some(l) => crate::out!(
+                    "sweep: last at {} over {} repositories, {} job(s) queued, {} failed",
+                    l.time,
+                    l.repos,
+                    l.queued,
+                    l.failed
+                ),
+                None => crate::out!("sweep: none in the last day"),
+            }
+            for r in &s.repos {
+                crate::out!(
+                    "  {}: {} stale, {} current ({})",
+                    r.repo,
+                    r.stale,
+                    r.current,
+                    r.time
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One hook's health, from the provider's delivery log.

@@ -72,7 +72,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     let known = param("KnownHosts");
     let connection = git2s3_lambda::connection::Connection::new(
         provider,
-        stack_repos.clone(),
+        stack_repos,
         org,
         api_url.as_deref(),
         &known,
@@ -93,19 +93,19 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             settings.ssh_key_secret_id()
         );
     }
+    let progress = Progress::new();
+    let store = Store::new(clients.s3.clone(), bucket);
     let repos = match args.repos.is_empty() {
         false => args.repos.clone(),
-        true => stack_repos,
+        true => sweeper.connected_repos(&store).await?,
     };
     if repos.is_empty() {
         anyhow::bail!(
-            "stack {} lists no repositories (it is connected to an org): name the ones to sweep with --repo OWNER/REPO",
+            "stack {} lists no repositories, and none below its org has a zip yet: name the ones to \
+             sweep with --repo OWNER/REPO",
             core.name
         );
     }
-
-    let progress = Progress::new();
-    let store = Store::new(clients.s3.clone(), bucket);
     let mut report = Report {
         stack: core.name.clone(),
         dry_run: args.dry_run,

@@ -66,3 +66,80 @@ pub fn worker_error(line: &str) -> Option<(Option<String>, String)> {
         .to_string();
     Some((v["delivery"].as_str().map(str::to_string), text))
 }
+
+/// The last sweeps, from the sweep function's log: the last round, and
+/// each repository's last result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sweeps {
+    pub last: Option<SweepRound>,
+    pub repos: Vec<SweptRepo>,
+}
+
+/// One round's `sweep done` line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepRound {
+    pub time: String,
+    pub repos: u64,
+    pub queued: u64,
+    pub failed: u64,
+}
+
+/// One repository's last `sweep: swept` line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweptRepo {
+    pub repo: String,
+    pub time: String,
+    pub stale: u64,
+    pub current: u64,
+}
+
+/// An event's time in RFC 3339, as `logs` prints it.
+pub fn rfc3339(timestamp_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(timestamp_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The sweeps of the last day in `group` (the sweep function's JSON lines).
+pub async fn sweeps(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+) -> Result<Sweeps, AwsError> {
+    let since = epoch_ms(
+        std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+    );
+    let mut sweeps = Sweeps::default();
+    for e in events(logs, group, since, Some("\"sweep\""), 10_000).await? {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.message) else {
+            continue;
+        };
+        let number = |k: &str| v[k].as_u64().unwrap_or_default();
+        match v["message"].as_str() {
+            Some("sweep done") => {
+                sweeps.last = Some(SweepRound {
+                    time: rfc3339(e.timestamp_ms),
+                    repos: number("repos"),
+                    queued: number("queued"),
+                    failed: number("failed"),
+                })
+            }
+            Some("sweep: swept") => {
+                let repo = v["repo"].as_str().unwrap_or_default().to_string();
+                let line = SweptRepo {
+                    time: rfc3339(e.timestamp_ms),
+                    stale: number("stale"),
+                    current: number("current"),
+                    repo: repo.clone(),
+                };
+                match sweeps.repos.iter_mut().find(|r| r.repo == repo) {
+                    Some(seen) => *seen = line,
+                    None => sweeps.repos.push(line),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(sweeps)
+}

@@ -42,7 +42,6 @@ pub struct ServeConfig {
 pub struct SweepEvery {
     pub every: Duration,
     pub sweeper: Sweeper,
-    pub repos: Vec<String>,
 }
 
 impl SweepEvery {
@@ -52,7 +51,7 @@ impl SweepEvery {
             let mut tick = tokio::time::interval(self.every);
             loop {
                 tick.tick().await;
-                self.sweeper.round(&self.repos, &store, &queue).await;
+                self.sweeper.round(&store, &queue).await;
             }
         });
     }

@@ -345,6 +345,40 @@ async fn status_reports_stack_zips_queues_and_pipeline_as_json() {
         .send()
         .await
         .unwrap();
+    // Two sweeps in the sweep function's log (moto runs no Lambda code):
+    // status shows the last round and each repository's last result.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    let group = "/git2s3/statdemo/sweep";
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lines = [
+        r#"{"level":"INFO","message":"sweep: swept","repo":"acme/api","stale":2,"current":0}"#,
+        r#"{"level":"INFO","message":"sweep done","repos":1,"queued":2,"failed":0}"#,
+        r#"{"level":"INFO","message":"sweep: swept","repo":"acme/api","stale":0,"current":2}"#,
+        r#"{"level":"INFO","message":"sweep done","repos":1,"queued":0,"failed":0}"#,
+    ];
+    let events = lines.iter().enumerate().map(|(i, m)| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now - 60_000 + i as i64 * 1000)
+            .message(*m)
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name("s")
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
 
     let out = install.run(["--output", "json", "status"]).stdout();
     let status: Value = serde_json::from_str(&out).unwrap();
@@ -366,6 +400,11 @@ async fn status_reports_stack_zips_queues_and_pipeline_as_json() {
     assert_eq!(status["queue"]["waiting"], 0);
     assert_eq!(status["queue"]["dead_letters"], 0);
     assert_eq!(status["pipeline"]["stack"]["name"], "statdemo-pipeline");
+    assert_eq!(status["sweeps"]["last"]["queued"], 0, "{status}");
+    assert_eq!(status["sweeps"]["last"]["repos"], 1);
+    assert_eq!(status["sweeps"]["repos"][0]["repo"], "acme/api");
+    assert_eq!(status["sweeps"]["repos"][0]["current"], 2);
+    assert_eq!(status["sweeps"]["repos"][0]["stale"], 0);
 
     let text = install.run(["status"]).stdout();
     assert!(
@@ -373,6 +412,7 @@ async fn status_reports_stack_zips_queues_and_pipeline_as_json() {
         "{text}"
     );
     assert!(text.contains("dead-letter queue: 0"), "{text}");
+    assert!(text.contains("  acme/api: 0 stale, 2 current"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
