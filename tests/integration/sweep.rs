@@ -50,8 +50,16 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
     let work = WorkTree::new(&sshd.repo_path("acme/swept"));
     work.write("README.md", b"one\n");
     let first = work.commit("one");
-    // Five branches and four tags (two annotated) in one push, with no hook.
-    let branches = ["main", "dev", "release/1.x", "feature/a", "wip/skip-me"];
+    // Five branches and four tags (two annotated) in one push, with no
+    // hook, and a sixth branch outside the filters.
+    let branches = [
+        "main",
+        "dev",
+        "release/1.x",
+        "feature/a",
+        "feature/b",
+        "wip/skip-me",
+    ];
     for b in &branches[1..] {
         work.git(&["branch", b]);
     }
@@ -88,7 +96,7 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
         ],
     );
     let key = |r: &str| format!("acme/swept/{r}/acme_swept.zip");
-    let mut want: Vec<(String, String)> = branches[..4]
+    let mut want: Vec<(String, String)> = branches[..5]
         .iter()
         .map(|b| (key(b), first.clone()))
         .collect();
@@ -96,8 +104,8 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
         want.push((key(&format!("tags/{t}")), first.clone()));
     }
     wait_for_all(&s3, bucket, &want, &server).await;
-    // Eight refs inside the filters; the ninth never queued or built.
-    assert_eq!(want.len(), 8);
+    // Nine refs inside the filters; the tenth never queued or built.
+    assert_eq!(want.len(), 9);
     assert_eq!(zip_commit(&s3, bucket, &key("wip/skip-me")).await, None);
     let log = server.log_text();
     assert!(
@@ -111,6 +119,38 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
     let rewritten = work.commit("rewritten");
     work.git(&["push", "-q", "-f", "origin", "rewritten:dev"]);
     wait_for_all(&s3, bucket, &[(key("dev"), rewritten.clone())], &server).await;
+
+    // A push whose webhook does come, while the sweep runs every second:
+    // the new commit is built once, a single new version.
+    let versions_of = |key: String| {
+        let s3 = s3.clone();
+        async move {
+            s3.list_object_versions()
+                .bucket(bucket)
+                .prefix(&key)
+                .send()
+                .await
+                .unwrap()
+                .versions()
+                .len()
+        }
+    };
+    let main_versions = versions_of(key("main")).await;
+    work.git(&["checkout", "-q", "main"]);
+    work.write("README.md", b"two\n");
+    let second = work.commit("two");
+    work.git(&["push", "-q", "origin", "main"]);
+    let (status, body) = server
+        .push(
+            "webhook-main",
+            "acme/swept",
+            &url,
+            "refs/heads/main",
+            &second,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_all(&s3, bucket, &[(key("main"), second.clone())], &server).await;
 
     // A branch deleted on the server keeps its zip (on_delete: keep).
     work.git(&["push", "-q", "origin", ":feature/a"]);
@@ -142,6 +182,8 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
         zip_commit(&s3, bucket, &key("feature/a")).await,
         Some(first.clone())
     );
+    // The webhook and the sweeps that raced it wrote the new commit once.
+    assert_eq!(versions_of(key("main")).await, main_versions + 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
