@@ -132,6 +132,14 @@ fn core_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, RenderEr
         ),
         ("Architecture", s.lambda.architecture.as_str().to_string()),
         ("WorkerMemorySize", s.lambda.worker_memory_mb.to_string()),
+        (
+            "WorkerMaxConcurrency",
+            s.lambda.worker_max_concurrency.to_string(),
+        ),
+        (
+            "WorkerReservedConcurrency",
+            s.lambda.worker_reserved_concurrency.to_string(),
+        ),
         ("WorkerTimeout", s.lambda.worker_timeout_seconds.to_string()),
         (
             "JobVisibilityTimeout",
@@ -234,6 +242,11 @@ pub const CORE_PARAMETER_KEYS: &[(&str, &[&str])] = &[
     ),
     ("Architecture", &["lambda.architecture"]),
     ("WorkerMemorySize", &["lambda.worker_memory_mb"]),
+    ("WorkerMaxConcurrency", &["lambda.worker_max_concurrency"]),
+    (
+        "WorkerReservedConcurrency",
+        &["lambda.worker_reserved_concurrency"],
+    ),
     ("WorkerTimeout", &["lambda.worker_timeout_seconds"]),
     (
         "WorkerEphemeralStorage",

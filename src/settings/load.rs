@@ -61,6 +61,16 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         EnvKind::Number,
     ),
     (
+        "GIT2S3_WORKER_MAX_CONCURRENCY",
+        "lambda.worker_max_concurrency",
+        EnvKind::Number,
+    ),
+    (
+        "GIT2S3_WORKER_RESERVED_CONCURRENCY",
+        "lambda.worker_reserved_concurrency",
+        EnvKind::Number,
+    ),
+    (
         "GIT2S3_WORKER_TIMEOUT_SECONDS",
         "lambda.worker_timeout_seconds",
         EnvKind::Number,

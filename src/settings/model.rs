@@ -169,6 +169,11 @@ pub struct LambdaSettings {
     pub worker_memory_mb: u32,
     pub worker_timeout_seconds: u32,
     pub worker_ephemeral_storage_mb: u32,
+    /// The most workers the job queue runs at once (the event source's
+    /// `ScalingConfig.MaximumConcurrency`, 2 to 1000).
+    pub worker_max_concurrency: u32,
+    /// Concurrency reserved for the worker out of the account's; 0 reserves none.
+    pub worker_reserved_concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +271,8 @@ impl Default for LambdaSettings {
             worker_memory_mb: 1024,
             worker_timeout_seconds: 600,
             worker_ephemeral_storage_mb: 2048,
+            worker_max_concurrency: 100,
+            worker_reserved_concurrency: 0,
         }
     }
 }

@@ -102,6 +102,18 @@ impl Settings {
             10_240,
         )?;
         check_range(
+            "lambda.worker_max_concurrency",
+            self.lambda.worker_max_concurrency,
+            2,
+            1000,
+        )?;
+        check_range(
+            "lambda.worker_reserved_concurrency",
+            self.lambda.worker_reserved_concurrency,
+            0,
+            10_000,
+        )?;
+        check_range(
             "lambda.worker_timeout_seconds",
             self.lambda.worker_timeout_seconds,
             30,
