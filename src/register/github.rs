@@ -11,8 +11,8 @@ use super::api::{
     HookSpec, Key, ProviderApi, Target, TokenOwner,
 };
 use super::error::RegisterError;
+use super::github_layout;
 use super::http::{secret_header, Api, Paging, Rights};
-use super::repo_keys;
 
 const HOOKS: Rights = Rights {
     what: "webhooks",
@@ -65,13 +65,7 @@ impl GitHub {
     }
 
     fn hooks_path(target: &Target) -> Result<(String, Rights), RegisterError> {
-        Ok(match target {
-            Target::Repo(repo) => {
-                let (owner, name) = split_repo(repo)?;
-                (format!("/repos/{owner}/{name}/hooks"), HOOKS)
-            }
-            Target::Org(org) => (format!("/orgs/{}/hooks", encode(org)), ORG_HOOKS),
-        })
+        github_layout::hooks_path(target, HOOKS, ORG_HOOKS)
     }
 
     fn config(spec: &HookSpec) -> Value {
@@ -152,15 +146,15 @@ impl ProviderApi for GitHub {
     }
 
     async fn keys(&self, repo: &str) -> Result<Vec<Key>, RegisterError> {
-        repo_keys::list(&self.api, repo, "per_page=100", Paging::LinkHeader, KEYS).await
+        github_layout::list(&self.api, repo, "per_page=100", Paging::LinkHeader, KEYS).await
     }
 
     async fn add_key(&self, repo: &str, title: &str, key: &str) -> Result<(), RegisterError> {
-        repo_keys::add(&self.api, repo, title, key, KEYS).await
+        github_layout::add(&self.api, repo, title, key, KEYS).await
     }
 
     async fn delete_key(&self, repo: &str, id: &str) -> Result<(), RegisterError> {
-        repo_keys::delete(&self.api, repo, id, KEYS).await
+        github_layout::delete(&self.api, repo, id, KEYS).await
     }
 
     async fn last_delivery(

@@ -10,7 +10,7 @@
 //! - [`api`]: the trait and the types of its answers;
 //! - [`github`], [`gitlab`], [`bitbucket`], [`bitbucket_server`], [`gitea`]
 //!   (Gitea and Forgejo): the APIs;
-//! - [`repo_keys`]: deploy keys laid out as GitHub's (GitHub, Gitea, Forgejo);
+//! - [`github_layout`]: hooks and deploy keys laid out as GitHub's (GitHub, Gitea, Forgejo);
 //! - [`client`]: the client for a provider, at its base URL;
 //! - [`converge`]: ensure and remove, written once for every provider;
 //! - [`registration`]: a whole registration (hooks on targets, deploy
@@ -25,10 +25,10 @@ pub mod converge;
 pub mod error;
 pub mod gitea;
 pub mod github;
+pub mod github_layout;
 pub mod gitlab;
 pub mod http;
 pub mod registration;
-pub mod repo_keys;
 
 pub use api::{
     scopes_header, split_repo, Delivery, Head, Hook, HookSpec, Key, Outcome, ProviderApi, Target,

@@ -399,6 +399,23 @@ async fn at_trace_no_log_line_holds_a_token_or_a_signature() {
     assert_eq!(jobs[0].repo, "mike/diaspora");
 }
 
+/// The sshd's deploy key, stored in moto as the secret `id`.
+async fn store_deploy_key(
+    aws: &aws_config::SdkConfig,
+    id: &str,
+    sshd: &crate::sshd::Sshd,
+) -> aws_sdk_secretsmanager::Client {
+    let secrets = aws_sdk_secretsmanager::Client::new(aws);
+    secrets
+        .create_secret()
+        .name(id)
+        .secret_string(std::fs::read_to_string(&sshd.deploy_key).unwrap())
+        .send()
+        .await
+        .unwrap();
+    secrets
+}
+
 /// A warm worker holds the deploy key it read at start (its time to live
 /// is 5 minutes). After `git2s3 rotate deploy-key` removes the old key
 /// from the server, the first job is refused; that makes the worker read
@@ -417,15 +434,8 @@ async fn a_warm_worker_refused_its_deploy_key_reads_the_rotated_one() {
     let first = work.commit("one");
     work.git(&["push", "-q", "origin", "main"]);
 
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let key_id = "git2s3/rtkey/ssh-deploy-key";
-    secrets
-        .create_secret()
-        .name(key_id)
-        .secret_string(std::fs::read_to_string(&sshd.deploy_key).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let secrets = store_deploy_key(&aws, key_id, &sshd).await;
     let s3 = git2s3::aws::s3_client(&aws);
     crate::moto::versioned_bucket(&s3, "rtkey-zips").await;
     let known_hosts = std::fs::read_to_string(&sshd.known_hosts).unwrap();
@@ -529,15 +539,8 @@ async fn the_sweep_role_answers_a_scheduled_event_by_queueing_the_stale_refs() {
     work.git(&["tag", "v1"]);
     work.git(&["push", "-q", "origin", "main", "v1"]);
 
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let key_id = "git2s3/rtsweep/ssh-deploy-key";
-    secrets
-        .create_secret()
-        .name(key_id)
-        .secret_string(std::fs::read_to_string(&sshd.deploy_key).unwrap())
-        .send()
-        .await
-        .unwrap();
+    store_deploy_key(&aws, key_id, &sshd).await;
     let s3 = git2s3::aws::s3_client(&aws);
     crate::moto::versioned_bucket(&s3, "rtsweep-zips").await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -551,12 +554,7 @@ async fn the_sweep_role_answers_a_scheduled_event_by_queueing_the_stale_refs() {
         .queue_url()
         .unwrap()
         .to_string();
-    let clone_url = format!(
-        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
-        sshd.user,
-        sshd.port,
-        sshd.dir.path().join("repos").display()
-    );
+    let clone_url = sshd.clone_url_template();
     let known_hosts = std::fs::read_to_string(&sshd.known_hosts).unwrap();
     let _sweep = function(
         port,

@@ -120,6 +120,17 @@ impl Sshd {
         )
     }
 
+    /// The URL of every repository this server holds, `{repo}` standing
+    /// for its path: what `clone_url` says.
+    pub fn clone_url_template(&self) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
+            self.user,
+            self.port,
+            self.dir.path().join("repos").display()
+        )
+    }
+
     /// Lets `public_key` (an OpenSSH public key line) log in too.
     pub fn authorize(&self, public_key: &str) {
         use std::io::Write;

@@ -70,13 +70,7 @@ async fn the_sweep_builds_pushes_whose_webhook_never_came() {
     work.git(&["push", "-q", "origin", "--all"]);
     work.git(&["push", "-q", "origin", "--tags"]);
 
-    let repos_dir = sshd.dir.path().join("repos");
-    let clone_url = format!(
-        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
-        sshd.user,
-        sshd.port,
-        repos_dir.display()
-    );
+    let clone_url = sshd.clone_url_template();
     assert_eq!(clone_url.replace("{repo}", "acme/swept"), url);
     let args = [
         "--ssh-key".to_string(),
@@ -198,12 +192,7 @@ async fn with_on_delete_delete_a_gone_branch_gets_a_delete_marker_and_a_live_one
     let first = work.commit("one");
     work.git(&["branch", "feature/old"]);
     work.git(&["push", "-q", "origin", "--all"]);
-    let clone_url = format!(
-        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
-        sshd.user,
-        sshd.port,
-        sshd.dir.path().join("repos").display()
-    );
+    let clone_url = sshd.clone_url_template();
     let args = [
         "--ssh-key".to_string(),
         sshd.deploy_key.display().to_string(),
@@ -289,12 +278,7 @@ async fn sync_lists_the_stale_refs_and_queues_exactly_those_jobs_after_a_yes() {
     let head = work.commit("first");
     work.git(&["tag", "-a", "v1", "-m", "one"]);
     work.git(&["push", "-q", "origin", "main", "v1"]);
-    let clone_url = format!(
-        "ssh://{}@127.0.0.1:{}{}/{{repo}}.git",
-        sshd.user,
-        sshd.port,
-        sshd.dir.path().join("repos").display()
-    );
+    let clone_url = sshd.clone_url_template();
     let known = std::fs::read_to_string(&sshd.known_hosts).unwrap();
     let install = Install::new(moto);
     std::fs::write(

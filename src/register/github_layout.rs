@@ -1,14 +1,31 @@
-//! Deploy keys where the API lays them out as GitHub's does: listed,
-//! added and deleted under `/repos/{owner}/{repo}/keys`, added read-only
-//! with `{title, key, read_only: true}`. GitHub, GitHub Enterprise Server,
-//! Gitea and Forgejo; only their paging differs.
+//! What GitHub's REST API lays out, and Gitea and Forgejo copy: hooks
+//! under `/repos/{owner}/{repo}/hooks` and `/orgs/{org}/hooks`, deploy keys
+//! listed, added (read-only, `{title, key, read_only: true}`) and deleted
+//! under `/repos/{owner}/{repo}/keys`. Only their paging and their hook
+//! bodies differ.
 
 use reqwest::Method;
 use serde_json::json;
 
-use super::api::{split_repo, Key};
+use super::api::{encode, split_repo, Key, Target};
 use super::error::RegisterError;
 use super::http::{Api, Paging, Rights};
+
+/// Where `target`'s hooks are, and what a refusal there means: `repo`'s
+/// rights for a repository, `org`'s for an organization.
+pub fn hooks_path(
+    target: &Target,
+    repo: Rights,
+    org: Rights,
+) -> Result<(String, Rights), RegisterError> {
+    Ok(match target {
+        Target::Repo(r) => {
+            let (owner, name) = split_repo(r)?;
+            (format!("/repos/{owner}/{name}/hooks"), repo)
+        }
+        Target::Org(o) => (format!("/orgs/{}/hooks", encode(o)), org),
+    })
+}
 
 /// Every deploy key of `repo`; `query` sets the page size.
 pub async fn list(
