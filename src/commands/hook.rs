@@ -37,6 +37,13 @@ pub async fn run(global: &GlobalArgs, command: &HookCommand) -> anyhow::Result<E
     }
 }
 
+/// `clone_url` for this server: the repository's SSH URL with its name
+/// (`OWNER/REPO`) as `{repo}`, when the URL ends with it.
+fn clone_url_of(ssh_url: &str, name: &str) -> Option<String> {
+    let prefix = ssh_url.strip_suffix(&format!("/{name}.git"))?;
+    Some(format!("{prefix}/{{repo}}.git"))
+}
+
 /// The bare repository: --git-dir, else the current directory.
 fn repo_dir(target: &HookTarget) -> anyhow::Result<PathBuf> {
     let dir = match &target.git_dir() {
@@ -120,6 +127,7 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
         secret.as_deref().unwrap_or_default(),
         args.force,
     )?;
+    let clone_url = clone_url_of(&target.ssh_url, &target.name);
     match global.output {
         OutputFormat::Json => crate::context::print_json(&serde_json::json!({
             "hook": installed.hook,
@@ -128,6 +136,7 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
             "url": target.url,
             "name": target.name,
             "ssh_url": target.ssh_url,
+            "clone_url": clone_url,
         }))?,
         OutputFormat::Text => {
             crate::out!(
@@ -142,6 +151,12 @@ async fn install(global: &GlobalArgs, args: &HookInstallArgs) -> anyhow::Result<
                 target.url
             );
             crate::out!("  the worker clones {}", target.ssh_url);
+            if let Some(template) = &clone_url {
+                crate::out!(
+                    "  for the sweep, set clone_url: \"{template}\" in git2s3.yaml (then \
+                     `git2s3 update-stack`); a push must then name exactly that URL"
+                );
+            }
             crate::out!("  secret: {} (mode 0600)", installed.secret_file.display());
             if !args.wait {
                 crate::out!("  log:    {}", hook::log_file(&repo).display());
@@ -284,4 +299,20 @@ fn read_secret(repo: &Path) -> anyhow::Result<String> {
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_clone_url_is_the_ssh_url_with_the_name_as_repo() {
+        assert_eq!(
+            super::clone_url_of("ssh://git@git.internal:22/srv/git/acme/api.git", "acme/api")
+                .as_deref(),
+            Some("ssh://git@git.internal:22/srv/git/{repo}.git")
+        );
+        assert_eq!(
+            super::clone_url_of("ssh://git@git.internal/srv/other.git", "acme/api"),
+            None
+        );
+    }
 }

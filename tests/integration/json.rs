@@ -146,6 +146,13 @@ fn every_subcommand_prints_one_json_document() {
         0,
     );
     assert_eq!(hook["name"], "acme/api", "{hook}");
+    // What to set as clone_url for the sweep: the URL with {repo} for the name.
+    let ssh_url = hook["ssh_url"].as_str().unwrap();
+    assert_eq!(
+        hook["clone_url"].as_str().unwrap().replace("{repo}", "acme/api"),
+        ssh_url,
+        "{hook}"
+    );
     let print = run(
         "hook print",
         &["hook", "print", "--git-dir", &git_dir, "--name", "acme/api"],
