@@ -64,7 +64,31 @@ pub async fn rotate(
 ) -> anyhow::Result<Rotated> {
     let id = settings.ssh_key_secret_id();
     let state = state(sm, &id, settings, progress).await?;
-    let all_repos = repos_of(settings, &state.new);
+    let mut all_repos = repos_of(settings, &state.new);
+    // Below an org, the old key may be on repositories that `repos` does
+    // not list (`register-webhook --all-repos`): those get the new key too,
+    // or the worker could no longer fetch them.
+    if let (Repos::Api(api), Some(org)) = (&repos, &settings.org) {
+        let old: Vec<String> = state
+            .old
+            .entries()
+            .filter_map(|(_, k)| keys::public_of(k).ok())
+            .map(|p| key_material(&p))
+            .collect();
+        for repo in api.repos(org).await? {
+            if all_repos.iter().any(|r| r.eq_ignore_ascii_case(&repo)) {
+                continue;
+            }
+            let holds_old = api
+                .keys(&repo)
+                .await?
+                .iter()
+                .any(|k| old.contains(&key_material(&k.key)));
+            if holds_old {
+                all_repos.push(repo);
+            }
+        }
+    }
     let title = register::key_title(settings);
     let mut report = Report::new(&settings.stack_name, id.clone(), state.resumed);
 

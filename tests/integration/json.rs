@@ -149,7 +149,10 @@ fn every_subcommand_prints_one_json_document() {
     // What to set as clone_url for the sweep: the URL with {repo} for the name.
     let ssh_url = hook["ssh_url"].as_str().unwrap();
     assert_eq!(
-        hook["clone_url"].as_str().unwrap().replace("{repo}", "acme/api"),
+        hook["clone_url"]
+            .as_str()
+            .unwrap()
+            .replace("{repo}", "acme/api"),
         ssh_url,
         "{hook}"
     );

@@ -27,7 +27,7 @@ impl Listed {
         self.0.lock().unwrap().clone()
     }
 
-    async fn mount(&self, server: &MockServer, base: &'static str) {
+    async fn mount(&self, server: &MockServer, base: &str) {
         let list = self.clone();
         Mock::given(method("GET"))
             .and(path(base))
@@ -430,4 +430,80 @@ async fn on_a_terminal_rotation_asks_first_and_a_no_changes_nothing() {
         "{exit:?}"
     );
     assert_eq!(lines(&secret(moto, &id).await.unwrap())[1], old);
+}
+
+/// Below an org, `register-webhook --all-repos` put the key on repositories
+/// `repos` does not list: the rotation gives each one that holds the old
+/// key the new one (else the worker could no longer fetch it), and leaves
+/// the others alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_deploy_key_covers_every_org_repository_that_held_the_old_key() {
+    let moto = moto();
+    let gitlab = MockServer::start().await;
+    let install = Install::new(moto);
+    let stack = "rotorg";
+    tokio::task::block_in_place(|| {
+        install
+            .init_cmd(
+                stack,
+                "gitlab",
+                &[
+                    "--repo",
+                    "acme/api",
+                    "--org",
+                    "acme",
+                    "--api-url",
+                    &gitlab.uri(),
+                    "--architecture",
+                    architecture(),
+                    "--skip-register",
+                ],
+            )
+            .stdout()
+    });
+    let id = format!("git2s3/{stack}/ssh-deploy-key");
+    let old = publics(&secret(moto, &id).await.unwrap()).remove(0);
+    Mock::given(method("GET"))
+        .and(path("/groups/acme/projects"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 1, "path_with_namespace": "acme/api"},
+            {"id": 2, "path_with_namespace": "acme/web"},
+            {"id": 3, "path_with_namespace": "acme/docs"}
+        ])))
+        .mount(&gitlab)
+        .await;
+    let mut lists = Vec::new();
+    for (project, has_old) in [("api", true), ("web", true), ("docs", false)] {
+        let keys = Listed::default();
+        if has_old {
+            keys.0.lock().unwrap().push(
+                json!({"id": 1, "title": format!("git2s3 {stack}"), "key": old, "can_push": false}),
+            );
+        }
+        keys.mount(&gitlab, &format!("/projects/acme%2F{project}/deploy_keys"))
+            .await;
+        lists.push((project, keys));
+    }
+    let out = tokio::task::block_in_place(|| {
+        install
+            .run(["--output", "json", "rotate", "deploy-key", "--yes"])
+            .env("GITLAB_TOKEN", TOKEN)
+            .stdout()
+    });
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["done"], true, "{done}");
+    let new = publics(&secret(moto, &id).await.unwrap()).remove(0);
+    for (project, keys) in &lists {
+        let held: Vec<String> = keys
+            .items()
+            .iter()
+            .map(|k| material(k["key"].as_str().unwrap()))
+            .collect();
+        match *project {
+            // The new key replaced the old one.
+            "api" | "web" => assert_eq!(held, [material(&new)], "{project}: {done}"),
+            // It never had the key, and still has none.
+            _ => assert!(held.is_empty(), "{project}: {held:?}"),
+        }
+    }
 }
