@@ -477,6 +477,20 @@ fn gitea_push_is_told_from_github_and_builds_its_ssh_url() {
     assert_eq!(jobs[0].pusher.as_deref(), Some("gitea"));
 }
 
+/// Gitea's "Test Delivery" button sends a push of the default branch's
+/// newest commit (`before` equals `after`): it is built like any push.
+#[test]
+fn gitea_test_delivery_is_built_like_a_push() {
+    let outcome = push("gitea", "push", "gitea-test-delivery.json");
+    let Outcome::Push { jobs, skipped, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].git_ref, "refs/heads/main");
+    assert_eq!(jobs[0].commit, "bffeb74224043ba2feb48d137756c8a9331c449a");
+}
+
 #[test]
 fn forgejo_is_told_from_gitea_and_reads_its_own_delivery_id() {
     let outcome = push("forgejo", "push", "forgejo-push.json");
