@@ -317,6 +317,22 @@ fn ssh_access(job: &Job, config: &WorkerConfig) -> Result<(DeployKey, String), W
     Ok((deploy_key, url))
 }
 
+/// The provider's API and token, for zip download.
+fn archive_access(job: &Job, config: &WorkerConfig) -> Result<ArchiveAccess, WorkError> {
+    config.archive.clone().ok_or_else(|| WorkError::NoToken {
+        repo: job.repo.clone(),
+    })
+}
+
+/// The job's ref's commit now, as the provider's API says (blocking HTTP,
+/// off the async threads).
+async fn api_head(job: &Job, access: &ArchiveAccess) -> Result<archive::Head, ArchiveError> {
+    let (job, access) = (job.clone(), access.clone());
+    tokio::task::spawn_blocking(move || archive::head(&job, &access.endpoints, &access.credentials))
+        .await
+        .expect("the head lookup does not panic")
+}
+
 /// A deleted ref's zip gets a delete marker, with `on_delete: delete`,
 /// once the Git server (not the message) says the ref is gone: a deletion
 /// webhook, even a signed one, cannot take away a ref's zip while the ref
@@ -350,22 +366,11 @@ async fn delete_zip(
                     .expect("listing heads does not panic")?;
             heads.iter().any(|(name, _)| *name == job.git_ref)
         }
-        Method::ZipDownload => {
-            let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
-                repo: job.repo.clone(),
-            })?;
-            let job = job.clone();
-            let head = tokio::task::spawn_blocking(move || {
-                archive::head(&job, &access.endpoints, &access.credentials)
-            })
-            .await
-            .expect("the head lookup does not panic");
-            match head {
-                Ok(_) => true,
-                Err(ArchiveError::Status { status: 404, .. }) => false,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Method::ZipDownload => match api_head(job, &archive_access(job, config)?).await {
+            Ok(_) => true,
+            Err(ArchiveError::Status { status: 404, .. }) => false,
+            Err(e) => return Err(e.into()),
+        },
     };
     if exists {
         return Ok(kept("the ref still exists on the Git server"));
@@ -399,17 +404,8 @@ async fn zip_download(
     store: &impl ZipStore,
     slot: Slot,
 ) -> Result<Done, WorkError> {
-    let access = config.archive.clone().ok_or_else(|| WorkError::NoToken {
-        repo: job.repo.clone(),
-    })?;
-    let head = {
-        let (job, access) = (job.clone(), access.clone());
-        tokio::task::spawn_blocking(move || {
-            archive::head(&job, &access.endpoints, &access.credentials)
-        })
-        .await
-        .expect("the head lookup does not panic")?
-    };
+    let access = archive_access(job, config)?;
+    let head = api_head(job, &access).await?;
     let meta = meta(
         job,
         &head.commit,

@@ -133,15 +133,22 @@ pub fn to_register(
     Ok(out)
 }
 
+/// `repos`, and each repository with a key of its own that they do not
+/// list (names compared without case).
+pub fn with_own_keys(keys: &DeployKeys, repos: &[String]) -> Vec<String> {
+    let mut all = repos.to_vec();
+    for (repo, _) in keys.entries().filter(|(r, _)| *r != DEFAULT_ENTRY) {
+        if !all.iter().any(|r| r.eq_ignore_ascii_case(repo)) {
+            all.push(repo.to_string());
+        }
+    }
+    all
+}
+
 /// Every key git2s3 holds, on each of `repos` and on each repository with
 /// a key of its own: what `unregister-webhook` and `destroy` remove.
 pub fn to_remove(keys: &DeployKeys, repos: &[String]) -> Vec<RepoKey> {
-    let mut all_repos: Vec<String> = repos.to_vec();
-    for (repo, _) in keys.entries().filter(|(r, _)| *r != DEFAULT_ENTRY) {
-        if !all_repos.iter().any(|r| r.eq_ignore_ascii_case(repo)) {
-            all_repos.push(repo.to_string());
-        }
-    }
+    let all_repos = with_own_keys(keys, repos);
     let publics: Vec<(String, String)> = keys
         .entries()
         .filter_map(|(r, k)| public_of(k).ok().map(|p| (r.to_string(), p)))

@@ -143,9 +143,8 @@ pub fn env_secret() -> Option<String> {
 
 /// The first of the webhook secrets (there may be one per line while rotating).
 pub fn first_secret(text: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
+    git2s3_lambda::webhook::auth::secret_lines(text)
+        .next()
         .map(str::to_string)
 }
 

@@ -64,7 +64,7 @@ pub async fn rotate(
 ) -> anyhow::Result<Rotated> {
     let id = settings.ssh_key_secret_id();
     let state = state(sm, &id, settings, progress).await?;
-    let mut all_repos = repos_of(settings, &state.new);
+    let mut all_repos = keys::with_own_keys(&state.new, &settings.repos);
     // Below an org, the old key may be on repositories that `repos` does
     // not list (`register-webhook --all-repos`): those get the new key too,
     // or the worker could no longer fetch them.
@@ -284,17 +284,6 @@ fn renew(old: &DeployKeys, comment: &str) -> Result<DeployKeys, DeployError> {
     Ok(new)
 }
 
-/// The configured repositories, and each repository with a key of its own.
-fn repos_of(settings: &Settings, keys: &DeployKeys) -> Vec<String> {
-    let mut out = settings.repos.clone();
-    for (repo, _) in keys.entries().filter(|(r, _)| *r != DEFAULT_ENTRY) {
-        if !out.iter().any(|r| r.eq_ignore_ascii_case(repo)) {
-            out.push(repo.to_string());
-        }
-    }
-    out
-}
-
 /// The distinct public keys, for a person to paste.
 fn distinct_keys(keys: &[RepoKey]) -> String {
     let mut seen: Vec<&str> = Vec::new();
@@ -334,14 +323,11 @@ mod tests {
 
     #[test]
     fn repositories_with_a_key_of_their_own_are_rotated_too() {
-        let settings = Settings {
-            repos: vec!["ACME/API".into(), "acme/web".into()],
-            ..Settings::default()
-        };
         let mut keys = held();
         keys.insert("acme/ops", DeployKey::new("-----BEGIN x"));
+        let repos = ["ACME/API".to_string(), "acme/web".to_string()];
         assert_eq!(
-            repos_of(&settings, &keys),
+            keys::with_own_keys(&keys, &repos),
             ["ACME/API", "acme/web", "acme/ops"]
         );
     }

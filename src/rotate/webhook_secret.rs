@@ -36,11 +36,7 @@ pub async fn rotate(
 ) -> anyhow::Result<Report> {
     let id = settings.webhook_secret_id();
     let text = secrets::read(sm, &id).await?.unwrap_or_default();
-    let held: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let held: Vec<&str> = git2s3_lambda::webhook::auth::secret_lines(&text).collect();
     let (new, resumed) = match held.as_slice() {
         [] => anyhow::bail!("secret {id} is empty: run `git2s3 init` to store one"),
         [old] => {

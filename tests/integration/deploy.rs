@@ -136,6 +136,36 @@ pub async fn secret(moto: &Moto, id: &str) -> Option<String> {
         .and_then(|o| o.secret_string().map(str::to_string))
 }
 
+/// Writes `lines` to a new stream of log group `group` in moto, the first
+/// `first_ms` from now (negative: in the past), each `step_ms` after it.
+async fn put_log_lines(moto: &Moto, group: &str, first_ms: i64, step_ms: i64, lines: &[&str]) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name("test")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events = lines.iter().enumerate().map(|(i, m)| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now + first_ms + i as i64 * step_ms)
+            .message(*m)
+            .build()
+            .unwrap()
+    });
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name("test")
+        .set_log_events(Some(events.collect()))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn stack_status(moto: &Moto, stack: &str) -> Option<String> {
     let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
     git2s3::deploy::stack::describe(&cf, stack)
@@ -347,38 +377,13 @@ async fn status_reports_stack_zips_queues_and_pipeline_as_json() {
         .unwrap();
     // Two sweeps in the sweep function's log (moto runs no Lambda code):
     // status shows the last round and each repository's last result.
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
-    let group = "/git2s3/statdemo/sweep";
-    logs.create_log_stream()
-        .log_group_name(group)
-        .log_stream_name("s")
-        .send()
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     let lines = [
         r#"{"level":"INFO","message":"sweep: swept","repo":"acme/api","stale":2,"current":0}"#,
         r#"{"level":"INFO","message":"sweep done","repos":1,"queued":2,"failed":0}"#,
         r#"{"level":"INFO","message":"sweep: swept","repo":"acme/api","stale":0,"current":2}"#,
         r#"{"level":"INFO","message":"sweep done","repos":1,"queued":0,"failed":0}"#,
     ];
-    let events = lines.iter().enumerate().map(|(i, m)| {
-        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-            .timestamp(now - 60_000 + i as i64 * 1000)
-            .message(*m)
-            .build()
-            .unwrap()
-    });
-    logs.put_log_events()
-        .log_group_name(group)
-        .log_stream_name("s")
-        .set_log_events(Some(events.collect()))
-        .send()
-        .await
-        .unwrap();
+    put_log_lines(moto, "/git2s3/statdemo/sweep", -60_000, 1000, &lines).await;
 
     let out = install.run(["--output", "json", "status"]).stdout();
     let status: Value = serde_json::from_str(&out).unwrap();
@@ -1352,11 +1357,6 @@ async fn logs_prints_the_functions_events_as_text_or_json_lines() {
         .unwrap()
         .unwrap();
     let outputs = info.core();
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     for (group, messages) in [
         (
             outputs.worker_log_group.unwrap(),
@@ -1367,26 +1367,7 @@ async fn logs_prints_the_functions_events_as_text_or_json_lines() {
             ["push queued repo=acme/api", "push queued again"],
         ),
     ] {
-        logs.create_log_stream()
-            .log_group_name(&group)
-            .log_stream_name("s")
-            .send()
-            .await
-            .unwrap();
-        let events = messages.iter().enumerate().map(|(i, m)| {
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(now - 60_000 + i as i64)
-                .message(*m)
-                .build()
-                .unwrap()
-        });
-        logs.put_log_events()
-            .log_group_name(&group)
-            .log_stream_name("s")
-            .set_log_events(Some(events.collect()))
-            .send()
-            .await
-            .unwrap();
+        put_log_lines(moto, &group, -60_000, 1, &messages).await;
     }
     let text = install.run(["logs", "--since", "1h"]).stdout();
     assert!(
@@ -1458,38 +1439,14 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
     }
     // The worker's log: two tries of d-main (the last one counts), another
     // delivery's failure, and a line that is not an error.
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let group = outputs.worker_log_group.clone().unwrap();
-    logs.create_log_stream()
-        .log_group_name(&group)
-        .log_stream_name("w")
-        .send()
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     let lines = [
         r#"{"level":"ERROR","delivery":"d-main","error":"first try: timeout","message":"job failed"}"#,
         r#"{"level":"ERROR","delivery":"d-other","error":"not ours","message":"job failed"}"#,
         r#"{"level":"INFO","delivery":"d-release","message":"zip written"}"#,
         r#"{"level":"ERROR","delivery":"d-main","error":"Permission denied (publickey)","message":"job failed"}"#,
     ];
-    let events = lines.iter().enumerate().map(|(i, m)| {
-        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-            .timestamp(now + 1000 + i as i64)
-            .message(*m)
-            .build()
-            .unwrap()
-    });
-    logs.put_log_events()
-        .log_group_name(&group)
-        .log_stream_name("w")
-        .set_log_events(Some(events.collect()))
-        .send()
-        .await
-        .unwrap();
+    put_log_lines(moto, &group, 1000, 1, &lines).await;
     sqs.send_message()
         .queue_url(&dlq)
         .message_body("not a job")

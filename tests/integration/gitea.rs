@@ -25,6 +25,14 @@ fn hook(id: u64, kind: &str, url: &str) -> Value {
     })
 }
 
+/// A list answer, with the `X-Total-Count` Gitea sends with it.
+fn listed(items: Value) -> ResponseTemplate {
+    let n = items.as_array().map_or(0, Vec::len).to_string();
+    ResponseTemplate::new(200)
+        .insert_header("x-total-count", n.as_str())
+        .set_body_json(items)
+}
+
 fn hook_config() -> Value {
     json!({"url": HOOK_URL, "content_type": "json", "secret": SECRET})
 }
@@ -277,12 +285,6 @@ async fn whoami_and_head_read_the_user_and_the_branch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_repo_hook_every_org_repository_and_removal_of_the_key() {
     let server = MockServer::start().await;
-    let listed = |items: Value| {
-        let n = items.as_array().map_or(0, Vec::len).to_string();
-        ResponseTemplate::new(200)
-            .insert_header("x-total-count", n.as_str())
-            .set_body_json(items)
-    };
     // --all-repos: the org's repositories, with the configured one listed again.
     Mock::given(method("GET"))
         .and(path("/orgs/acme/repos"))
@@ -397,12 +399,6 @@ async fn a_new_repo_hook_every_org_repository_and_removal_of_the_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unregister_removes_only_git2s3s_hook_and_key() {
     let server = MockServer::start().await;
-    let listed = |items: Value| {
-        let n = items.as_array().map_or(0, Vec::len).to_string();
-        ResponseTemplate::new(200)
-            .insert_header("x-total-count", n.as_str())
-            .set_body_json(items)
-    };
     Mock::given(method("GET"))
         .and(path("/repos/acme/api/hooks"))
         .respond_with(listed(json!([

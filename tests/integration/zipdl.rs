@@ -97,6 +97,31 @@ async fn provider(repo: PathBuf) -> SocketAddr {
     addr
 }
 
+/// Waits (a minute at most) for the zip at `key`; its metadata and bytes.
+async fn wait_for_zip(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    server: &Server,
+) -> (std::collections::HashMap<String, String>, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
+            let meta = object.metadata().cloned().unwrap_or_default();
+            return (
+                meta,
+                object.body.collect().await.unwrap().into_bytes().to_vec(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no zip; serve said:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn github_push(repo: &str, sha: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ref": "refs/heads/main",
@@ -149,25 +174,13 @@ async fn github_enterprise_zipball_lands_without_its_top_folder() {
     assert_eq!(status, 202, "{answer}");
 
     let key = "acme/web/main/acme_web.zip";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bytes = loop {
-        if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
-            let meta = object.metadata().unwrap();
-            assert_eq!(meta["commit"], sha);
-            // Read through the provider's API, as the archive holds no commit.
-            assert_eq!(
-                meta["codepipeline-artifact-revision-summary"],
-                format!("{} first (Mona Lisa)", &sha[..7])
-            );
-            break object.body.collect().await.unwrap().into_bytes().to_vec();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no zip; serve said:\n{}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (meta, bytes) = wait_for_zip(&s3, bucket, key, &server).await;
+    assert_eq!(meta["commit"], sha);
+    // Read through the provider's API, as the archive holds no commit.
+    assert_eq!(
+        meta["codepipeline-artifact-revision-summary"],
+        format!("{} first (Mona Lisa)", &sha[..7])
+    );
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut names: Vec<String> = archive.file_names().map(String::from).collect();
     names.sort();
@@ -396,25 +409,13 @@ async fn gitea_archive_lands_without_its_top_folder() {
     assert_eq!(status, 202, "{answer}");
 
     let key = "acme/tool/main/acme_tool.zip";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bytes = loop {
-        if let Ok(object) = s3.get_object().bucket(bucket).key(key).send().await {
-            let meta = object.metadata().unwrap().clone();
-            assert_eq!(meta["commit"], sha);
-            assert_eq!(meta["provider"], "gitea");
-            assert_eq!(
-                meta["codepipeline-artifact-revision-summary"],
-                format!("{} first (Gitea)", &sha[..7])
-            );
-            break object.body.collect().await.unwrap().into_bytes().to_vec();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no zip; serve said:\n{}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (meta, bytes) = wait_for_zip(&s3, bucket, key, &server).await;
+    assert_eq!(meta["commit"], sha);
+    assert_eq!(meta["provider"], "gitea");
+    assert_eq!(
+        meta["codepipeline-artifact-revision-summary"],
+        format!("{} first (Gitea)", &sha[..7])
+    );
     let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut names: Vec<String> = archive.file_names().map(String::from).collect();
     names.sort();

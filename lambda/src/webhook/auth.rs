@@ -23,6 +23,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The webhook secrets a secret's text holds: one per line, the current
+/// one first (what hooks are registered with), trimmed, blank lines left out.
+pub fn secret_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// The secrets a webhook may be signed with: the current one, and during a
 /// rotation the next one.
 #[derive(Clone, Debug, Default)]
@@ -32,13 +38,7 @@ impl Secrets {
     /// Secrets one per line, as the Secrets Manager secret holds them.
     /// Blank lines and surrounding white space are dropped.
     pub fn from_lines(text: &str) -> Self {
-        Secrets(
-            text.lines()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Secret(s.to_string()))
-                .collect(),
-        )
+        Secrets(secret_lines(text).map(|s| Secret(s.to_string())).collect())
     }
 
     pub fn is_empty(&self) -> bool {
