@@ -366,11 +366,24 @@ async fn delete_zip(
                     .expect("listing heads does not panic")?;
             heads.iter().any(|(name, _)| *name == job.git_ref)
         }
-        Method::ZipDownload => match api_head(job, &archive_access(job, config)?).await {
-            Ok(_) => true,
-            Err(ArchiveError::Status { status: 404, .. }) => false,
-            Err(e) => return Err(e.into()),
-        },
+        Method::ZipDownload => {
+            let access = archive_access(job, config)?;
+            match api_head(job, &access).await {
+                Ok(_) => true,
+                // Gone, if the token can read the repository: a provider
+                // answers 404 for what the token cannot see, too.
+                Err(ArchiveError::Status { status: 404, .. }) => {
+                    let (job, access) = (job.clone(), access.clone());
+                    tokio::task::spawn_blocking(move || {
+                        archive::repository_readable(&job, &access.endpoints, &access.credentials)
+                    })
+                    .await
+                    .expect("the repository lookup does not panic")?;
+                    false
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
     if exists {
         return Ok(kept("the ref still exists on the Git server"));

@@ -443,6 +443,52 @@ fn http_error(url: &str, e: &dyn std::fmt::Display) -> ArchiveError {
     }
 }
 
+/// The repository's own address in the provider's API.
+fn repo_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveError> {
+    let repo = encode_path(&job.repo);
+    let url = match job.provider {
+        Provider::Github | Provider::GithubEnterprise => {
+            format!(
+                "{}/repos/{repo}",
+                api_base(job, endpoints, &endpoints.github)?
+            )
+        }
+        Provider::Gitlab => format!(
+            "{}/projects/{}",
+            api_base(job, endpoints, &endpoints.gitlab)?,
+            project_id(job)?
+        ),
+        Provider::Bitbucket => format!(
+            "{}/repositories/{repo}",
+            endpoints.bitbucket_api.trim_end_matches('/')
+        ),
+        Provider::BitbucketServer => format!(
+            "{}/rest/api/latest/projects/{}",
+            api_base(job, endpoints, "")?,
+            data_center_repo(&job.repo)
+        ),
+        Provider::Gitea | Provider::Forgejo => {
+            format!("{}/repos/{repo}", api_base(job, endpoints, "")?)
+        }
+        Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
+    };
+    check_url(&url)?;
+    Ok(url)
+}
+
+/// Whether the token can read the job's repository: a provider answers
+/// 404 for a ref it cannot show too (GitHub, for a private repository the
+/// token cannot read), so a ref's 404 means "gone" only when this is `Ok`.
+pub fn repository_readable(
+    job: &Job,
+    endpoints: &Endpoints,
+    credentials: &Credentials,
+) -> Result<(), ArchiveError> {
+    let url = repo_url(job, endpoints)?;
+    Session::new(job.provider, endpoints, credentials)?.get_ok(&url)?;
+    Ok(())
+}
+
 /// A ref's commit as the provider's API gives it: its id, and where the
 /// API says, the first line of its message and its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -598,6 +644,23 @@ mod tests {
             archive_url(&job(Provider::GithubEnterprise, "a/b", None), &e),
             Err(ArchiveError::NoApiUrl { .. })
         ));
+        // The repository itself, which a ref's 404 is read against.
+        assert_eq!(
+            repo_url(&job(Provider::Github, "acme/api", None), &e).unwrap(),
+            "https://api.github.com/repos/acme/api"
+        );
+        assert_eq!(
+            repo_url(&job(Provider::Gitlab, "g/sub/api", Some("42")), &e).unwrap(),
+            "https://gitlab.com/api/v4/projects/42"
+        );
+        assert_eq!(
+            repo_url(&job(Provider::Bitbucket, "ws/api", None), &e).unwrap(),
+            "https://api.bitbucket.org/2.0/repositories/ws/api"
+        );
+        assert_eq!(
+            repo_url(&job(Provider::Gitea, "acme/api", None), &forge).unwrap(),
+            "https://codeberg.org/api/v1/repos/acme/api"
+        );
         assert!(matches!(
             archive_url(&job(Provider::Generic, "a/b", None), &e),
             Err(ArchiveError::NoArchiveApi(_))
