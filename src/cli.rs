@@ -643,6 +643,20 @@ pub struct ServeArgs {
     /// webhooks that never came [default: off].
     #[arg(long, value_name = "DURATION", value_parser = parse_age)]
     pub sweep_every: Option<std::time::Duration>,
+
+    /// Stop a job that runs longer than this and count it as failed, as
+    /// the worker function's timeout (WorkerTimeout) does on AWS.
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_age)]
+    pub job_timeout: std::time::Duration,
+
+    /// Tries of a failed job in all, as the job queue's maxReceiveCount;
+    /// after the last, the job is set aside (GET /dead-letters).
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempts: u32,
+
+    /// The wait before a failed job is tried again.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_age)]
+    pub retry_delay: std::time::Duration,
 }
 
 /// Which function's logs.

@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use git2s3_lambda::config::{self, Role};
 use git2s3_lambda::queue::SqsQueue;
 use git2s3_lambda::reloading::{self, Reloading};
-use git2s3_lambda::store::Store;
+use git2s3_lambda::store::{self, Store};
 use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -61,7 +61,7 @@ async fn run() -> Result<(), Error> {
             let (first, bucket) = config::worker(&secrets).await?;
             let load = || async { Ok(config::worker(&secrets).await?.0) };
             let state = Reloading::new(first, load, reloading::ttl_from_env());
-            let store = Store::new(aws_sdk_s3::Client::new(&aws), bucket);
+            let store = Store::new(store::s3_client(&aws), bucket);
             let (state, store) = (&state, &store);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
                 let config = state.get().await;
@@ -77,7 +77,7 @@ async fn run() -> Result<(), Error> {
         }
         Role::Sweep => {
             let config = config::sweep(&secrets).await?;
-            let store = Store::new(aws_sdk_s3::Client::new(&aws), config.bucket.clone());
+            let store = Store::new(store::s3_client(&aws), config.bucket.clone());
             let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), config.queue_url.clone());
             let (config, store, queue) = (&config, &store, &queue);
             // Any event starts a round: the schedule's, or a test invoke.

@@ -7,8 +7,10 @@
 //! effect on the next request, with no redeploy, and a stream of forged
 //! requests costs at most one secret read per floor.
 //!
-//! If reading fails, the last good configuration stays in use until the
-//! next time to live, and the failure is logged.
+//! If reading fails, the last good configuration stays in use, and it is
+//! read again a time to live later. The first failure is logged as a
+//! warning, the ones after it (Secrets Manager still down) only at debug,
+//! and the read that works again says how many failed.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ struct Slot<T> {
     read_at: Instant,
     /// When a refusal last made it read, if ever.
     refused_at: Option<Instant>,
+    /// Reads that failed since the last one that worked.
+    failed_reads: u32,
 }
 
 impl<T, L, F> Reloading<T, L>
@@ -60,6 +64,7 @@ where
                 config: Arc::new(first),
                 read_at: Instant::now(),
                 refused_at: None,
+                failed_reads: 0,
             }),
         }
     }
@@ -94,10 +99,25 @@ where
         match (self.load)().await {
             Ok(config) => {
                 slot.config = Arc::new(config);
+                if slot.failed_reads > 0 {
+                    tracing::info!(
+                        failed_reads = slot.failed_reads,
+                        "read the secrets again; the reads before this one had failed"
+                    );
+                }
+                slot.failed_reads = 0;
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, "could not read the secrets again; keeping the last ones");
+                if slot.failed_reads == 0 {
+                    tracing::warn!(
+                        error = %e,
+                        "could not read the secrets again; keeping the last ones until a read works"
+                    );
+                } else {
+                    tracing::debug!(error = %e, failed_reads = slot.failed_reads + 1, "still cannot read the secrets");
+                }
+                slot.failed_reads += 1;
                 false
             }
         }

@@ -26,6 +26,27 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+/// Tries of each S3 request, the first included: the SDK's standard retry
+/// mode (exponential backoff with jitter, a retry quota per client) with
+/// five attempts, not its default three, so that a bucket answering 503
+/// SlowDown to a third of its requests still takes every part
+/// (0.3^5 = 0.24% of requests fail all five).
+pub const S3_ATTEMPTS: u32 = 5;
+
+/// The retry mode of every S3 client that writes zips (the worker's and
+/// `git2s3 serve`'s).
+pub fn s3_retries() -> aws_sdk_s3::config::retry::RetryConfig {
+    aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(S3_ATTEMPTS)
+}
+
+/// The worker's and the sweep's S3 client, with [`s3_retries`].
+pub fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(aws)
+        .retry_config(s3_retries())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// Size of each multipart part (S3's minimum is 5 MiB).
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 4;
@@ -312,7 +333,7 @@ impl Store {
     fn error(&self, action: &'static str, key: &str, err: impl std::error::Error) -> StoreError {
         let message = DisplayErrorContext(&err).to_string();
         let hint = if message.contains("AccessDenied") {
-            "; the worker's role needs s3:PutObject, s3:GetObject, s3:AbortMultipartUpload and s3:ListBucket on this bucket (and s3:DeleteObject with branches.on_delete: delete)"
+            "; the worker's role needs s3:PutObject, s3:GetObject, s3:AbortMultipartUpload, s3:ListBucket and s3:ListBucketMultipartUploads on this bucket (and s3:DeleteObject with branches.on_delete: delete)"
         } else if message.contains("NoSuchBucket") {
             "; the output bucket does not exist: check the stack, or --bucket for serve"
         } else {
@@ -416,6 +437,7 @@ impl Store {
             None => return Err(unfinished()),
         };
 
+        self.abort_left_uploads(key).await;
         let created = self
             .client
             .create_multipart_upload()
@@ -527,6 +549,41 @@ impl Store {
         }
         completed.sort_by_key(|p| p.part_number());
         Ok((completed, bytes))
+    }
+
+    /// Aborts the multipart uploads an earlier try left at `key`: one
+    /// stopped mid-upload (S3 unreachable, so its abort failed too; a
+    /// timeout) leaves its parts, which cost storage until the lifecycle
+    /// rule removes them a day later. Tries at one key never overlap (the
+    /// queue's message group is the key's ref), so each one found is stale.
+    async fn abort_left_uploads(&self, key: &str) {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await;
+        match listed {
+            Ok(listed) => {
+                for upload in listed.uploads() {
+                    if let (Some(k), Some(id)) = (upload.key(), upload.upload_id()) {
+                        if k == key {
+                            tracing::info!(
+                                key,
+                                upload = id,
+                                "aborting the multipart upload an earlier try left"
+                            );
+                            self.abort(key, id).await;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                key, error = %DisplayErrorContext(&e),
+                "could not list the multipart uploads earlier tries left; the bucket's lifecycle rule removes them after a day"
+            ),
+        }
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {

@@ -55,10 +55,12 @@ pub async fn sdk_config_from(mut loader: ConfigLoader, options: &AwsOptions) -> 
     loader.load().await
 }
 
-/// An S3 client; path-style when an endpoint URL is set.
+/// An S3 client; path-style when an endpoint URL is set, and the
+/// worker's retries (`git2s3_lambda::store::s3_retries`).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(config.endpoint_url().is_some())
+        .retry_config(git2s3_lambda::store::s3_retries())
         .interceptor(CallLog)
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)

@@ -16,6 +16,7 @@ use git2s3_lambda::worker::{ArchiveAccess, WorkerConfig};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::deploy::{secrets, stack};
+use crate::serve::queue::Retries;
 use crate::serve::ServeConfig;
 use crate::settings::{Overrides, Settings, GIT_TOKEN_VAR, WEBHOOK_SECRET_VAR};
 
@@ -115,6 +116,11 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
         },
         store,
         parallel: args.parallel,
+        job_timeout: args.job_timeout,
+        retries: Retries {
+            attempts: args.attempts,
+            delay: args.retry_delay,
+        },
         sweep,
     })
     .await?;

@@ -3,7 +3,8 @@
 //! `POST /zipdl`), writing to S3 at the configured endpoint. It is the
 //! local stand-in for API Gateway and Lambda in tests and the demo, and a
 //! way to run git2s3 next to a Git server that cannot reach AWS.
-//! `GET /healthz` answers `{"ok": true, "pending_jobs": N}`. With
+//! `GET /healthz` answers `{"ok": true, "pending_jobs": N, "dead_letters": N}`,
+//! and `GET /dead-letters` lists the jobs that failed every try. With
 //! `--sweep-every`, it also sweeps (`git2s3_lambda::sweep`) on a timer.
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use git2s3_lambda::{receiver, Method};
 
 pub mod queue;
 
-use queue::MemoryQueue;
+use queue::{MemoryQueue, Retries};
 
 /// Everything `serve` runs with.
 pub struct ServeConfig {
@@ -34,6 +35,10 @@ pub struct ServeConfig {
     pub worker: WorkerConfig,
     pub store: Store,
     pub parallel: usize,
+    /// `--job-timeout`: a try that runs longer fails.
+    pub job_timeout: Duration,
+    /// `--attempts`, `--retry-delay`.
+    pub retries: Retries,
     /// `--sweep-every`: the sweep, how often, and over which repositories.
     pub sweep: Option<SweepEvery>,
 }
@@ -84,18 +89,47 @@ async fn webhook(
 /// `GET /healthz`: up, and how many jobs are queued or running, so that
 /// scripts can wait until every push has been built.
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    Json(serde_json::json!({"ok": true, "pending_jobs": state.queue.pending()}))
+    Json(serde_json::json!({
+        "ok": true,
+        "pending_jobs": state.queue.pending(),
+        "dead_letters": state.queue.dead_letters().len(),
+    }))
+}
+
+/// `GET /dead-letters`: the jobs that failed every try, with the reason.
+async fn dead_letters(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    Json(state.queue.dead_letters())
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets running jobs finish (up to a minute).
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let worker_config = Arc::new(config.worker);
     let store = config.store.clone();
-    let queue = MemoryQueue::new(config.parallel, move |job| {
+    let timeout = config.job_timeout;
+    let queue = MemoryQueue::new(config.parallel, config.retries, move |job| {
         let (worker_config, store) = (worker_config.clone(), store.clone());
         async move {
-            let result = worker::handle(&job, &worker_config, &store).await;
-            worker::log_outcome(&job, &result);
+            // Dropping the try at its timeout drops its upload, which is
+            // then never completed: nothing is half-written.
+            match tokio::time::timeout(timeout, worker::handle(&job, &worker_config, &store)).await
+            {
+                Ok(result) => {
+                    worker::log_outcome(&job, &result);
+                    result.map(|_| ()).map_err(|e| e.to_string())
+                }
+                Err(_) => {
+                    let e = format!(
+                        "the job ran past --job-timeout ({}s) and was stopped; raise --job-timeout \
+                         (WorkerTimeout on the stack) if this repository needs longer",
+                        timeout.as_secs()
+                    );
+                    tracing::error!(
+                        repo = %job.repo, git_ref = %job.git_ref, delivery = %job.delivery_id,
+                        error = %e, "{}", worker::JOB_FAILED
+                    );
+                    Err(e)
+                }
+            }
         }
     });
     if let Some(sweep) = config.sweep {
@@ -109,6 +143,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .route("/gitpull", post(webhook))
         .route("/zipdl", post(webhook))
         .route("/healthz", get(health))
+        .route("/dead-letters", get(dead_letters))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,7 +1,14 @@
 //! `serve`'s in-process job queue, with the SQS FIFO queue's guarantees:
 //! jobs of one message group (repo + ref) run one after another, in
-//! arrival order; groups run in parallel, up to a limit; and a job whose
-//! deduplication id was seen in the last five minutes is dropped.
+//! arrival order; groups run in parallel, up to a limit; a job whose
+//! deduplication id was seen in the last five minutes is dropped; and a
+//! job that fails is tried again after a delay, up to a number of tries
+//! (SQS's visibility timeout and `maxReceiveCount`), then set aside in a
+//! dead-letter list with its reason. A group waits while its job does, as
+//! a FIFO message group does.
+//!
+//! The queue is in memory: a `serve` that is killed loses what it holds
+//! (the sweep, `--sweep-every`, builds those refs later).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,12 +18,47 @@ use std::time::{Duration, Instant};
 
 use git2s3_lambda::queue::{JobQueue, QueueError};
 use git2s3_lambda::Job;
+use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
 
 /// SQS FIFO's deduplication window.
 pub const DEDUPLICATION_WINDOW: Duration = Duration::from_secs(300);
 
-type Runner = Arc<dyn Fn(Job) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// One try of a job: `Err` holds why it failed, for the log and the
+/// dead-letter list.
+type Runner = Arc<
+    dyn Fn(Job) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
+>;
+
+/// How often a failed job is tried, and how long apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    /// Tries in all, the first included (the stack's `maxReceiveCount` is 3).
+    pub attempts: u32,
+    /// The wait before each next try.
+    pub delay: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            attempts: 3,
+            delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A job that failed every try, as `GET /dead-letters` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub repo: String,
+    pub git_ref: String,
+    pub commit: String,
+    pub delivery: String,
+    pub attempts: u32,
+    /// The last try's error.
+    pub reason: String,
+}
 
 /// The queue, and the workers that drain it.
 #[derive(Clone)]
@@ -29,15 +71,18 @@ struct Inner {
     groups: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
     permits: Arc<Semaphore>,
     pending: Arc<AtomicUsize>,
+    dead: Arc<Mutex<Vec<DeadLetter>>>,
+    retries: Retries,
     run: Runner,
 }
 
 impl MemoryQueue {
-    /// A queue whose jobs are handed to `run`, at most `parallel` at once.
-    pub fn new<F, Fut>(parallel: usize, run: F) -> Self
+    /// A queue whose jobs are handed to `run`, at most `parallel` at once,
+    /// each tried as `retries` says.
+    pub fn new<F, Fut>(parallel: usize, retries: Retries, run: F) -> Self
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         let run: Runner = Arc::new(move |job| Box::pin(run(job)));
         MemoryQueue {
@@ -46,14 +91,24 @@ impl MemoryQueue {
                 groups: Mutex::new(HashMap::new()),
                 permits: Arc::new(Semaphore::new(parallel.max(1))),
                 pending: Arc::new(AtomicUsize::new(0)),
+                dead: Arc::new(Mutex::new(Vec::new())),
+                retries: Retries {
+                    attempts: retries.attempts.max(1),
+                    ..retries
+                },
                 run,
             }),
         }
     }
 
-    /// Jobs queued or running.
+    /// Jobs queued or running (a job waiting for its next try counts).
     pub fn pending(&self) -> usize {
         self.inner.pending.load(Ordering::SeqCst)
+    }
+
+    /// The jobs that failed every try, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.inner.dead.lock().expect("queue lock").clone()
     }
 
     /// Waits until no job is queued or running, or `timeout` passes;
@@ -72,37 +127,69 @@ impl MemoryQueue {
             .entry(group)
             .or_insert_with(|| {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-                let (permits, pending, run) = (
-                    self.inner.permits.clone(),
-                    self.inner.pending.clone(),
-                    self.inner.run.clone(),
-                );
+                let inner = self.inner.clone();
                 tokio::spawn(async move {
                     while let Some(job) = rx.recv().await {
-                        let permit = permits
-                            .acquire()
-                            .await
-                            .expect("the semaphore is never closed");
-                        // A job of its own task: a panic fails that job
-                        // only, and the branch's later jobs still run.
-                        let (repo, git_ref, delivery) = (
-                            job.repo.clone(),
-                            job.git_ref.clone(),
-                            job.delivery_id.clone(),
-                        );
-                        if let Err(e) = tokio::spawn(run(job)).await {
-                            tracing::error!(
-                                %repo, %git_ref, %delivery, error = %e,
-                                "job failed: the worker panicked; the branch's next jobs still run"
-                            );
-                        }
-                        drop(permit);
-                        pending.fetch_sub(1, Ordering::SeqCst);
+                        inner.run_with_retries(job).await;
+                        inner.pending.fetch_sub(1, Ordering::SeqCst);
                     }
                 });
                 tx
             })
             .clone()
+    }
+}
+
+impl Inner {
+    /// Tries `job` until it succeeds or its tries run out, holding a
+    /// permit only while it runs; then, if it never succeeded, sets it
+    /// aside with the last reason.
+    async fn run_with_retries(&self, job: Job) {
+        let (repo, git_ref, delivery) = (
+            job.repo.clone(),
+            job.git_ref.clone(),
+            job.delivery_id.clone(),
+        );
+        let attempts = self.retries.attempts;
+        let mut reason = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                tokio::time::sleep(self.retries.delay).await;
+            }
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            // A try of its own task: a panic fails that try only, and the
+            // branch's later jobs still run.
+            let outcome = tokio::spawn((self.run)(job.clone())).await;
+            drop(permit);
+            reason = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(e) => format!("the worker panicked: {e}"),
+            };
+            if attempt < attempts {
+                tracing::warn!(
+                    %repo, %git_ref, %delivery, attempt, attempts, error = %reason,
+                    retry_in = ?self.retries.delay, "job will be tried again"
+                );
+            }
+        }
+        tracing::error!(
+            %repo, %git_ref, %delivery, attempts, error = %reason,
+            "job dead-lettered: it failed every try; fix the cause, then push again or run \
+             `git2s3 sync` (GET /dead-letters lists these)"
+        );
+        self.dead.lock().expect("queue lock").push(DeadLetter {
+            repo,
+            git_ref,
+            commit: job.commit.clone(),
+            delivery,
+            attempts,
+            reason,
+        });
     }
 }
 
@@ -144,19 +231,76 @@ mod tests {
         }
     }
 
+    const QUICK: Retries = Retries {
+        attempts: 2,
+        delay: Duration::from_millis(10),
+    };
+
+    /// A failed try is tried again, after the delay and before the
+    /// branch's next job; one that fails every try is set aside with the
+    /// last reason, and the branch goes on.
+    #[tokio::test]
+    async fn a_failed_job_is_tried_again_then_dead_lettered_and_its_branch_waits() {
+        let tries = Arc::new(Mutex::new(Vec::new()));
+        let sink = tries.clone();
+        let retries = Retries {
+            attempts: 3,
+            delay: Duration::from_millis(20),
+        };
+        let queue = MemoryQueue::new(2, retries, move |job: Job| {
+            let sink = sink.clone();
+            async move {
+                let mut tries = sink.lock().unwrap();
+                tries.push(job.delivery_id.clone());
+                let n = tries.iter().filter(|d| **d == job.delivery_id).count();
+                match job.commit.chars().next() {
+                    // Fails once, then works.
+                    Some('a') if n == 1 => Err("S3 was down".to_string()),
+                    // Never works.
+                    Some('b') => Err(format!("timed out, try {n}")),
+                    _ => Ok(()),
+                }
+            }
+        });
+        for (delivery, commit) in [("d1", 'a'), ("d2", 'b'), ("d3", 'c')] {
+            queue
+                .enqueue(&job(delivery, "refs/heads/main", commit))
+                .await
+                .unwrap();
+        }
+        assert_eq!(queue.drain(Duration::from_secs(5)).await, 0);
+        assert_eq!(
+            *tries.lock().unwrap(),
+            ["d1", "d1", "d2", "d2", "d2", "d3"],
+            "each job's tries come before the branch's next job"
+        );
+        assert_eq!(
+            queue.dead_letters(),
+            [DeadLetter {
+                repo: "acme/api".into(),
+                git_ref: "refs/heads/main".into(),
+                commit: "b".repeat(40),
+                delivery: "d2".into(),
+                attempts: 3,
+                reason: "timed out, try 3".into(),
+            }]
+        );
+    }
+
     /// A job that panicked used to end its branch's task: later jobs for
     /// that branch got 503, and `pending_jobs` never drained.
     #[tokio::test]
     async fn a_job_that_panics_fails_alone_and_the_branch_goes_on() {
         let done = Arc::new(Mutex::new(Vec::new()));
         let sink = done.clone();
-        let queue = MemoryQueue::new(2, move |job: Job| {
+        let queue = MemoryQueue::new(2, QUICK, move |job: Job| {
             let sink = sink.clone();
             async move {
                 if job.commit.starts_with('a') {
                     panic!("a bug in the worker");
                 }
                 sink.lock().unwrap().push(job.delivery_id.clone());
+                Ok(())
             }
         });
         queue
@@ -169,6 +313,10 @@ mod tests {
             .unwrap();
         assert_eq!(queue.drain(Duration::from_secs(5)).await, 0);
         assert_eq!(*done.lock().unwrap(), ["d2"]);
+        let dead = queue.dead_letters();
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].delivery.as_str(), dead[0].attempts), ("d1", 2));
+        assert!(dead[0].reason.contains("panicked"), "{}", dead[0].reason);
         queue
             .enqueue(&job("d3", "refs/heads/main", 'c'))
             .await
@@ -181,7 +329,7 @@ mod tests {
     async fn one_group_runs_in_order_and_duplicates_are_dropped() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
-        let queue = MemoryQueue::new(4, move |job: Job| {
+        let queue = MemoryQueue::new(4, QUICK, move |job: Job| {
             let sink = sink.clone();
             async move {
                 // Later jobs would overtake earlier ones if the group ran in parallel.
@@ -190,6 +338,7 @@ mod tests {
                 sink.lock()
                     .unwrap()
                     .push((job.git_ref.clone(), job.commit.chars().next().unwrap()));
+                Ok(())
             }
         });
         queue

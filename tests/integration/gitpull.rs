@@ -17,7 +17,7 @@ async fn s3() -> S3 {
 }
 
 /// Waits until the object at `key` records `commit`; returns its bytes.
-async fn wait_for(s3: &S3, bucket: &str, key: &str, commit: &str, server: &Server) -> Vec<u8> {
+pub async fn wait_for(s3: &S3, bucket: &str, key: &str, commit: &str, server: &Server) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(head) = s3.head_object().bucket(bucket).key(key).send().await {

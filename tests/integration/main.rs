@@ -18,6 +18,7 @@
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
 //! - [`store`]: the worker's conditional writes against moto's S3;
+//! - [`faults`]: S3, SQS, Secrets Manager or sshd failing mid-job, through [`proxy`]: the right zip or a dead letter;
 //! - [`trust`]: each attack on the receiver, through `serve` and moto: nothing written or queued;
 //! - [`wizard`]: the `init` wizard through a real pseudo-terminal;
 //! - [`e2e`]: init → serve → `hook install` → pushes over SSH → zips in S3, as the demo runs it.
@@ -26,6 +27,7 @@ mod cli;
 mod deploy;
 mod docs;
 mod e2e;
+mod faults;
 mod gitea;
 mod gitpull;
 mod iam;
@@ -33,6 +35,7 @@ mod json;
 mod modules;
 mod moto;
 mod prism;
+mod proxy;
 mod queue;
 mod register;
 mod render;

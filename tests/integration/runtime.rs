@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::moto::{moto, REGION};
 use crate::util::repo_root;
 
-struct Killed(Child);
+pub(crate) struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 /// The emulator of the Lambda runtime and invoke APIs.
-fn emulator() -> (Killed, u16) {
+pub(crate) fn emulator() -> (Killed, u16) {
     let cargo_lambda = repo_root().join(".venv/bin/cargo-lambda");
     assert!(
         cargo_lambda.exists(),
@@ -83,7 +83,7 @@ fn bootstrap() -> PathBuf {
 }
 
 /// Starts `bootstrap` against the emulator with the role's environment.
-fn function(port: u16, env: &[(&str, &str)], log: &std::path::Path) -> Killed {
+pub(crate) fn function(port: u16, env: &[(&str, &str)], log: &std::path::Path) -> Killed {
     let mut cmd = Command::new(bootstrap());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().to_string();
@@ -115,9 +115,9 @@ fn function(port: u16, env: &[(&str, &str)], log: &std::path::Path) -> Killed {
 }
 
 /// The host key of the generic fixture's server (`git.internal.example:2222`).
-const FIXTURE_HOST_KEY: &str = "[git.internal.example]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+pub(crate) const FIXTURE_HOST_KEY: &str = "[git.internal.example]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
-async fn invoke(port: u16, event: &Value) -> Value {
+pub(crate) async fn invoke(port: u16, event: &Value) -> Value {
     let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations");
     let response = reqwest::Client::new()
         .post(&url)

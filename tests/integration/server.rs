@@ -36,6 +36,17 @@ impl Server {
     /// It is connected to the plain SSH server's repositories under `acme/`
     /// unless `extra_env` says otherwise (GIT2S3_PROVIDER, GIT2S3_ORG, …).
     pub fn start_with(bucket: &str, extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
+        Server::start_through(&moto().endpoint, bucket, extra_args, extra_env)
+    }
+
+    /// [`Server::start_with`], its AWS calls sent to `endpoint` (a fault
+    /// proxy in front of moto) rather than to moto itself.
+    pub fn start_through(
+        endpoint: &str,
+        bucket: &str,
+        extra_args: &[String],
+        extra_env: &[(&str, &str)],
+    ) -> Server {
         let mut args = vec!["--bucket".to_string(), bucket.to_string()];
         args.extend_from_slice(extra_args);
         let mut env = vec![
@@ -44,7 +55,7 @@ impl Server {
             ("GIT2S3_ORG", "acme"),
         ];
         env.extend_from_slice(extra_env);
-        Server::launch(&args, &env)
+        Server::launch(endpoint, &args, &env)
     }
 
     /// Starts `git2s3 serve` with the configuration `config` and nothing
@@ -56,11 +67,11 @@ impl Server {
             "--known-hosts".to_string(),
             known_hosts.display().to_string(),
         ];
-        Server::launch(&args, &[])
+        Server::launch(&moto().endpoint, &args, &[])
     }
 
-    /// Starts `git2s3 serve` against moto with `args` and `env` only.
-    fn launch(extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
+    /// Starts `git2s3 serve` against `endpoint` with `args` and `env` only.
+    fn launch(endpoint: &str, extra_args: &[String], extra_env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -81,7 +92,7 @@ impl Server {
             .args(extra_args)
             .args([
                 "--endpoint-url",
-                &moto().endpoint,
+                endpoint,
                 "--region",
                 crate::moto::REGION,
                 "-v",
