@@ -65,7 +65,8 @@ async fn run() -> Result<(), Error> {
             let (state, store) = (&state, &store);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
                 let config = state.get().await;
-                let batch = worker::handle_sqs(event.payload, &config, store).await;
+                let deadline = worker_deadline(event.context.deadline());
+                let batch = worker::handle_sqs(event.payload, &config, store, deadline).await;
                 // A refused key may have been rotated (`git2s3 rotate
                 // deploy-key`): the failed jobs come back to the new one.
                 if batch.deploy_key_refused {
@@ -90,4 +91,14 @@ async fn run() -> Result<(), Error> {
             .await
         }
     }
+}
+
+/// The invocation's deadline, less [`worker::DEADLINE_MARGIN`], as an
+/// `Instant`. A deadline already past (a runtime that sends none) is taken
+/// as Lambda's longest timeout, 15 minutes, so no job is stopped at once.
+fn worker_deadline(deadline: std::time::SystemTime) -> std::time::Instant {
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(std::time::Duration::from_secs(900));
+    std::time::Instant::now() + left.saturating_sub(worker::DEADLINE_MARGIN)
 }

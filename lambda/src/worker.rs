@@ -20,7 +20,7 @@
 //! dead-letter queue.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tokio::sync::mpsc;
@@ -127,6 +127,11 @@ pub enum WorkError {
     BadMessage(String),
     #[error("refused: {0}")]
     NotConnected(#[from] NotConnected),
+    #[error(
+        "the job was still running {seconds} s in, close to the worker's timeout, and was stopped; \
+         nothing was written. Raise lambda.worker_timeout_seconds (WorkerTimeout) if this repository needs longer"
+    )]
+    TimedOut { seconds: u64 },
 }
 
 /// Builds one job's zip.
@@ -500,8 +505,21 @@ pub struct Batch {
     pub deploy_key_refused: bool,
 }
 
+/// How long before the function's timeout a job still running is stopped,
+/// so that its failure is logged with the reason (which `git2s3 redrive`
+/// shows) and reported, rather than the runtime killing it unlogged.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
 /// The SQS event → one [`handle`] per message → the failed message ids.
-pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &impl ZipStore) -> Batch {
+/// A job still running at `deadline` (the invocation's, less
+/// [`DEADLINE_MARGIN`]) fails with [`WorkError::TimedOut`]; its upload is
+/// never completed, and the next try aborts what it left.
+pub async fn handle_sqs(
+    event: SqsEvent,
+    config: &WorkerConfig,
+    store: &impl ZipStore,
+    deadline: Instant,
+) -> Batch {
     let mut failures = Vec::new();
     let mut deploy_key_refused = false;
     for message in event.records {
@@ -510,7 +528,12 @@ pub async fn handle_sqs(event: SqsEvent, config: &WorkerConfig, store: &impl Zip
             .map_err(|e| WorkError::BadMessage(e.to_string()));
         let result = match job {
             Ok(job) => {
-                let result = handle(&job, config, store).await;
+                let left = deadline.saturating_duration_since(Instant::now());
+                let result = tokio::time::timeout(left, handle(&job, config, store))
+                    .await
+                    .unwrap_or(Err(WorkError::TimedOut {
+                        seconds: left.as_secs(),
+                    }));
                 log_outcome(&job, &result);
                 deploy_key_refused |= matches!(
                     result,
@@ -563,6 +586,8 @@ mod tests {
         uploads_started: Mutex<usize>,
         /// A commit another worker writes to the key while this upload runs.
         racing_writer: Mutex<Option<String>>,
+        /// S3 stops answering: every read waits forever.
+        stalled: bool,
     }
 
     impl MemoryStore {
@@ -587,6 +612,9 @@ mod tests {
 
     impl ZipStore for MemoryStore {
         async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+            if self.stalled {
+                std::future::pending::<()>().await;
+            }
             Ok(self.object(key).map(|(commit, _)| Current {
                 etag: format!("\"{commit}\""),
                 commit: Some(commit),
@@ -652,6 +680,35 @@ mod tests {
             self.objects.lock().unwrap().remove(key);
             Ok(())
         }
+    }
+
+    /// A job still running at the invocation's deadline (less the margin)
+    /// is stopped and reported failed, with a reason that names the
+    /// setting, before Lambda's own timeout would kill it unlogged.
+    #[tokio::test]
+    async fn a_job_still_running_at_the_deadline_fails_with_the_reason() {
+        let store = MemoryStore {
+            stalled: true,
+            ..MemoryStore::default()
+        };
+        let body = serde_json::to_string(&job(Method::GitPull, NEW)).unwrap();
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({
+            "Records": [{ "messageId": "m-1", "body": body }]
+        }))
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let batch = handle_sqs(
+            event,
+            &config(DeployKeys::default(), None),
+            &store,
+            deadline,
+        )
+        .await;
+        assert_eq!(batch.response.batch_item_failures.len(), 1);
+        assert_eq!(batch.response.batch_item_failures[0].item_identifier, "m-1");
+        assert_eq!(store.uploads_started(), 0);
+        let reason = WorkError::TimedOut { seconds: 0 }.to_string();
+        assert!(reason.contains("lambda.worker_timeout_seconds"), "{reason}");
     }
 
     fn job(method: Method, commit: &str) -> Job {
