@@ -177,6 +177,7 @@ pub async fn sweep(client: &aws_sdk_secretsmanager::Client) -> Result<SweepConfi
             filters: filters_from_env()?,
             deploy_keys: worker.deploy_keys,
             known_hosts: worker.known_hosts,
+            api: worker.archive,
         },
         bucket,
         queue_url,

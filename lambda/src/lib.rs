@@ -27,6 +27,7 @@ pub mod fetch;
 pub mod filter;
 pub mod job;
 pub mod layout;
+pub mod listing;
 pub mod logging;
 pub mod pack;
 pub mod provider;

@@ -8,6 +8,12 @@
 //! filters with the `commit` of its zip, and gives a job for every ref
 //! whose zip is missing or stale.
 //!
+//! A stack that downloads zips has no deploy key: with the provider token
+//! it stores, the heads are listed through the provider's API instead
+//! (`archive::list_refs`), and the jobs download zips. Below an `org`,
+//! the repositories swept are those the org's API lists when there is a
+//! token, or else those that already have a zip in the bucket.
+//!
 //! The jobs are a webhook's, with a delivery id of the head's own, so two
 //! sweeps that find the same head queue it once (SQS deduplicates), and the
 //! worker's "already current" check makes a sweep that races a webhook
@@ -16,6 +22,7 @@
 //! ref is gone first).
 
 use crate::connection::{Connection, NotConnected};
+use crate::fetch::archive::{self, ArchiveError};
 use crate::fetch::git::{list_heads, FetchError};
 use crate::fetch::hostkeys::KnownHosts;
 use crate::fetch::keys::DeployKeys;
@@ -26,6 +33,7 @@ use crate::job::{Job, Method};
 use crate::layout::{object_key, ref_of_key, repo_of_key, GitRef, LayoutError};
 use crate::queue::JobQueue;
 use crate::store::{StoreError, ZipStore};
+use crate::worker::ArchiveAccess;
 
 /// What a sweep needs: what the stack is connected to, which refs build,
 /// and how to reach the Git server.
@@ -35,6 +43,10 @@ pub struct Sweeper {
     pub filters: Filters,
     pub deploy_keys: DeployKeys,
     pub known_hosts: KnownHosts,
+    /// The provider's API and token, if one is stored: heads are listed
+    /// there for a repository with no deploy key, and an org's
+    /// repositories are listed there.
+    pub api: Option<ArchiveAccess>,
 }
 
 /// A ref whose zip is missing or behind its head.
@@ -53,8 +65,11 @@ pub struct Stale {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Swept {
     pub repo: String,
-    /// Where its heads were listed.
+    /// Where its heads were listed: its clone URL, or the provider's API.
     pub url: String,
+    /// How its stale refs are built: git pull when the heads came over
+    /// SSH, zip download when they came from the API.
+    pub method: Method,
     pub stale: Vec<Stale>,
     /// Refs inside the filters whose zip holds their head.
     pub current: usize,
@@ -84,6 +99,8 @@ pub enum SweepError {
     #[error("{0}")]
     Fetch(#[from] FetchError),
     #[error("{0}")]
+    Api(#[from] ArchiveError),
+    #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Layout(#[from] LayoutError),
@@ -95,29 +112,11 @@ impl Sweeper {
     /// Lists `repo`'s heads and compares each with its zip.
     pub async fn sweep(&self, repo: &str, store: &impl ZipStore) -> Result<Swept, SweepError> {
         self.connection.check_repo(repo)?;
-        let url = self
-            .connection
-            .clone_url(repo)
-            .ok_or_else(|| SweepError::NoCloneUrl {
-                repo: repo.to_string(),
-            })?;
-        let key =
-            self.deploy_keys
-                .for_repo(repo)
-                .cloned()
-                .ok_or_else(|| SweepError::NoDeployKey {
-                    repo: repo.to_string(),
-                })?;
-        let heads = {
-            let (url, repo, known_hosts) =
-                (url.clone(), repo.to_string(), self.known_hosts.clone());
-            tokio::task::spawn_blocking(move || list_heads(&url, &repo, &key, &known_hosts))
-                .await
-                .expect("listing heads does not panic")?
-        };
+        let (url, method, heads) = self.heads(repo).await?;
         let mut swept = Swept {
             repo: repo.to_string(),
             url,
+            method,
             stale: Vec::new(),
             current: 0,
         };
@@ -155,6 +154,41 @@ impl Sweeper {
         Ok(swept)
     }
 
+    /// `repo`'s heads, where they were listed, and how to build them: over
+    /// SSH with its deploy key when it has one (no API quota spent), else
+    /// through the provider's API with the stored token.
+    async fn heads(
+        &self,
+        repo: &str,
+    ) -> Result<(String, Method, Vec<(String, String)>), SweepError> {
+        let key = self.deploy_keys.for_repo(repo).cloned();
+        if let (None, Some(api)) = (&key, &self.api) {
+            let (provider, name, api) = (self.connection.provider, repo.to_string(), api.clone());
+            let heads = tokio::task::spawn_blocking(move || {
+                archive::list_refs(provider, &name, &api.endpoints, &api.credentials)
+            })
+            .await
+            .expect("listing heads does not panic")?;
+            return Ok((format!("the {provider} API"), Method::ZipDownload, heads));
+        }
+        let url = self
+            .connection
+            .clone_url(repo)
+            .ok_or_else(|| SweepError::NoCloneUrl {
+                repo: repo.to_string(),
+            })?;
+        let key = key.ok_or_else(|| SweepError::NoDeployKey {
+            repo: repo.to_string(),
+        })?;
+        let (list_url, repo, known_hosts) =
+            (url.clone(), repo.to_string(), self.known_hosts.clone());
+        let heads =
+            tokio::task::spawn_blocking(move || list_heads(&list_url, &repo, &key, &known_hosts))
+                .await
+                .expect("listing heads does not panic")?;
+        Ok((url, Method::GitPull, heads))
+    }
+
     /// With `on_delete: delete`: each zip of `repo` whose ref the server no
     /// longer has, inside the filters, is stale with the head [`DELETED`].
     async fn gone(
@@ -188,24 +222,47 @@ impl Sweeper {
         Ok(())
     }
 
-    /// The repositories to sweep: `repos`, and below an `org` each
-    /// repository that already has a zip in the bucket. No API token is
-    /// needed; a repository that never had a push is found by its first
-    /// webhook.
+    /// The repositories to sweep: `repos`, and below an `org` every
+    /// repository the org's API lists when a token is stored, or else each
+    /// one that already has a zip in the bucket (a repository that never
+    /// had a push is then found by its first webhook).
     pub async fn connected_repos(&self, store: &impl ZipStore) -> Result<Vec<String>, SweepError> {
         let mut repos = self.connection.repos.clone();
-        if let Some(org) = &self.connection.org {
-            for key in store
-                .keys(&format!("{}/", org.trim_end_matches('/')))
-                .await?
-            {
-                let Some(repo) = repo_of_key(&key) else {
-                    continue;
-                };
-                let known = repos.iter().any(|r| r.eq_ignore_ascii_case(&repo));
-                if !known && self.connection.check_repo(&repo).is_ok() {
-                    repos.push(repo);
+        let Some(org) = &self.connection.org else {
+            return Ok(repos);
+        };
+        let org = org.trim_end_matches('/').to_string();
+        let listed = match &self.api {
+            Some(api) => {
+                let (provider, name, api) = (self.connection.provider, org.clone(), api.clone());
+                let listed = tokio::task::spawn_blocking(move || {
+                    archive::list_org_repos(provider, &name, &api.endpoints, &api.credentials)
+                })
+                .await
+                .expect("listing repositories does not panic");
+                match listed {
+                    Ok(listed) => Some(listed),
+                    Err(e) => {
+                        tracing::warn!(%org, error = %e, "sweep: could not list the org's repositories; sweeping those with zips");
+                        None
+                    }
                 }
+            }
+            None => None,
+        };
+        let found = match listed {
+            Some(listed) => listed,
+            None => store
+                .keys(&format!("{org}/"))
+                .await?
+                .iter()
+                .filter_map(|key| repo_of_key(key))
+                .collect(),
+        };
+        for repo in found {
+            let known = repos.iter().any(|r| r.eq_ignore_ascii_case(&repo));
+            if !known && self.connection.check_repo(&repo).is_ok() {
+                repos.push(repo);
             }
         }
         Ok(repos)
@@ -265,12 +322,13 @@ impl Sweeper {
             .iter()
             .map(|s| Job {
                 provider: self.connection.provider,
-                method: Method::GitPull,
+                method: swept.method,
                 repo: swept.repo.clone(),
                 git_ref: s.git_ref.clone(),
                 commit: s.head.clone(),
-                ssh_url: Some(swept.url.clone()),
-                project_id: None,
+                ssh_url: (swept.method == Method::GitPull).then(|| swept.url.clone()),
+                // GitLab's API takes the project's path where its id would go.
+                project_id: (swept.method == Method::ZipDownload).then(|| swept.repo.clone()),
                 delivery_id: format!("sweep-{}", s.head),
                 pusher: None,
             })
@@ -328,6 +386,7 @@ mod tests {
             filters: Filters::all(),
             deploy_keys: DeployKeys::default(),
             known_hosts: KnownHosts::with_extra("").unwrap(),
+            api: None,
         };
         let store = Listed(vec![
             "acme/api/main/acme_api.zip",
@@ -341,5 +400,41 @@ mod tests {
             sweeper.connected_repos(&store).await.unwrap(),
             ["acme/api", "solo/tool", "acme/web", "acme/platform/backend"]
         );
+    }
+
+    /// Heads listed through the API are built by zip download: no SSH URL,
+    /// and GitLab's project path where its id would go.
+    #[test]
+    fn heads_from_the_api_become_zip_download_jobs() {
+        let sweeper = Sweeper {
+            connection: Connection::new(
+                Provider::Gitlab,
+                vec!["acme/sub/api".into()],
+                None,
+                None,
+                "",
+            ),
+            filters: Filters::all(),
+            deploy_keys: DeployKeys::default(),
+            known_hosts: KnownHosts::with_extra("").unwrap(),
+            api: None,
+        };
+        let swept = Swept {
+            repo: "acme/sub/api".into(),
+            url: "the gitlab API".into(),
+            method: Method::ZipDownload,
+            stale: vec![Stale {
+                git_ref: "refs/heads/main".into(),
+                head: "a".repeat(40),
+                zip_commit: None,
+            }],
+            current: 0,
+        };
+        let jobs = sweeper.jobs(&swept);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].method, Method::ZipDownload);
+        assert_eq!(jobs[0].ssh_url, None);
+        assert_eq!(jobs[0].project_id.as_deref(), Some("acme/sub/api"));
+        assert_eq!(jobs[0].delivery_id, format!("sweep-{}", "a".repeat(40)));
     }
 }

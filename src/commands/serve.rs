@@ -95,6 +95,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCo
             filters: filters.clone(),
             deploy_keys: deploy_keys.clone(),
             known_hosts: known_hosts.clone(),
+            api: archive.clone(),
         },
     });
     let store = Store::new(crate::aws::s3_client(&aws), bucket);

@@ -59,7 +59,7 @@ struct Output<'a> {
 fn print_sweeps(sweeps: Option<&Part<logs::Sweeps>>) -> std::io::Result<()> {
     match sweeps {
         None => {
-            crate::out!("sweep: off (sweep.interval_minutes is 0, or the stack has no deploy key)")
+            crate::out!("sweep: off (sweep.interval_minutes is 0, or the stack has neither a deploy key nor a provider token)")
         }
         Some(Part::Unavailable { error }) => crate::out!("sweep: {error}"),
         Some(Part::Ok(s)) => {

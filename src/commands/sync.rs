@@ -1,22 +1,25 @@
 //! `git2s3 sync`: a sweep, now, from the CLI. It connects as the stack
 //! does (its provider, repositories, filters, known hosts and clone URL,
 //! from the deployed stack's parameters), lists each repository's heads
-//! with the stack's deploy key, and queues a job for every ref whose zip
+//! with the stack's deploy key (or, for a stack that downloads zips,
+//! through the provider's API with its stored token), and queues a job for every ref whose zip
 //! is missing or stale on the stack's job queue, after a yes.
 
 use std::process::ExitCode;
 
+use git2s3_lambda::fetch::archive::{Credentials, Endpoints};
 use git2s3_lambda::fetch::hostkeys::KnownHosts;
 use git2s3_lambda::filter::Filters;
 use git2s3_lambda::queue::{JobQueue, SqsQueue};
 use git2s3_lambda::store::Store;
 use git2s3_lambda::sweep::{Stale, Sweeper};
+use git2s3_lambda::worker::ArchiveAccess;
 use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat, SyncArgs};
 use crate::context::{self, Consent};
-use crate::deploy::keys;
+use crate::deploy::{keys, secrets};
 use crate::progress::Progress;
 
 /// One repository's sweep, or why it could not be swept.
@@ -84,13 +87,24 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             .with_on_delete(param("OnDelete").parse()?),
         deploy_keys: keys::load(&clients.secrets, &settings.ssh_key_secret_id()).await?,
         known_hosts: KnownHosts::with_extra(&known)?,
+        api: stack_token(clients, &settings.git_token_secret_id())
+            .await?
+            .map(|token| ArchiveAccess {
+                endpoints: Endpoints {
+                    api_url: api_url.clone(),
+                    ..Endpoints::default()
+                },
+                credentials: Credentials::Token(token),
+            }),
     };
-    if sweeper.deploy_keys.is_empty() {
+    if sweeper.deploy_keys.is_empty() && sweeper.api.is_none() {
         anyhow::bail!(
-            "stack {} has no deploy key ({} is missing): sync lists heads over SSH with it, so it \
-             needs the git-pull method (git2s3 init --method git-pull)",
+            "stack {} has neither a deploy key ({}) nor a provider token ({}): sync lists heads over \
+             SSH with the key, or through the provider's API with the token; run `git2s3 init` to \
+             store one",
             core.name,
-            settings.ssh_key_secret_id()
+            settings.ssh_key_secret_id(),
+            settings.git_token_secret_id()
         );
     }
     let progress = Progress::new();
@@ -192,4 +206,15 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The provider token the stack stores (`GitTokenSecretId`), if any.
+async fn stack_token(clients: &crate::aws::Clients, id: &str) -> anyhow::Result<Option<String>> {
+    match secrets::read(&clients.secrets, id).await {
+        Ok(token) => Ok(token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -213,17 +213,9 @@ impl ProviderApi for Bitbucket {
     }
 
     async fn repos(&self, workspace: &str) -> Result<Vec<String>, RegisterError> {
-        let list = self
-            .api
-            .list(
-                &format!("/repositories/{}?pagelen=100", encode(workspace)),
-                Paging::BodyNext,
-                REPOS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .filter_map(|r| r["full_name"].as_str().map(str::to_string))
-            .collect())
+        let listing =
+            git2s3_lambda::listing::org_repos(git2s3_lambda::Provider::Bitbucket, workspace)
+                .expect("every provider with an API lists an organization's repositories");
+        self.api.names(&listing, REPOS).await
     }
 }

@@ -240,17 +240,9 @@ impl ProviderApi for Server {
     }
 
     async fn repos(&self, project: &str) -> Result<Vec<String>, RegisterError> {
-        let list = self
-            .api
-            .list(
-                &format!("/rest/api/1.0/projects/{}/repos?limit=100", encode(project)),
-                Paging::StartLimit,
-                REPOS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .filter_map(|r| r["slug"].as_str().map(|slug| format!("{project}/{slug}")))
-            .collect())
+        let listing =
+            git2s3_lambda::listing::org_repos(git2s3_lambda::Provider::BitbucketServer, project)
+                .expect("every provider with an API lists an organization's repositories");
+        self.api.names(&listing, REPOS).await
     }
 }

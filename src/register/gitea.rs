@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::api::{
-    branch_head, encode, split_repo, text_at, Branches, Head, Hook, HookSpec, Key, ProviderApi,
-    Target, TokenOwner,
+    branch_head, split_repo, text_at, Branches, Head, Hook, HookSpec, Key, ProviderApi, Target,
+    TokenOwner,
 };
 use super::error::RegisterError;
 use super::github_layout;
@@ -184,17 +184,8 @@ impl ProviderApi for Gitea {
     }
 
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError> {
-        let list = self
-            .api
-            .list(
-                &format!("/orgs/{}/repos?{PAGE}", encode(org)),
-                Paging::TotalCount,
-                REPOS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .filter_map(|r| r["full_name"].as_str().map(str::to_string))
-            .collect())
+        let listing = git2s3_lambda::listing::org_repos(Provider::Gitea, org)
+            .expect("every provider with an API lists an organization's repositories");
+        self.api.names(&listing, REPOS).await
     }
 }

@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::api::{
-    branch_head, encode, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook,
-    HookSpec, Key, ProviderApi, Target, TokenOwner,
+    branch_head, scopes_header, split_repo, text_at, Branches, Delivery, Head, Hook, HookSpec, Key,
+    ProviderApi, Target, TokenOwner,
 };
 use super::error::RegisterError;
 use super::github_layout;
@@ -203,17 +203,8 @@ impl ProviderApi for GitHub {
     }
 
     async fn repos(&self, org: &str) -> Result<Vec<String>, RegisterError> {
-        let list = self
-            .api
-            .list(
-                &format!("/orgs/{}/repos?per_page=100", encode(org)),
-                Paging::LinkHeader,
-                REPOS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .filter_map(|r| r["full_name"].as_str().map(str::to_string))
-            .collect())
+        let listing = git2s3_lambda::listing::org_repos(git2s3_lambda::Provider::Github, org)
+            .expect("every provider with an API lists an organization's repositories");
+        self.api.names(&listing, REPOS).await
     }
 }

@@ -217,20 +217,8 @@ impl ProviderApi for GitLab {
     }
 
     async fn repos(&self, group: &str) -> Result<Vec<String>, RegisterError> {
-        let list = self
-            .api
-            .list(
-                &format!(
-                    "/groups/{}/projects?include_subgroups=true&per_page=100",
-                    encode(group)
-                ),
-                Paging::NextPageHeader,
-                REPOS,
-            )
-            .await?;
-        Ok(list
-            .iter()
-            .filter_map(|p| p["path_with_namespace"].as_str().map(str::to_string))
-            .collect())
+        let listing = git2s3_lambda::listing::org_repos(git2s3_lambda::Provider::Gitlab, group)
+            .expect("every provider with an API lists an organization's repositories");
+        self.api.names(&listing, REPOS).await
     }
 }

@@ -9,26 +9,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub use git2s3_lambda::listing::Paging;
+use git2s3_lambda::listing::MAX_PAGES;
 use git2s3_lambda::secure_url::{may_carry_credentials, MAX_REDIRECTS};
 
 use super::error::RegisterError;
-
-/// How a provider says where the next page is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paging {
-    /// GitHub: a `Link: <…>; rel="next"` header.
-    LinkHeader,
-    /// GitLab: an `x-next-page` header with the page number (empty on the last).
-    NextPageHeader,
-    /// Bitbucket Cloud: a `next` URL in the body, items in `values`.
-    BodyNext,
-    /// Bitbucket Data Center: `isLastPage` and `nextPageStart` in the body.
-    StartLimit,
-    /// Gitea and Forgejo: `page=N`, and an `X-Total-Count` header with the
-    /// number of items in all pages (the server's page size may be smaller
-    /// than the `limit` asked for).
-    TotalCount,
-}
 
 /// What to say about a 403 or 404, per kind of call.
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +157,19 @@ impl Api {
         }
     }
 
+    /// The name of every item of `listing` (`git2s3_lambda::listing`).
+    pub async fn names(
+        &self,
+        listing: &git2s3_lambda::listing::Listing,
+        rights: Rights,
+    ) -> Result<Vec<String>, RegisterError> {
+        let list = self.list(&listing.path, listing.paging, rights).await?;
+        Ok(list
+            .iter()
+            .filter_map(|item| listing.name_of(item))
+            .collect())
+    }
+
     /// Every item of a paginated list.
     pub async fn list(
         &self,
@@ -180,49 +178,19 @@ impl Api {
         rights: Rights,
     ) -> Result<Vec<Value>, RegisterError> {
         let mut items = Vec::new();
-        let mut page_number = 1;
         let mut next = Some(path.to_string());
-        while let Some(page) = next.take() {
+        for page_number in 1..=MAX_PAGES {
+            let Some(page) = next.take() else { break };
             // The token goes only to the API it was given for.
             if page.contains("://") && !page.starts_with(&format!("{}/", self.base)) {
                 tracing::warn!(next = %page, "not following a next-page link to another server");
                 break;
             }
             let (body, headers) = self.call(Method::GET, &page, None, rights).await?;
-            match paging {
-                Paging::LinkHeader | Paging::NextPageHeader | Paging::TotalCount => {
-                    items.extend(body.as_array().cloned().unwrap_or_default());
-                }
-                Paging::BodyNext | Paging::StartLimit => {
-                    items.extend(body["values"].as_array().cloned().unwrap_or_default());
-                }
-            }
-            next = match paging {
-                Paging::LinkHeader => link_next(&headers),
-                Paging::NextPageHeader => header(&headers, "x-next-page")
-                    .filter(|p| !p.is_empty())
-                    .map(|p| with_query(path, "page", &p)),
-                Paging::BodyNext => body["next"].as_str().map(str::to_string),
-                Paging::TotalCount => {
-                    let total = header(&headers, "x-total-count").and_then(|t| t.parse().ok());
-                    let got = body.as_array().map_or(0, Vec::len);
-                    page_number += 1;
-                    match total {
-                        Some(total) if got > 0 && items.len() < total => {
-                            Some(with_query(path, "page", &page_number.to_string()))
-                        }
-                        _ => None,
-                    }
-                }
-                Paging::StartLimit => {
-                    match (body["isLastPage"].as_bool(), body["nextPageStart"].as_u64()) {
-                        (Some(false), Some(start)) => {
-                            Some(with_query(path, "start", &start.to_string()))
-                        }
-                        _ => None,
-                    }
-                }
-            };
+            items.extend(paging.items(&body));
+            next = paging.next(path, page_number, items.len(), &body, &|name| {
+                header(&headers, name)
+            });
         }
         Ok(items)
     }
@@ -233,35 +201,6 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(HeaderName::from_bytes(name.as_bytes()).ok()?)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string())
-}
-
-/// `path` with `key=value` set in its query string.
-fn with_query(path: &str, key: &str, value: &str) -> String {
-    let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut pairs: Vec<String> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with(&format!("{key}=")))
-        .map(str::to_string)
-        .collect();
-    pairs.push(format!("{key}={value}"));
-    format!("{base}?{}", pairs.join("&"))
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn link_next(headers: &HeaderMap) -> Option<String> {
-    let link = header(headers, "link")?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
-    })
 }
 
 /// How long the provider asks us to wait, if this answer is a rate limit.
@@ -396,35 +335,6 @@ mod tests {
             );
         }
         h
-    }
-
-    #[test]
-    fn finds_the_next_page_in_a_link_header() {
-        let h = headers(&[(
-            "link",
-            "<https://api.github.com/repositories/1/hooks?page=3>; rel=\"next\", <https://api.github.com/repositories/1/hooks?page=5>; rel=\"last\"",
-        )]);
-        assert_eq!(
-            link_next(&h).unwrap(),
-            "https://api.github.com/repositories/1/hooks?page=3"
-        );
-        assert_eq!(
-            link_next(&headers(&[("link", "<https://x/?page=1>; rel=\"prev\"")])),
-            None
-        );
-    }
-
-    #[test]
-    fn sets_a_query_parameter_once() {
-        assert_eq!(
-            with_query("/projects/1/hooks?per_page=100", "page", "2"),
-            "/projects/1/hooks?per_page=100&page=2"
-        );
-        assert_eq!(
-            with_query("/x?page=2&per_page=100", "page", "3"),
-            "/x?per_page=100&page=3"
-        );
-        assert_eq!(with_query("/x", "start", "25"), "/x?start=25");
     }
 
     #[test]

@@ -55,10 +55,18 @@ async fn commit_of_ref(
         .replacen("heads/", "refs/heads/", 1)
         .replacen("tags/", "refs/tags/", 1);
     let out = std::process::Command::new("git")
-        .args(["rev-parse", &format!("{name}^{{commit}}")])
+        .args(["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")])
         .current_dir(&archives.repo)
         .output()
         .unwrap();
+    if !out.status.success() {
+        // GitHub's answer for a ref the repository does not have.
+        return (
+            StatusCode::NOT_FOUND,
+            "{\"message\":\"No commit found for SHA\"}",
+        )
+            .into_response();
+    }
     let sha = String::from_utf8(out.stdout).unwrap().trim().to_string();
     // GitHub's commit object: the message and author under `commit`.
     axum::Json(serde_json::json!({
@@ -85,10 +93,93 @@ async fn codeload(
     ([("content-type", "application/zip")], out.stdout).into_response()
 }
 
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+/// GitHub's `GET /orgs/{org}/repos`: `acme/web` on the first page, with a
+/// `Link` to the second, which holds `acme/api`.
+async fn org_repos(Path(org): Path<String>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !authorized(&headers) || org != "acme" {
+        return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response();
+    }
+    let second = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|p| p == "page=2");
+    match second.then_some("2") {
+        None | Some("1") => (
+            [(
+                "link",
+                format!("<http://{host}/orgs/acme/repos?per_page=100&page=2>; rel=\"next\""),
+            )],
+            axum::Json(serde_json::json!([{ "full_name": "acme/web" }])),
+        )
+            .into_response(),
+        _ => axum::Json(serde_json::json!([{ "full_name": "acme/api" }])).into_response(),
+    }
+}
+
+/// GitHub's `GET /repos/{owner}/{repo}`: the repository, for the worker's
+/// check that a ref's 404 means it is gone.
+async fn repository(headers: HeaderMap) -> Response {
+    match authorized(&headers) {
+        true => axum::Json(serde_json::json!({ "full_name": "acme/web" })).into_response(),
+        false => (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response(),
+    }
+}
+
+/// GitHub's branches and tags lists: `{name, commit: {sha}}`, a tag's
+/// commit peeled, as `git for-each-ref` gives them from the repository.
+async fn refs_list(
+    State(archives): State<Arc<Archives>>,
+    Path((_owner, _repo, kind)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let prefix = match kind.as_str() {
+        "branches" => "refs/heads",
+        "tags" => "refs/tags",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if !authorized(&headers) {
+        return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response();
+    }
+    let out = std::process::Command::new("git")
+        .args([
+            "for-each-ref",
+            "--format=%(refname:lstrip=2) %(objectname) %(*objectname)",
+            prefix,
+        ])
+        .current_dir(&archives.repo)
+        .output()
+        .unwrap();
+    let items: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut f = line.split(' ');
+            let (name, object, peeled) =
+                (f.next().unwrap(), f.next().unwrap(), f.next().unwrap_or(""));
+            let sha = if peeled.is_empty() { object } else { peeled };
+            serde_json::json!({ "name": name, "commit": { "sha": sha } })
+        })
+        .collect();
+    axum::Json(items).into_response()
+}
+
 async fn provider(repo: PathBuf) -> SocketAddr {
     let app = Router::new()
         .route("/repos/{owner}/{repo}/zipball/{sha}", get(zipball))
         .route("/repos/{owner}/{repo}/commits/{*ref}", get(commit_of_ref))
+        .route("/repos/{owner}/{repo}/{kind}", get(refs_list))
+        .route("/repos/{owner}/{repo}", get(repository))
+        .route("/orgs/{org}/repos", get(org_repos))
         .route("/codeload/{owner}/{repo}/legacy.zip/{sha}", get(codeload))
         .with_state(Arc::new(Archives { repo }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -189,6 +280,99 @@ async fn github_enterprise_zipball_lands_without_its_top_folder() {
         archive.by_name("bin/tool").unwrap().unix_mode(),
         Some(0o100755)
     );
+    assert!(
+        !server.log_text().contains(TOKEN),
+        "the token is in the log"
+    );
+}
+
+/// A stack that downloads zips has no deploy key: its sweep lists the
+/// org's repositories (two pages) and each one's branches and tags through
+/// the provider's API with the token, and builds every ref, no webhook
+/// sent. With `on_delete: delete`, a branch deleted on the server gets a
+/// delete marker, once the API says it is gone and the repository is
+/// still readable; the other refs keep their zips.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zip_download_stack_is_swept_through_the_api_and_a_gone_branch_deleted() {
+    let s3 = git2s3::aws::s3_client(&moto().sdk_config().await);
+    let bucket = "zipdl-sweep";
+    crate::moto::versioned_bucket(&s3, bucket).await;
+    let origin = tempfile::tempdir().unwrap();
+    let work = WorkTree::new(origin.path());
+    work.write("README.md", b"# swept\n");
+    let sha = work.commit("first");
+    work.git(&["branch", "dev"]);
+    work.git(&["tag", "-a", "v1", "-m", "one"]);
+    let addr = provider(work.dir.path().to_path_buf()).await;
+    let api = format!("http://{addr}");
+    let server = Server::start_with(
+        bucket,
+        &["--sweep-every".to_string(), "1s".to_string()],
+        &[
+            ("GIT2S3_GIT_TOKEN", TOKEN),
+            ("GIT2S3_PROVIDER", "github-enterprise"),
+            ("GIT2S3_API_URL", &api),
+            ("GIT2S3_ON_DELETE", "delete"),
+        ],
+    );
+    for repo in ["acme/web", "acme/api"] {
+        let name = repo.replace('/', "_");
+        for git_ref in ["main", "dev", "tags/v1"] {
+            let key = format!("{repo}/{git_ref}/{name}.zip");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (meta, _) = wait_for_zip(&s3, bucket, &key, &server).await;
+                if meta["commit"] == sha {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{key}: {meta:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(server.log_text().contains("sweep: stale, queueing"));
+
+    work.git(&["branch", "-D", "dev"]);
+    let gone = "acme/web/dev/acme_web.zip";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s3
+        .head_object()
+        .bucket(bucket)
+        .key(gone)
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let versions = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(gone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "the old zip is kept as a version"
+    );
+    assert_eq!(versions.delete_markers().len(), 1);
+    for key in [
+        "acme/web/main/acme_web.zip",
+        "acme/web/tags/v1/acme_web.zip",
+    ] {
+        assert!(
+            s3.head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .is_ok(),
+            "{key}"
+        );
+    }
     assert!(
         !server.log_text().contains(TOKEN),
         "the token is in the log"

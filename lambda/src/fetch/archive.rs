@@ -13,6 +13,7 @@
 use std::io::{self, BufRead, Write};
 
 use crate::job::Job;
+use crate::listing::{Listing, MAX_PAGES};
 use reqwest::Url;
 
 use crate::secure_url::{
@@ -122,13 +123,13 @@ fn check_url(url: &str) -> Result<(), ArchiveError> {
 
 /// The API base for the job's provider: `api_url` for a self-hosted
 /// server (which must be given), else the public service's.
-fn api_base(job: &Job, endpoints: &Endpoints, public: &str) -> Result<String, ArchiveError> {
-    let base = match (job.provider, &endpoints.api_url) {
-        (p, None) if p.needs_api_url() => {
-            return Err(ArchiveError::NoApiUrl {
-                provider: job.provider,
-            })
-        }
+fn api_base(
+    provider: Provider,
+    endpoints: &Endpoints,
+    public: &str,
+) -> Result<String, ArchiveError> {
+    let base = match (provider, &endpoints.api_url) {
+        (p, None) if p.needs_api_url() => return Err(ArchiveError::NoApiUrl { provider }),
         // github.com's API is always its own; an api_url means Enterprise.
         (Provider::Github, _) | (_, None) => public.to_string(),
         (_, Some(own)) => own.clone(),
@@ -153,11 +154,11 @@ pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveEr
     let commit = encode_segment(&job.commit);
     let url = match job.provider {
         Provider::Github | Provider::GithubEnterprise => {
-            let api = api_base(job, endpoints, &endpoints.github)?;
+            let api = api_base(job.provider, endpoints, &endpoints.github)?;
             format!("{api}/repos/{repo}/zipball/{commit}")
         }
         Provider::Gitlab => {
-            let api = api_base(job, endpoints, &endpoints.gitlab)?;
+            let api = api_base(job.provider, endpoints, &endpoints.gitlab)?;
             let id = project_id(job)?;
             format!("{api}/projects/{id}/repository/archive.zip?sha={commit}")
         }
@@ -166,14 +167,14 @@ pub fn archive_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveEr
             format!("{web}/{repo}/get/{commit}.zip")
         }
         Provider::BitbucketServer => {
-            let api = api_base(job, endpoints, "")?;
+            let api = api_base(job.provider, endpoints, "")?;
             format!(
                 "{api}/rest/api/latest/projects/{repo_dc}/archive?at={commit}&format=zip",
                 repo_dc = data_center_repo(&job.repo)
             )
         }
         Provider::Gitea | Provider::Forgejo => {
-            let api = api_base(job, endpoints, "")?;
+            let api = api_base(job.provider, endpoints, "")?;
             format!("{api}/repos/{repo}/archive/{commit}.zip")
         }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
@@ -214,7 +215,7 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<HeadAt, ArchiveError> {
     };
     let head = match job.provider {
         Provider::Github | Provider::GithubEnterprise => {
-            let api = api_base(job, endpoints, &endpoints.github)?;
+            let api = api_base(job.provider, endpoints, &endpoints.github)?;
             let kind = if tag { "tags" } else { "heads" };
             at(
                 format!("{api}/repos/{repo}/commits/{kind}/{}", encode_path(name)),
@@ -224,7 +225,7 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<HeadAt, ArchiveError> {
             )
         }
         Provider::Gitlab => {
-            let api = api_base(job, endpoints, &endpoints.gitlab)?;
+            let api = api_base(job.provider, endpoints, &endpoints.gitlab)?;
             let id = project_id(job)?;
             let kind = if tag { "tags" } else { "branches" };
             let name = encode_segment(name);
@@ -247,7 +248,7 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<HeadAt, ArchiveError> {
             )
         }
         Provider::BitbucketServer => {
-            let api = api_base(job, endpoints, "")?;
+            let api = api_base(job.provider, endpoints, "")?;
             let until = encode_segment(&git_ref.full_name());
             let repo = data_center_repo(&job.repo);
             at(
@@ -258,7 +259,7 @@ fn head_url(job: &Job, endpoints: &Endpoints) -> Result<HeadAt, ArchiveError> {
             )
         }
         Provider::Gitea | Provider::Forgejo => {
-            let api = api_base(job, endpoints, "")?;
+            let api = api_base(job.provider, endpoints, "")?;
             let name = encode_segment(name);
             match tag {
                 // A tag's answer names its commit only.
@@ -450,12 +451,12 @@ fn repo_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveError> {
         Provider::Github | Provider::GithubEnterprise => {
             format!(
                 "{}/repos/{repo}",
-                api_base(job, endpoints, &endpoints.github)?
+                api_base(job.provider, endpoints, &endpoints.github)?
             )
         }
         Provider::Gitlab => format!(
             "{}/projects/{}",
-            api_base(job, endpoints, &endpoints.gitlab)?,
+            api_base(job.provider, endpoints, &endpoints.gitlab)?,
             project_id(job)?
         ),
         Provider::Bitbucket => format!(
@@ -464,11 +465,11 @@ fn repo_url(job: &Job, endpoints: &Endpoints) -> Result<String, ArchiveError> {
         ),
         Provider::BitbucketServer => format!(
             "{}/rest/api/latest/projects/{}",
-            api_base(job, endpoints, "")?,
+            api_base(job.provider, endpoints, "")?,
             data_center_repo(&job.repo)
         ),
         Provider::Gitea | Provider::Forgejo => {
-            format!("{}/repos/{repo}", api_base(job, endpoints, "")?)
+            format!("{}/repos/{repo}", api_base(job.provider, endpoints, "")?)
         }
         Provider::Generic => return Err(ArchiveError::NoArchiveApi(job.provider)),
     };
@@ -532,6 +533,107 @@ pub fn head(
         subject: text(at.message).and_then(|m| m.lines().next().map(str::to_string)),
         author: text(at.author),
     })
+}
+
+/// The provider's REST API base, which [`crate::listing`]'s paths are below.
+fn rest_base(provider: Provider, endpoints: &Endpoints) -> Result<String, ArchiveError> {
+    match provider {
+        Provider::Github | Provider::GithubEnterprise => {
+            api_base(provider, endpoints, &endpoints.github)
+        }
+        Provider::Gitlab => api_base(provider, endpoints, &endpoints.gitlab),
+        Provider::Bitbucket => Ok(endpoints.bitbucket_api.trim_end_matches('/').to_string()),
+        Provider::BitbucketServer | Provider::Gitea | Provider::Forgejo => {
+            api_base(provider, endpoints, "")
+        }
+        Provider::Generic => Err(ArchiveError::NoArchiveApi(provider)),
+    }
+}
+
+impl Session {
+    /// Every item of `listing`, page by page (at most [`MAX_PAGES`]). A
+    /// next page on another origin than the API's is not followed: the
+    /// token goes only to the API it was given for.
+    fn list(&self, base: &str, listing: &Listing) -> Result<Vec<serde_json::Value>, ArchiveError> {
+        let first = format!("{base}{}", listing.path);
+        check_url(&first)?;
+        let origin = Url::parse(&first)
+            .map_err(|e| http_error(&first, &e))?
+            .origin();
+        let mut items = Vec::new();
+        let mut next = Some(first.clone());
+        for page in 1..=MAX_PAGES {
+            let Some(url) = next.take() else { break };
+            let url = match Url::parse(&url) {
+                Ok(u) => u,
+                // A path, as GitLab's and Gitea's next pages are built.
+                Err(_) => Url::parse(&format!("{base}{url}")).map_err(|e| http_error(&url, &e))?,
+            };
+            if url.origin() != origin {
+                tracing::warn!(next = %url, "not following a next-page link to another server");
+                break;
+            }
+            let response = self.get_ok(url.as_str())?;
+            let headers = response.headers().clone();
+            let body: serde_json::Value =
+                response.json().map_err(|e| http_error(url.as_str(), &e))?;
+            items.extend(listing.paging.items(&body));
+            next = listing
+                .paging
+                .next(&first, page, items.len(), &body, &|name| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.trim().to_string())
+                });
+        }
+        Ok(items)
+    }
+}
+
+/// Every branch and tag of `repo` and the commit each points at, through
+/// the provider's API (as `git ls-remote` lists them over SSH): how a
+/// stack that downloads zips, and has no deploy key, is swept.
+pub fn list_refs(
+    provider: Provider,
+    repo: &str,
+    endpoints: &Endpoints,
+    credentials: &Credentials,
+) -> Result<Vec<(String, String)>, ArchiveError> {
+    let lists = crate::listing::refs(provider, repo).ok_or(ArchiveError::NoArchiveApi(provider))?;
+    let base = rest_base(provider, endpoints)?;
+    let session = Session::new(provider, endpoints, credentials)?;
+    let mut heads = Vec::new();
+    for list in &lists {
+        for item in session.list(&base, &list.listing)? {
+            if let Some((name, commit)) = list.head_of(&item) {
+                if crate::webhook::is_commit_sha(&commit) {
+                    heads.push((name, commit.to_ascii_lowercase()));
+                }
+            }
+        }
+    }
+    Ok(heads)
+}
+
+/// The repositories of `org`, through the provider's API, by their
+/// `owner/repo` names: what the sweep covers below an `org` when a token
+/// is stored.
+pub fn list_org_repos(
+    provider: Provider,
+    org: &str,
+    endpoints: &Endpoints,
+    credentials: &Credentials,
+) -> Result<Vec<String>, ArchiveError> {
+    let listing =
+        crate::listing::org_repos(provider, org).ok_or(ArchiveError::NoArchiveApi(provider))?;
+    let base = rest_base(provider, endpoints)?;
+    let session = Session::new(provider, endpoints, credentials)?;
+    Ok(session
+        .list(&base, &listing)?
+        .iter()
+        .filter_map(|item| listing.name_of(item))
+        .collect())
 }
 
 /// Downloads the job's archive and writes it, top folder stripped, into `zip`.
@@ -892,6 +994,67 @@ mod tests {
         .into_bytes();
         out.extend_from_slice(body);
         out
+    }
+
+    /// The sweep's listing through the API: a repository's branches and
+    /// tags on two pages each (GitHub's `Link` header), every request with
+    /// the token; a next page on another server is never asked for, so
+    /// the token never goes there.
+    #[test]
+    fn refs_are_listed_page_by_page_and_never_from_another_server() {
+        let (other, elsewhere_seen) = server(|_| http("200 OK", "", b"[]"));
+        let (url, seen) = server(move |head| {
+            let path = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let host = head
+                .lines()
+                .find_map(|l| l.strip_prefix("host: "))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let sha = |c: char| c.to_string().repeat(40);
+            match path.as_str() {
+                "/repos/acme/api/branches?per_page=100" => http(
+                    "200 OK",
+                    &format!("link: <http://{host}/repos/acme/api/branches?per_page=100&page=2>; rel=\"next\"\r\n"),
+                    format!(r#"[{{"name":"main","commit":{{"sha":"{}"}}}}]"#, sha('a')).as_bytes(),
+                ),
+                "/repos/acme/api/branches?per_page=100&page=2" => http(
+                    "200 OK",
+                    "",
+                    format!(r#"[{{"name":"dev","commit":{{"sha":"{}"}}}}]"#, sha('B')).as_bytes(),
+                ),
+                "/repos/acme/api/tags?per_page=100" => http(
+                    "200 OK",
+                    &format!("link: <{other}/steal?page=2>; rel=\"next\"\r\n"),
+                    format!(r#"[{{"name":"v1","commit":{{"sha":"{}"}}}},{{"name":"bad","commit":{{"sha":"xyz"}}}}]"#, sha('c')).as_bytes(),
+                ),
+                _ => http("404 Not Found", "", b"{}"),
+            }
+        });
+        let endpoints = Endpoints {
+            api_url: Some(url.clone()),
+            ..Endpoints::default()
+        };
+        let token = Credentials::Token("ghp_notARealToken".into());
+        let heads = list_refs(Provider::GithubEnterprise, "acme/api", &endpoints, &token).unwrap();
+        assert_eq!(
+            heads,
+            [
+                ("refs/heads/main".to_string(), "a".repeat(40)),
+                ("refs/heads/dev".to_string(), "b".repeat(40)),
+                ("refs/tags/v1".to_string(), "c".repeat(40)),
+            ]
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen
+            .iter()
+            .all(|h| h.contains("authorization: Bearer ghp_notARealToken")));
+        assert!(elsewhere_seen.lock().unwrap().is_empty());
     }
 
     /// Attack: the configured API answers 302 to another host. reqwest
