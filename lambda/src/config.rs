@@ -24,6 +24,8 @@ pub enum Role {
     Worker,
     /// The scheduled sweep: every connected ref's head against its zip.
     Sweep,
+    /// A pipeline run, told on its commit (the pipeline stack's function).
+    Report,
 }
 
 /// What is missing or wrong in the Lambda's configuration.
@@ -31,7 +33,7 @@ pub enum Role {
 pub enum ConfigError {
     #[error("{0} is not set: deploy this function with the git2s3 stack, which sets it")]
     Missing(&'static str),
-    #[error("GIT2S3_ROLE is `{0}`: it must be `receiver`, `worker` or `sweep`")]
+    #[error("GIT2S3_ROLE is `{0}`: it must be `receiver`, `worker`, `sweep` or `report`")]
     BadRole(String),
     #[error("{var}: {message}")]
     Invalid { var: &'static str, message: String },
@@ -58,6 +60,7 @@ impl Role {
             "receiver" => Ok(Role::Receiver),
             "worker" => Ok(Role::Worker),
             "sweep" => Ok(Role::Sweep),
+            "report" => Ok(Role::Report),
             other => Err(ConfigError::BadRole(other.to_string())),
         }
     }
@@ -231,6 +234,37 @@ pub async fn worker(
         },
         bucket,
     ))
+}
+
+/// What the report role runs with.
+pub struct ReportConfig {
+    pub provider: Provider,
+    /// The pipeline's source zip: `GIT2S3_SOURCE_BUCKET`, `GIT2S3_SOURCE_KEY`.
+    pub bucket: String,
+    pub key: String,
+    pub statuses: crate::report::HttpStatuses,
+}
+
+/// The report role's settings: the provider and its API
+/// (`GIT2S3_PROVIDER`, `GIT2S3_PROVIDER_API_URL`), the pipeline's source
+/// zip, and the token with the status scope
+/// (`GIT2S3_STATUS_TOKEN_SECRET_ID`).
+pub async fn report(client: &aws_sdk_secretsmanager::Client) -> Result<ReportConfig, ConfigError> {
+    let provider = connection_from_env()?.provider;
+    let id = required("GIT2S3_STATUS_TOKEN_SECRET_ID")?;
+    let token = read_secret(client, &id).await?.trim().to_string();
+    Ok(ReportConfig {
+        provider,
+        bucket: required("GIT2S3_SOURCE_BUCKET")?,
+        key: required("GIT2S3_SOURCE_KEY")?,
+        statuses: crate::report::HttpStatuses::new(
+            Endpoints {
+                api_url: var("GIT2S3_PROVIDER_API_URL"),
+                ..Endpoints::default()
+            },
+            Credentials::Token(token),
+        ),
+    })
 }
 
 /// The Bitbucket OAuth consumer secret: `{"key": "…", "secret": "…"}`.

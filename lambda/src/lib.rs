@@ -34,6 +34,7 @@ pub mod provider;
 pub mod queue;
 pub mod receiver;
 pub mod reloading;
+pub mod report;
 pub mod secure_url;
 pub mod snapshot;
 pub mod store;

@@ -8,6 +8,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use git2s3_lambda::config::{self, Role};
 use git2s3_lambda::queue::SqsQueue;
 use git2s3_lambda::reloading::{self, Reloading};
+use git2s3_lambda::report::{CodePipelineExecutions, ReportError, Reporter, S3ZipVersions};
 use git2s3_lambda::store::{self, Store};
 use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -74,6 +75,41 @@ async fn run() -> Result<(), Error> {
                 }
                 Ok::<_, Error>(batch.response)
             }))
+            .await
+        }
+        Role::Report => {
+            let config = config::report(&secrets).await?;
+            let reporter = Reporter {
+                provider: config.provider,
+                executions: CodePipelineExecutions(aws_sdk_codepipeline::Client::new(&aws)),
+                zips: S3ZipVersions {
+                    client: store::s3_client(&aws),
+                    bucket: config.bucket,
+                    key: config.key,
+                },
+                statuses: config.statuses,
+            };
+            let reporter = &reporter;
+            lambda_runtime::run(service_fn(
+                move |event: LambdaEvent<serde_json::Value>| async move {
+                    match reporter.handle(&event.payload).await {
+                        Ok(done) => {
+                            tracing::info!(report = %serde_json::to_string(&done)?, "reported");
+                            Ok::<_, Error>(serde_json::to_value(done)?)
+                        }
+                        // A refused status is final: say why, and do not
+                        // have Lambda try the event again.
+                        Err(e @ ReportError::Refused { .. }) => {
+                            tracing::error!(error = %e, "commit status refused");
+                            Ok(serde_json::json!({ "outcome": "refused", "error": e.to_string() }))
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "report failed");
+                            Err(e.into())
+                        }
+                    }
+                },
+            ))
             .await
         }
         Role::Sweep => {

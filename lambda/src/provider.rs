@@ -12,6 +12,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The `Accept` header of every GitHub REST call: GitHub's media type,
+/// and plain JSON beside it (Prism, serving GitHub's own API description,
+/// refuses the bare media type).
+pub const GITHUB_ACCEPT: &str = "application/vnd.github+json, application/json";
+
+/// The REST API version every GitHub call asks for (`X-GitHub-Api-Version`).
+pub const GITHUB_API_VERSION: &str = "2022-11-28";
+
 /// A Git hosting service, or a plain SSH server that runs git2s3's
 /// post-receive hook (`generic`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

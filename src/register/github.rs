@@ -50,14 +50,13 @@ impl GitHub {
             AUTHORIZATION,
             secret_header(&format!("Bearer {}", token.trim()))?,
         );
-        // Prism (GitHub's own API description) refuses a bare vnd.github+json.
         headers.insert(
             ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json, application/json"),
+            HeaderValue::from_static(git2s3_lambda::provider::GITHUB_ACCEPT),
         );
         headers.insert(
             "x-github-api-version",
-            HeaderValue::from_static("2022-11-28"),
+            HeaderValue::from_static(git2s3_lambda::provider::GITHUB_API_VERSION),
         );
         Ok(GitHub {
             api: Api::new("GitHub", base, headers)?,

@@ -14,6 +14,7 @@
 //! - [`runtime`]: the `bootstrap` binary under cargo-lambda's emulator, in both roles;
 //! - [`deploy`]: `init`, `update-stack`, `status`, `destroy` against moto;
 //! - [`iam`]: docs/iam.md against the calls the code makes, in a moto that enforces IAM;
+//! - [`report`]: build status on the commit: Prism for GitHub, wiremock for the others, the `report` role in the emulator;
 //! - [`register`]: register-webhook against a local mock of each provider;
 //! - [`prism`]: register-webhook against GitHub's own API description, served by Prism;
 //! - [`stack`]: the rendered templates deployed, read, updated and deleted in moto;
@@ -39,6 +40,7 @@ mod proxy;
 mod queue;
 mod register;
 mod render;
+mod report;
 mod rotate;
 mod runtime;
 mod server;

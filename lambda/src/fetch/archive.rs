@@ -346,7 +346,7 @@ fn bitbucket_token(
 /// An authenticated client for one provider's API. Redirects are followed
 /// here, not by reqwest: a credential goes only to the origin it was given
 /// for (`secure_url::may_carry_credentials`), and never over plain http.
-struct Session {
+pub(crate) struct Session {
     client: reqwest::blocking::Client,
     provider: Provider,
     /// The header the credential goes in, and its value.
@@ -354,7 +354,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(
+    pub(crate) fn new(
         provider: Provider,
         endpoints: &Endpoints,
         credentials: &Credentials,
@@ -394,8 +394,8 @@ impl Session {
                 request = request.header(self.credential.0, &self.credential.1);
                 if matches!(self.provider, Provider::Github | Provider::GithubEnterprise) {
                     request = request
-                        .header("accept", "application/vnd.github+json")
-                        .header("x-github-api-version", "2022-11-28");
+                        .header("accept", crate::provider::GITHUB_ACCEPT)
+                        .header("x-github-api-version", crate::provider::GITHUB_API_VERSION);
                 }
             }
             let response = request
@@ -419,6 +419,31 @@ impl Session {
             url,
             &format!("more than {MAX_REDIRECTS} redirects"),
         ))
+    }
+
+    /// POSTs `body` as JSON to `url` with the credential; no redirect is
+    /// followed (a write goes to the API it was given for, or nowhere).
+    /// Returns the status and the answer's text.
+    pub(crate) fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, String), ArchiveError> {
+        check_url(url)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(self.credential.0, &self.credential.1)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if matches!(self.provider, Provider::Github | Provider::GithubEnterprise) {
+            request = request
+                .header("accept", crate::provider::GITHUB_ACCEPT)
+                .header("x-github-api-version", crate::provider::GITHUB_API_VERSION);
+        }
+        let response = request.send().map_err(|e| http_error(url, &e))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().unwrap_or_default()))
     }
 
     /// GET `url`, refusing any status but 200.
@@ -536,7 +561,7 @@ pub fn head(
 }
 
 /// The provider's REST API base, which [`crate::listing`]'s paths are below.
-fn rest_base(provider: Provider, endpoints: &Endpoints) -> Result<String, ArchiveError> {
+pub(crate) fn rest_base(provider: Provider, endpoints: &Endpoints) -> Result<String, ArchiveError> {
     match provider {
         Provider::Github | Provider::GithubEnterprise => {
             api_base(provider, endpoints, &endpoints.github)
