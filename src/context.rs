@@ -143,7 +143,8 @@ pub fn load_with_stack_flags(
             repo,
             branch: branch.clone(),
             stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
-            build_image: old.and_then(|p| p.build_image),
+            build_image: old.as_ref().and_then(|p| p.build_image.clone()),
+            report_status: old.and_then(|p| p.report_status),
         });
         settings.validate()?;
         given.insert("pipeline");

@@ -223,6 +223,28 @@ fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, Rend
         params.push(("BuildImage", image.clone()));
     }
     params.push(("LogRetentionDays", s.logs.retention_days.to_string()));
+    let report = s.report_status();
+    params.push(("ReportStatus", report.to_string()));
+    if report {
+        // The report function runs the core stack's own bootstrap zip.
+        let (Some(code_bucket), Some(code_key)) = (&s.lambda.code_bucket, &s.lambda.code_key)
+        else {
+            return Err(RenderError::MissingLambdaCode);
+        };
+        params.extend([
+            ("StatusTokenSecretId", s.status_token_secret_id()),
+            ("Provider", s.provider.to_string()),
+            ("ProviderApiUrl", s.api_url.clone().unwrap_or_default()),
+            ("LambdaCodeBucket", code_bucket.clone()),
+            ("LambdaCodeKey", code_key.clone()),
+            (
+                "LambdaCodeObjectVersion",
+                s.lambda.code_version.clone().unwrap_or_default(),
+            ),
+            ("Architecture", s.lambda.architecture.as_str().to_string()),
+            ("LogLevel", s.logs.level.as_str().to_string()),
+        ]);
+    }
     Ok(params)
 }
 
@@ -529,6 +551,7 @@ mod tests {
             branch: "main".into(),
             stack_name: None,
             build_image: Some("aws/codebuild/standard:7.0".into()),
+            report_status: Some(true),
         });
         let params = Template::Pipeline.parameters(&s).unwrap();
         let (all, required) = declared(Template::Pipeline);
@@ -538,6 +561,35 @@ mod tests {
             value(&params, "SourceObjectKey"),
             "acme/api/main/acme_api.zip"
         );
+        assert_eq!(value(&params, "ReportStatus"), "true");
+        assert_eq!(
+            value(&params, "StatusTokenSecretId"),
+            "git2s3/git2s3/status-token"
+        );
+        assert_eq!(value(&params, "LambdaCodeBucket"), "artifacts");
+    }
+
+    /// Build status is on by default where a token is configured (zip
+    /// download) and off for git pull; never for a plain SSH server.
+    #[test]
+    fn build_status_is_on_by_default_only_where_a_token_is_configured() {
+        let mut s = with_code();
+        s.bucket.name = Some("out".into());
+        s.pipeline = Some(PipelineSettings {
+            repo: "acme/api".into(),
+            branch: "main".into(),
+            stack_name: None,
+            build_image: None,
+            report_status: None,
+        });
+        let report = |s: &Settings| {
+            value(&Template::Pipeline.parameters(s).unwrap(), "ReportStatus").to_string()
+        };
+        assert_eq!(report(&s), "false");
+        s.method = Method::ZipDownload;
+        assert_eq!(report(&s), "true");
+        s.provider = Provider::Generic;
+        assert_eq!(report(&s), "false");
     }
 
     #[test]

@@ -94,6 +94,12 @@ pub enum DeployError {
     )]
     MissingToken { id: String, var: String },
     #[error(
+        "pipeline.report_status posts each run's state on its commit, and needs a token with the \
+         commit status scope, which secret {id} does not hold yet: set {var} and run the command \
+         again, or set pipeline.report_status: false"
+    )]
+    MissingStatusToken { id: String, var: String },
+    #[error(
         "zip download with a Bitbucket OAuth consumer needs its key and secret, and secret {id} \
          does not hold them yet: set BITBUCKET_OAUTH_KEY and BITBUCKET_OAUTH_SECRET and run the command again"
     )]

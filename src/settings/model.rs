@@ -208,6 +208,9 @@ pub struct SecretIds {
     pub git_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth_consumer: Option<String>,
+    /// The token the pipeline's report function posts commit statuses with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +229,10 @@ pub struct PipelineSettings {
     pub stack_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_image: Option<String>,
+    /// Post each run's state on the commit it built (`pipeline.report_status`)
+    /// [default: on for zip download, whose token is configured; else off].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_status: Option<bool>,
 }
 
 impl Default for Settings {
@@ -349,6 +356,22 @@ impl Settings {
         )
     }
 
+    /// The secret that holds the token with the commit status scope.
+    pub fn status_token_secret_id(&self) -> String {
+        self.secret_id(&self.auth.secrets.status_token, "status-token")
+    }
+
+    /// Whether the pipeline stack reports build status on the commit:
+    /// `pipeline.report_status`, by default on when the stack downloads
+    /// zips (a provider token is configured) and off for git pull.
+    pub fn report_status(&self) -> bool {
+        self.pipeline.as_ref().is_some_and(|p| {
+            p.report_status
+                .unwrap_or(self.method == Method::ZipDownload)
+                && self.provider != Provider::Generic
+        })
+    }
+
     /// Every secret the stack uses that git2s3 created (named by default
     /// under `git2s3/<stack>/`), and so may delete.
     pub fn owned_secret_ids(&self) -> Vec<String> {
@@ -358,6 +381,7 @@ impl Settings {
             (&s.ssh_key, self.ssh_key_secret_id()),
             (&s.git_token, self.git_token_secret_id()),
             (&s.oauth_consumer, self.oauth_consumer_secret_id()),
+            (&s.status_token, self.status_token_secret_id()),
         ]
         .into_iter()
         .filter(|(explicit, _)| explicit.is_none())

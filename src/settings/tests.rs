@@ -230,6 +230,7 @@ fn settings_round_trip_through_yaml() {
             branch: "main".into(),
             stack_name: None,
             build_image: None,
+            report_status: None,
         }),
         ..Settings::default()
     };
@@ -273,14 +274,15 @@ fn only_default_named_secrets_are_owned() {
             "git2s3/demo/webhook-secret",
             "git2s3/demo/ssh-deploy-key",
             "git2s3/demo/git-token",
-            "git2s3/demo/bitbucket-oauth-consumer"
+            "git2s3/demo/bitbucket-oauth-consumer",
+            "git2s3/demo/status-token"
         ]
     );
     s.auth.secrets.webhook = Some("team/shared-webhook-secret".into());
     assert!(!s
         .owned_secret_ids()
         .contains(&"team/shared-webhook-secret".to_string()));
-    assert_eq!(s.owned_secret_ids().len(), 3);
+    assert_eq!(s.owned_secret_ids().len(), 4);
 }
 
 #[test]

@@ -239,6 +239,7 @@ mod tests {
                 branch: "main".into(),
                 stack_name: None,
                 build_image: None,
+                report_status: None,
             }),
             ..Settings::default()
         };

@@ -42,6 +42,7 @@ pub fn pipeline(settings: &mut Settings) -> anyhow::Result<()> {
         branch,
         stack_name: None,
         build_image: None,
+        report_status: None,
     });
     Ok(())
 }

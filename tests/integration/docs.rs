@@ -21,6 +21,7 @@ fn all_keys() -> Vec<String> {
             branch: "main".into(),
             stack_name: Some("s".into()),
             build_image: Some("i".into()),
+            report_status: Some(true),
         }),
         ..Settings::default()
     };
@@ -34,6 +35,7 @@ fn all_keys() -> Vec<String> {
         ssh_key: Some("s".into()),
         git_token: Some("g".into()),
         oauth_consumer: Some("o".into()),
+        status_token: Some("t".into()),
     };
     let mut keys = Vec::new();
     walk(&serde_yaml::to_value(&s).unwrap(), "", &mut keys);

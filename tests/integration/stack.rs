@@ -341,3 +341,95 @@ async fn pipeline_stack_deploys_for_a_branch_zip() {
         assert_eq!(status, StackStatus::DeleteComplete);
     }
 }
+
+/// With `pipeline.report_status` (on by default for zip download), the
+/// pipeline stack adds the report function (the core stack's own
+/// bootstrap zip, in the `report` role), its role and the rule on this
+/// pipeline's execution and stage changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_stack_with_build_status_adds_the_report_function_and_rule() {
+    let config = moto().sdk_config().await;
+    let s3 = git2s3::aws::s3_client(&config);
+    let cf = git2s3::aws::cloudformation_client(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let code_bucket = "report-code";
+    s3.create_bucket().bucket(code_bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(code_bucket)
+        .key("git2s3/bootstrap.zip")
+        .body(EMPTY_ZIP.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let (_dir, path) = config_file(&format!(
+        "stack_name: rep\nmethod: zip-download\nprovider: gitlab\nbucket:\n  name: rep-zips\n\
+         lambda:\n  code_bucket: {code_bucket}\n  code_key: git2s3/bootstrap.zip\n\
+         pipeline:\n  repo: acme/api\n  branch: main\n"
+    ));
+    let template = git2s3()
+        .args(["render", "--pipeline"])
+        .config(&path)
+        .stdout();
+    let params = git2s3()
+        .args(["render", "--pipeline", "--parameters"])
+        .config(&path)
+        .stdout();
+    let stack = "rep-acme-api-main";
+    cf.create_stack()
+        .stack_name(stack)
+        .template_body(&template)
+        .set_parameters(Some(parameters(&params)))
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await
+        .unwrap();
+    let (status, outputs) = settle(&cf, stack).await.expect("stack exists");
+    assert_eq!(status, StackStatus::CreateComplete);
+    assert_eq!(
+        outputs["ReporterLogGroupName"],
+        format!("/git2s3/{stack}/report")
+    );
+    let resources = cf
+        .describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let resource = |id: &str| {
+        resources
+            .stack_resources()
+            .iter()
+            .find(|r| r.logical_resource_id() == Some(id))
+            .unwrap_or_else(|| panic!("no {id}"))
+            .clone()
+    };
+    let physical = |id: &str| resource(id).physical_resource_id().unwrap().to_string();
+    let function = lambda
+        .get_function_configuration()
+        .function_name(physical("ReporterFunction"))
+        .send()
+        .await
+        .unwrap();
+    let env = function.environment().unwrap().variables().unwrap();
+    assert_eq!(env["GIT2S3_ROLE"], "report");
+    assert_eq!(env["GIT2S3_PROVIDER"], "gitlab");
+    assert_eq!(env["GIT2S3_SOURCE_BUCKET"], "rep-zips");
+    assert_eq!(env["GIT2S3_SOURCE_KEY"], "acme/api/main/acme_api.zip");
+    assert_eq!(
+        env["GIT2S3_STATUS_TOKEN_SECRET_ID"],
+        "git2s3/rep/status-token"
+    );
+    assert_eq!(
+        resource("ReportOnRunChanges").resource_type(),
+        Some("AWS::Events::Rule")
+    );
+    assert_eq!(
+        resource("ReportPermission").resource_type(),
+        Some("AWS::Lambda::Permission")
+    );
+
+    cf.delete_stack().stack_name(stack).send().await.unwrap();
+    if let Some((status, _)) = settle(&cf, stack).await {
+        assert_eq!(status, StackStatus::DeleteComplete);
+    }
+}

@@ -1,6 +1,7 @@
 //! The stack's secrets, as `init` sets them up: the webhook secret, the
-//! deploy key (one per repository where the provider wants that), and the
-//! provider token or Bitbucket OAuth consumer for zip download. Values come
+//! deploy key (one per repository where the provider wants that), the
+//! provider token or Bitbucket OAuth consumer for zip download, and the
+//! token the pipeline posts commit statuses with. Values come
 //! from Secrets Manager or the environment, never from a flag or a file.
 
 use git2s3_lambda::Provider;
@@ -21,6 +22,9 @@ pub struct SecretOutcome {
 /// Where init reads a Bitbucket OAuth consumer (auth.bitbucket_oauth_consumer).
 pub const OAUTH_KEY_VAR: &str = "BITBUCKET_OAUTH_KEY";
 pub const OAUTH_SECRET_VAR: &str = "BITBUCKET_OAUTH_SECRET";
+/// Where init reads the token the pipeline posts commit statuses with
+/// (`pipeline.report_status`); without it, the provider token variable.
+pub const STATUS_TOKEN_VAR: &str = "GIT2S3_STATUS_TOKEN";
 
 /// Ensures every secret the stack reads: creates what is missing, keeps
 /// what exists, stores a token or OAuth consumer given in the environment,
@@ -89,6 +93,28 @@ pub async fn ensure(
                     Err(DeployError::MissingToken {
                         id: id.clone(),
                         var: var.clone().unwrap_or_else(|| "the token variable".into()),
+                    })
+                })
+                .await?
+            }
+        };
+        outcomes.push(SecretOutcome { id, outcome });
+    }
+    if settings.report_status() {
+        let id = settings.status_token_secret_id();
+        let provider_var = settings.provider.token_var(token_env);
+        let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());
+        let token = env(STATUS_TOKEN_VAR).or_else(|| provider_var.as_deref().and_then(env));
+        let outcome = match token {
+            Some(token) => super::put(sm, &id, "git2s3 commit status token", token.trim()).await?,
+            None => {
+                super::ensure(sm, &id, "", || {
+                    Err(DeployError::MissingStatusToken {
+                        id: id.clone(),
+                        var: match &provider_var {
+                            Some(v) => format!("{STATUS_TOKEN_VAR} (or {v})"),
+                            None => STATUS_TOKEN_VAR.to_string(),
+                        },
                     })
                 })
                 .await?
