@@ -403,6 +403,8 @@ pub struct PipelineOutputs {
     pub pipeline: Option<String>,
     /// `ArtifactBucketName`: the pipeline's own artifact store.
     pub artifact_bucket: Option<String>,
+    /// `ReporterLogGroupName`, on a stack that reports build status.
+    pub reporter_log_group: Option<String>,
 }
 
 impl PipelineOutputs {
@@ -411,6 +413,7 @@ impl PipelineOutputs {
         PipelineOutputs {
             pipeline: get("PipelineName"),
             artifact_bucket: get("ArtifactBucketName"),
+            reporter_log_group: get("ReporterLogGroupName"),
         }
     }
 }

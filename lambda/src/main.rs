@@ -8,7 +8,9 @@ use aws_lambda_events::sqs::SqsEvent;
 use git2s3_lambda::config::{self, Role};
 use git2s3_lambda::queue::SqsQueue;
 use git2s3_lambda::reloading::{self, Reloading};
-use git2s3_lambda::report::{CodePipelineExecutions, ReportError, Reporter, S3ZipVersions};
+use git2s3_lambda::report::{
+    CodePipelineExecutions, ReportError, Reported, Reporter, S3ZipVersions,
+};
 use git2s3_lambda::store::{self, Store};
 use git2s3_lambda::{receiver, worker};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -94,7 +96,16 @@ async fn run() -> Result<(), Error> {
                 move |event: LambdaEvent<serde_json::Value>| async move {
                     match reporter.handle(&event.payload).await {
                         Ok(done) => {
-                            tracing::info!(report = %serde_json::to_string(&done)?, "reported");
+                            match &done {
+                                Reported::Posted { status } => tracing::info!(
+                                    repo = %status.repo, commit = %status.commit,
+                                    state = ?status.state, context = %status.context,
+                                    "status posted"
+                                ),
+                                Reported::Ignored { reason } => {
+                                    tracing::info!(%reason, "run not reported")
+                                }
+                            }
                             Ok::<_, Error>(serde_json::to_value(done)?)
                         }
                         // A refused status is final: say why, and do not

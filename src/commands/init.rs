@@ -161,6 +161,7 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
                 Some(Applied::Unchanged(done) | Applied::Changed(done)) => Some(report::Pipeline {
                     stack: done.info,
                     last_execution: None,
+                    build_status: None,
                 }),
                 None => None,
             };

@@ -219,17 +219,51 @@ fn print_text(status: &Status) -> std::io::Result<()> {
     }
     match &status.pipeline {
         None => {}
-        Some(Part::Ok(p)) => match &p.last_execution {
-            Some(e) => crate::out!(
-                "pipeline {}: last run {} {} (started {})",
-                p.stack.name,
-                e.id,
-                e.status,
-                e.started.as_deref().unwrap_or("?")
-            ),
-            None => crate::out!("pipeline {}: {}, no run yet", p.stack.name, p.stack.status),
-        },
+        Some(Part::Ok(p)) => {
+            match &p.last_execution {
+                Some(e) => crate::out!(
+                    "pipeline {}: last run {} {} (started {}){}",
+                    p.stack.name,
+                    e.id,
+                    e.status,
+                    e.started.as_deref().unwrap_or("?"),
+                    e.source
+                        .as_deref()
+                        .map(|s| format!(", built {s}"))
+                        .unwrap_or_default()
+                ),
+                None => crate::out!("pipeline {}: {}, no run yet", p.stack.name, p.stack.status),
+            }
+            print_build_status(p.build_status.as_ref())?;
+        }
         Some(Part::Unavailable { error }) => crate::out!("pipeline: unavailable: {error}"),
+    }
+    Ok(())
+}
+
+fn print_build_status(reports: Option<&Part<logs::Reports>>) -> std::io::Result<()> {
+    match reports {
+        None => crate::out!("build status: off (pipeline.report_status)"),
+        Some(Part::Unavailable { error }) => crate::out!("build status: {error}"),
+        Some(Part::Ok(r)) => {
+            match &r.last_posted {
+                Some(p) => crate::out!(
+                    "build status: last posted {} on {}@{} at {}",
+                    p.state,
+                    p.repo,
+                    p.commit.chars().take(7).collect::<String>(),
+                    p.time
+                ),
+                None => crate::out!("build status: none posted in the last day"),
+            }
+            if let Some(refused) = &r.last_refused {
+                crate::out!(
+                    "build status: REFUSED at {}: {}",
+                    refused.time,
+                    refused.error
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -93,6 +93,67 @@ pub struct SweptRepo {
     pub current: u64,
 }
 
+/// The pipeline's build status reports of the last day, from the report
+/// function's log: the last status posted, and the last one the provider
+/// refused (whose error names the scope the token lacks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reports {
+    pub last_posted: Option<PostedStatus>,
+    pub last_refused: Option<RefusedStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PostedStatus {
+    pub time: String,
+    pub repo: String,
+    pub commit: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedStatus {
+    pub time: String,
+    pub error: String,
+}
+
+/// The reports of the last day in `group` (the report function's JSON lines:
+/// `status posted` and `commit status refused`).
+pub async fn reports(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+) -> Result<Reports, AwsError> {
+    let since = epoch_ms(
+        std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+    );
+    let mut reports = Reports::default();
+    for e in events(logs, group, since, Some("\"status\""), 10_000).await? {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.message) else {
+            continue;
+        };
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        match v["message"].as_str() {
+            Some("status posted") => {
+                reports.last_posted = Some(PostedStatus {
+                    time: rfc3339(e.timestamp_ms),
+                    repo: text("repo"),
+                    commit: text("commit"),
+                    state: text("state"),
+                })
+            }
+            Some("commit status refused") => {
+                reports.last_refused = Some(RefusedStatus {
+                    time: rfc3339(e.timestamp_ms),
+                    error: text("error"),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(reports)
+}
+
 /// An event's time in RFC 3339, as `logs` prints it.
 pub fn rfc3339(timestamp_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(timestamp_ms)

@@ -63,6 +63,9 @@ pub struct Queue {
 pub struct Pipeline {
     pub stack: StackInfo,
     pub last_execution: Option<Execution>,
+    /// The build status reports of the last day; `null` when the pipeline
+    /// does not report (`pipeline.report_status`).
+    pub build_status: Option<Part<crate::deploy::logs::Reports>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +73,9 @@ pub struct Execution {
     pub id: String,
     pub status: String,
     pub started: Option<String>,
+    /// What CodePipeline shows of the source revision: the zip's
+    /// `codepipeline-artifact-revision-summary` (short commit, subject, author).
+    pub source: Option<String>,
 }
 
 /// Reads everything `status` shows for a deployed stack.
@@ -197,10 +203,18 @@ async fn pipeline(clients: &Clients, stack_name: &str) -> Result<Pipeline, AwsEr
             status: 404,
         });
     };
-    let Some(name) = stack.pipeline().pipeline else {
+    let outputs = stack.pipeline();
+    let build_status = match &outputs.reporter_log_group {
+        Some(group) => Some(Part::from(
+            crate::deploy::logs::reports(&clients.logs, group).await,
+        )),
+        None => None,
+    };
+    let Some(name) = outputs.pipeline else {
         return Ok(Pipeline {
             stack,
             last_execution: None,
+            build_status,
         });
     };
     let out = clients
@@ -224,9 +238,15 @@ async fn pipeline(clients: &Clients, stack_name: &str) -> Result<Pipeline, AwsEr
             started: e
                 .start_time()
                 .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            source: e
+                .source_revisions()
+                .first()
+                .and_then(|r| r.revision_summary().or(r.revision_id()))
+                .map(str::to_string),
         });
     Ok(Pipeline {
         stack,
         last_execution,
+        build_status,
     })
 }

@@ -405,6 +405,8 @@ async fn status_reports_stack_zips_queues_and_pipeline_as_json() {
     assert_eq!(status["queue"]["waiting"], 0);
     assert_eq!(status["queue"]["dead_letters"], 0);
     assert_eq!(status["pipeline"]["stack"]["name"], "statdemo-pipeline");
+    // A git-pull stack's pipeline does not report build status by default.
+    assert_eq!(status["pipeline"]["build_status"], Value::Null, "{status}");
     assert_eq!(status["sweeps"]["last"]["queued"], 0, "{status}");
     assert_eq!(status["sweeps"]["last"]["repos"], 1);
     assert_eq!(status["sweeps"]["repos"][0]["repo"], "acme/api");
@@ -1550,4 +1552,37 @@ async fn redrive_moves_dead_jobs_back_only_with_a_yes() {
         1,
         "only the message that is not a job stays"
     );
+}
+
+/// `status`'s build status: the report function's lines of the last day
+/// (as the Lambda writes them; moto runs no Lambda code) give the last
+/// status posted and the last one refused, with the scope it needs.
+#[tokio::test(flavor = "multi_thread")]
+async fn build_status_reports_are_read_from_the_report_functions_log() {
+    let moto = moto();
+    let group = "/git2s3/reportdemo-pipeline/report";
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config().await);
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    let lines = [
+        r#"{"level":"INFO","message":"status posted","repo":"acme/api","commit":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","state":"Running","context":"git2s3/p"}"#,
+        r#"{"level":"INFO","message":"run not reported","reason":"version v1 is not a git2s3 zip"}"#,
+        r#"{"level":"ERROR","message":"commit status refused","error":"github refused the commit status for acme/api@0d1a26e (403): the token needs the repo:status scope (classic) or Commit statuses: write (fine-grained)"}"#,
+        r#"{"level":"INFO","message":"status posted","repo":"acme/api","commit":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","state":"Succeeded","context":"git2s3/p"}"#,
+    ];
+    put_log_lines(moto, group, -60_000, 1000, &lines).await;
+    let reports = git2s3::deploy::logs::reports(&logs, group).await.unwrap();
+    let posted = reports.last_posted.expect("a status was posted");
+    assert_eq!(
+        (posted.repo.as_str(), posted.state.as_str()),
+        ("acme/api", "Succeeded")
+    );
+    assert!(reports
+        .last_refused
+        .expect("one was refused")
+        .error
+        .contains("Commit statuses: write"));
 }
