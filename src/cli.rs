@@ -439,6 +439,12 @@ pub struct StackArgs {
     #[arg(long, value_name = "BRANCH")]
     pub pipeline_branch: Option<String>,
 
+    /// Post each pipeline run's state on the commit it built, through the
+    /// provider's commit status API [config: pipeline.report_status;
+    /// default: true for zip download, false for git pull].
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub report_status: Option<bool>,
+
     /// Build only these branches and tags (a glob; repeat for more)
     /// [config: filters.include_refs; default: all].
     #[arg(long = "include-ref", value_name = "GLOB")]

@@ -149,6 +149,16 @@ pub fn load_with_stack_flags(
         settings.validate()?;
         given.insert("pipeline");
     }
+    if let Some(report) = args.report_status {
+        let pipeline = settings.pipeline.as_mut().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--report-status reports a pipeline's runs, and no pipeline is configured: pass \
+                 --pipeline-branch BRANCH, or set `pipeline` in git2s3.yaml"
+            )
+        })?;
+        pipeline.report_status = Some(report);
+        given.insert("pipeline");
+    }
     Ok((settings, given))
 }
 

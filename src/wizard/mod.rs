@@ -204,7 +204,7 @@ async fn screens(
     if args.stack.pipeline_branch.is_some() {
         say("from --pipeline-branch");
     } else {
-        pipeline::pipeline(settings)?;
+        pipeline::pipeline(settings, args.stack.report_status.is_none())?;
     }
     settings.validate()?;
 

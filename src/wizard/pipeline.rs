@@ -1,11 +1,16 @@
-//! Screen 8: whether to create a pipeline, and for which repository and branch.
+//! Screen 8: whether to create a pipeline, for which repository and
+//! branch, and whether its runs show on the commit.
 
 use dialoguer::{Input, Select};
 
 use super::ui::check_repos;
+use git2s3_lambda::Provider;
+
+use crate::deploy::secrets::stack::STATUS_TOKEN_VAR;
 use crate::settings::{PipelineSettings, Settings};
 
-pub fn pipeline(settings: &mut Settings) -> anyhow::Result<()> {
+/// `ask_report`: whether to ask about build status (not when `--report-status` says).
+pub fn pipeline(settings: &mut Settings, ask_report: bool) -> anyhow::Result<()> {
     let i = Select::new()
         .with_prompt("Also create a pipeline?")
         .items([
@@ -37,12 +42,32 @@ pub fn pipeline(settings: &mut Settings) -> anyhow::Result<()> {
         .with_prompt("Branch")
         .default("main".to_string())
         .interact_text()?;
+    let old = settings.pipeline.take();
     settings.pipeline = Some(PipelineSettings {
         repo,
         branch,
-        stack_name: None,
-        build_image: None,
-        report_status: None,
+        stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
+        build_image: old.as_ref().and_then(|p| p.build_image.clone()),
+        report_status: old.and_then(|p| p.report_status),
     });
+    if ask_report && settings.provider != Provider::Generic {
+        let on = settings.report_status();
+        let j = Select::new()
+            .with_prompt(format!(
+                "Show each run's state on the commit in {}? (--report-status)",
+                settings.provider
+            ))
+            .items([
+                format!(
+                    "Yes: needs a token with the commit status scope, from {STATUS_TOKEN_VAR} or the provider token variable"
+                ),
+                "No".to_string(),
+            ])
+            .default(usize::from(!on))
+            .interact()?;
+        if let Some(p) = settings.pipeline.as_mut() {
+            p.report_status = Some(j == 0);
+        }
+    }
     Ok(())
 }
