@@ -122,9 +122,13 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
 
     let work = async {
         progress.step("Storing the webhook secret and deploy key in Secrets Manager");
-        let secrets =
-            stack_secrets::ensure(&clients.secrets, &mut settings, args.token_env.as_deref())
-                .await?;
+        let secrets = stack_secrets::ensure(
+            &clients.secrets,
+            &mut settings,
+            args.token_env.as_deref(),
+            registration.as_deref(),
+        )
+        .await?;
         for s in &secrets {
             progress.line(format!("{}: {}", s.id, outcome_word(s.outcome)));
         }

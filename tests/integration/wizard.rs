@@ -219,7 +219,15 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         expect(&mut p, "Days to keep replaced zips");
         answer(&mut p, "");
         expect(&mut p, "Also create a pipeline?");
-        answer(&mut p, ""); // no
+        answer(&mut p, "\x1b[B"); // yes
+        expect(&mut p, "Branch");
+        answer(&mut p, ""); // main
+                            // Git pull: build status defaults to no; yes takes the token typed above.
+        expect(
+            &mut p,
+            "Show each run's state on the commit in github-enterprise?",
+        );
+        answer(&mut p, "\x1b[A"); // yes
         expect(&mut p, "will create:");
         expect(&mut p, "cost:");
         expect(&mut p, "Deploy now?");
@@ -257,6 +265,7 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         "name: wizard-zips-e2e",
         "- release/*",
         "provider: github-enterprise",
+        "report_status: true",
     ] {
         assert!(
             config.contains(line),
@@ -286,6 +295,13 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/repos/acme/api/hooks")
         .collect();
     assert_eq!(hooks.len(), 1, "the hook was registered once");
+    // The token typed in the wizard is the pipeline's commit status token.
+    assert_eq!(
+        crate::deploy::secret(moto, "git2s3/wizstack/status-token")
+            .await
+            .as_deref(),
+        Some("good-token")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,11 +28,14 @@ pub const STATUS_TOKEN_VAR: &str = "GIT2S3_STATUS_TOKEN";
 
 /// Ensures every secret the stack reads: creates what is missing, keeps
 /// what exists, stores a token or OAuth consumer given in the environment,
-/// and records the deploy key's public half in `settings`.
+/// and records the deploy key's public half in `settings`. `provider_token`
+/// is the token init registers with (typed in the wizard, or from the
+/// environment): the commit status token when `GIT2S3_STATUS_TOKEN` is not set.
 pub async fn ensure(
     sm: &aws_sdk_secretsmanager::Client,
     settings: &mut Settings,
     token_env: Option<&str>,
+    provider_token: Option<&str>,
 ) -> Result<Vec<SecretOutcome>, DeployError> {
     let mut outcomes = Vec::new();
     let id = settings.webhook_secret_id();
@@ -104,7 +107,9 @@ pub async fn ensure(
         let id = settings.status_token_secret_id();
         let provider_var = settings.provider.token_var(token_env);
         let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());
-        let token = env(STATUS_TOKEN_VAR).or_else(|| provider_var.as_deref().and_then(env));
+        let token = env(STATUS_TOKEN_VAR)
+            .or_else(|| provider_token.map(str::to_string))
+            .or_else(|| provider_var.as_deref().and_then(env));
         let outcome = match token {
             Some(token) => super::put(sm, &id, "git2s3 commit status token", token.trim()).await?,
             None => {
