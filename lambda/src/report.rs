@@ -536,46 +536,26 @@ mod tests {
 
     use super::*;
 
-    /// A pipeline execution state change, as AWS's documentation shows it.
+    /// A pipeline execution state change, as AWS's documentation shows
+    /// it, in `state`.
     fn pipeline_event(state: &str) -> Value {
-        json!({
-            "version": "0",
-            "id": "01234567-EXAMPLE",
-            "detail-type": "CodePipeline Pipeline Execution State Change",
-            "source": "aws.codepipeline",
-            "account": "123456789012",
-            "time": "2020-01-24T22:03:07Z",
-            "region": "us-east-1",
-            "resources": ["arn:aws:codepipeline:us-east-1:123456789012:myPipeline"],
-            "detail": {
-                "pipeline": "myPipeline",
-                "version": 1,
-                "state": state,
-                "execution-id": "12345678-1234-5678-abcd-12345678abcd",
-                "start-time": "2020-01-24T22:03:07.029Z"
-            }
-        })
+        let mut event: Value = serde_json::from_str(include_str!(
+            "../tests/data/events/codepipeline-pipeline-execution-state-change.json"
+        ))
+        .unwrap();
+        event["detail"]["state"] = state.into();
+        event
     }
 
     /// A stage execution state change, as AWS's documentation shows it.
     fn stage_event(stage: &str, state: &str) -> Value {
-        json!({
-            "version": "0",
-            "id": "01234567-EXAMPLE",
-            "detail-type": "CodePipeline Stage Execution State Change",
-            "source": "aws.codepipeline",
-            "account": "123456789012",
-            "time": "2020-01-24T22:03:44Z",
-            "region": "us-east-1",
-            "resources": ["arn:aws:codepipeline:us-east-1:123456789012:myPipeline"],
-            "detail": {
-                "pipeline": "myPipeline",
-                "version": 1,
-                "execution-id": "12345678-1234-5678-abcd-12345678abcd",
-                "stage": stage,
-                "state": state
-            }
-        })
+        let mut event: Value = serde_json::from_str(include_str!(
+            "../tests/data/events/codepipeline-stage-execution-state-change.json"
+        ))
+        .unwrap();
+        event["detail"]["stage"] = stage.into();
+        event["detail"]["state"] = state.into();
+        event
     }
 
     struct Fixed(&'static str, Option<&'static str>);

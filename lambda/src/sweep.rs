@@ -373,21 +373,26 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_orgs_repositories_are_those_with_zips_below_it() {
-        let sweeper = Sweeper {
-            connection: Connection::new(
-                Provider::Gitlab,
-                vec!["acme/api".into(), "solo/tool".into()],
-                Some("acme".into()),
-                None,
-                "",
-            ),
+    /// A sweeper for `connection`, with no keys and no token.
+    fn sweeper(connection: Connection) -> Sweeper {
+        Sweeper {
+            connection,
             filters: Filters::all(),
             deploy_keys: DeployKeys::default(),
             known_hosts: KnownHosts::with_extra("").unwrap(),
             api: None,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn an_orgs_repositories_are_those_with_zips_below_it() {
+        let sweeper = sweeper(Connection::new(
+            Provider::Gitlab,
+            vec!["acme/api".into(), "solo/tool".into()],
+            Some("acme".into()),
+            None,
+            "",
+        ));
         let store = Listed(vec![
             "acme/api/main/acme_api.zip",
             "acme/web/main/acme_web.zip",
@@ -406,19 +411,13 @@ mod tests {
     /// and GitLab's project path where its id would go.
     #[test]
     fn heads_from_the_api_become_zip_download_jobs() {
-        let sweeper = Sweeper {
-            connection: Connection::new(
-                Provider::Gitlab,
-                vec!["acme/sub/api".into()],
-                None,
-                None,
-                "",
-            ),
-            filters: Filters::all(),
-            deploy_keys: DeployKeys::default(),
-            known_hosts: KnownHosts::with_extra("").unwrap(),
-            api: None,
-        };
+        let sweeper = sweeper(Connection::new(
+            Provider::Gitlab,
+            vec!["acme/sub/api".into()],
+            None,
+            None,
+            "",
+        ));
         let swept = Swept {
             repo: "acme/sub/api".into(),
             url: "the gitlab API".into(),

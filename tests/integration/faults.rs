@@ -382,29 +382,68 @@ fn api_gateway_push(secret: &str, delivery: &str) -> Value {
     .unwrap()
 }
 
-/// A FIFO queue and a webhook secret in moto, for the receiver.
-async fn receiver_parts(name: &str, secret: &str) -> (aws_sdk_sqs::Client, String, String) {
-    let aws = moto().sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let secret_id = format!("git2s3/{name}/webhook-secret");
-    aws_sdk_secretsmanager::Client::new(&aws)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(secret)
-        .send()
-        .await
-        .unwrap();
-    (sqs, queue_url, secret_id)
+/// The real `bootstrap` in the receiver role under cargo-lambda's
+/// emulator, for the generic fixture's repository, with a FIFO queue and
+/// its webhook secret `secret` in moto, and `env` on top (an endpoint
+/// through a proxy, a time to live).
+struct Receiver {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    port: u16,
+    logs: tempfile::TempDir,
+    function: Option<crate::runtime::Killed>,
+    _emulator: crate::runtime::Killed,
+}
+
+impl Receiver {
+    async fn start(name: &str, secret: &str, env: &[(&str, &str)]) -> Receiver {
+        let aws = moto().sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let queue_url = crate::moto::fifo_queue(&sqs, &format!("{name}.fifo")).await;
+        let secret_id = format!("git2s3/{name}/webhook-secret");
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(secret)
+            .send()
+            .await
+            .unwrap();
+        let (emulator, port) = crate::runtime::emulator();
+        let logs = tempfile::tempdir().unwrap();
+        let mut all = vec![
+            ("GIT2S3_ROLE", "receiver"),
+            ("GIT2S3_QUEUE_URL", queue_url.as_str()),
+            ("GIT2S3_WEBHOOK_SECRET_ID", secret_id.as_str()),
+            ("GIT2S3_PROVIDER", "generic"),
+            ("GIT2S3_REPOS", "infra/deploy-scripts"),
+            ("GIT2S3_KNOWN_HOSTS", crate::runtime::FIXTURE_HOST_KEY),
+        ];
+        all.extend_from_slice(env);
+        let function = crate::runtime::function(port, &all, &logs.path().join("receiver.log"));
+        Receiver {
+            sqs,
+            queue_url,
+            port,
+            logs,
+            function: Some(function),
+            _emulator: emulator,
+        }
+    }
+
+    async fn invoke(&self, event: &Value) -> Value {
+        crate::runtime::invoke(self.port, event).await
+    }
+
+    /// Stops the function, and returns its log.
+    fn stop(&mut self) -> String {
+        self.function.take();
+        std::fs::read_to_string(self.logs.path().join("receiver.log")).unwrap()
+    }
+
+    /// How many messages the queue holds.
+    async fn queued(&self) -> usize {
+        queued(&self.sqs, &self.queue_url).await
+    }
 }
 
 async fn queued(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
@@ -429,39 +468,29 @@ async fn queued(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
 /// delivery id is dropped by the FIFO queue's deduplication.
 #[tokio::test(flavor = "multi_thread")]
 async fn sqs_down_answers_503_and_the_redeliveries_queue_the_job_once() {
-    let (sqs, queue_url, secret_id) = receiver_parts("fault-sqs-down", "sqs-down-secret").await;
     let proxy = Proxy::start(moto_port());
     proxy.down();
-    let (_emulator, port) = crate::runtime::emulator();
-    let logs = tempfile::tempdir().unwrap();
     let sqs_endpoint = proxy.endpoint();
-    let _receiver = crate::runtime::function(
-        port,
-        &[
-            ("GIT2S3_ROLE", "receiver"),
-            ("GIT2S3_QUEUE_URL", &queue_url),
-            ("GIT2S3_WEBHOOK_SECRET_ID", &secret_id),
-            ("GIT2S3_PROVIDER", "generic"),
-            ("GIT2S3_REPOS", "infra/deploy-scripts"),
-            ("GIT2S3_KNOWN_HOSTS", crate::runtime::FIXTURE_HOST_KEY),
-            ("AWS_ENDPOINT_URL_SQS", &sqs_endpoint),
-        ],
-        &logs.path().join("receiver.log"),
-    );
+    let receiver = Receiver::start(
+        "fault-sqs-down",
+        "sqs-down-secret",
+        &[("AWS_ENDPOINT_URL_SQS", &sqs_endpoint)],
+    )
+    .await;
     let event = api_gateway_push("sqs-down-secret", "sqs-down-1");
-    let answer = crate::runtime::invoke(port, &event).await;
+    let answer = receiver.invoke(&event).await;
     assert_eq!(answer["statusCode"], 503, "{answer}");
     assert!(
         answer["body"].as_str().unwrap().contains("could not queue"),
         "{answer}"
     );
-    assert_eq!(queued(&sqs, &queue_url).await, 0);
+    assert_eq!(receiver.queued().await, 0);
     proxy.up();
     for _ in 0..2 {
-        let answer = crate::runtime::invoke(port, &event).await;
+        let answer = receiver.invoke(&event).await;
         assert_eq!(answer["statusCode"], 202, "{answer}");
     }
-    assert_eq!(queued(&sqs, &queue_url).await, 1);
+    assert_eq!(receiver.queued().await, 1);
 }
 
 /// Fault: Secrets Manager fails when the receiver's cached secret is due
@@ -470,46 +499,30 @@ async fn sqs_down_answers_503_and_the_redeliveries_queue_the_job_once() {
 /// that works again says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_manager_down_at_a_refresh_keeps_the_cached_secret_and_says_so_once() {
-    let (sqs, queue_url, secret_id) =
-        receiver_parts("fault-secrets-down", "secrets-down-secret").await;
     let proxy = Proxy::start(moto_port());
-    let (_emulator, port) = crate::runtime::emulator();
-    let logs = tempfile::tempdir().unwrap();
     let secrets_endpoint = proxy.endpoint();
-    let receiver = crate::runtime::function(
-        port,
+    let mut receiver = Receiver::start(
+        "fault-secrets-down",
+        "secrets-down-secret",
         &[
-            ("GIT2S3_ROLE", "receiver"),
-            ("GIT2S3_QUEUE_URL", &queue_url),
-            ("GIT2S3_WEBHOOK_SECRET_ID", &secret_id),
-            ("GIT2S3_PROVIDER", "generic"),
-            ("GIT2S3_REPOS", "infra/deploy-scripts"),
-            ("GIT2S3_KNOWN_HOSTS", crate::runtime::FIXTURE_HOST_KEY),
             ("GIT2S3_SECRET_TTL_SECONDS", "1"),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &secrets_endpoint),
         ],
-        &logs.path().join("receiver.log"),
-    );
+    )
+    .await;
     let push = |n: usize| api_gateway_push("secrets-down-secret", &format!("secrets-down-{n}"));
-    assert_eq!(
-        crate::runtime::invoke(port, &push(0)).await["statusCode"],
-        202
-    );
+    assert_eq!(receiver.invoke(&push(0)).await["statusCode"], 202);
     proxy.down();
     for n in 1..=3 {
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let answer = crate::runtime::invoke(port, &push(n)).await;
+        let answer = receiver.invoke(&push(n)).await;
         assert_eq!(answer["statusCode"], 202, "{answer}");
     }
     proxy.up();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        crate::runtime::invoke(port, &push(4)).await["statusCode"],
-        202
-    );
-    drop(receiver);
-    assert_eq!(queued(&sqs, &queue_url).await, 5);
-    let log = std::fs::read_to_string(logs.path().join("receiver.log")).unwrap();
+    assert_eq!(receiver.invoke(&push(4)).await["statusCode"], 202);
+    let log = receiver.stop();
+    assert_eq!(receiver.queued().await, 5);
     assert_eq!(
         log.matches("could not read the secrets again").count(),
         1,

@@ -114,3 +114,16 @@ pub async fn enable_versioning(s3: &aws_sdk_s3::Client, name: &str) {
         .await
         .unwrap();
 }
+
+/// A new SQS FIFO queue `name` (ending in `.fifo`); its URL.
+pub async fn fifo_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string()
+}

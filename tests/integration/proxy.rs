@@ -12,6 +12,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// Runs `server` on a thread and runtime of its own, for the test's life.
+fn on_own_thread(server: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(server)
+    });
+}
+
 /// A TCP proxy to `127.0.0.1:upstream`.
 pub struct Proxy {
     pub port: u16,
@@ -51,26 +62,20 @@ impl Proxy {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = faults.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((client, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if shared.down.load(Ordering::SeqCst) {
-                        drop(client);
-                        continue;
-                    }
-                    shared.connections.fetch_add(1, Ordering::SeqCst);
-                    let cut = shared.cut_next_after.lock().unwrap().take();
-                    tokio::spawn(relay(client, upstream, shared.clone(), rx.clone(), cut));
+        on_own_thread(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if shared.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
                 }
-            });
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let cut = shared.cut_next_after.lock().unwrap().take();
+                tokio::spawn(relay(client, upstream, shared.clone(), rx.clone(), cut));
+            }
         });
         Proxy { port, faults }
     }
@@ -229,68 +234,62 @@ impl SlowDown {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (counted, failed, upstream) = (requests.clone(), refused.clone(), upstream.to_string());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+        on_own_thread(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
-            runtime.block_on(async move {
-                let client = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap();
-                let handler = move |request: Request| {
-                    let (client, upstream) = (client.clone(), upstream.clone());
-                    let (counted, failed) = (counted.clone(), failed.clone());
-                    async move {
-                        let (parts, body) = request.into_parts();
-                        let body = axum::body::to_bytes(body, 256 << 20).await.unwrap();
-                        // Requests 2, 5 and 8 of every ten: never two in a
-                        // row, so a retry that comes next gets through.
-                        if matches!(counted.fetch_add(1, Ordering::SeqCst) % 10, 2 | 5 | 8) {
-                            failed.fetch_add(1, Ordering::SeqCst);
-                            return Response::builder()
-                                .status(503)
-                                .header("content-type", "application/xml")
-                                .body(Body::from(SLOW_DOWN))
-                                .unwrap();
-                        }
-                        let url = format!(
-                            "{upstream}{}",
-                            parts
-                                .uri
-                                .path_and_query()
-                                .map(|p| p.as_str())
-                                .unwrap_or("/")
-                        );
-                        let mut forward = client.request(parts.method, url).body(body);
-                        for (name, value) in &parts.headers {
-                            if !matches!(
-                                name.as_str(),
-                                "host" | "content-length" | "transfer-encoding" | "connection"
-                            ) {
-                                forward = forward.header(name, value);
-                            }
-                        }
-                        let answer = forward.send().await.expect("moto answers");
-                        let mut response = Response::builder().status(answer.status());
-                        for (name, value) in answer.headers() {
-                            if !matches!(
-                                name.as_str(),
-                                "content-length" | "transfer-encoding" | "connection"
-                            ) {
-                                response = response.header(name, value);
-                            }
-                        }
-                        response
-                            .body(Body::from(answer.bytes().await.unwrap()))
-                            .unwrap()
+            let handler = move |request: Request| {
+                let (client, upstream) = (client.clone(), upstream.clone());
+                let (counted, failed) = (counted.clone(), failed.clone());
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = axum::body::to_bytes(body, 256 << 20).await.unwrap();
+                    // Requests 2, 5 and 8 of every ten: never two in a
+                    // row, so a retry that comes next gets through.
+                    if matches!(counted.fetch_add(1, Ordering::SeqCst) % 10, 2 | 5 | 8) {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        return Response::builder()
+                            .status(503)
+                            .header("content-type", "application/xml")
+                            .body(Body::from(SLOW_DOWN))
+                            .unwrap();
                     }
-                };
-                let app = axum::Router::new().fallback(handler);
-                let listener = TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
+                    let url = format!(
+                        "{upstream}{}",
+                        parts
+                            .uri
+                            .path_and_query()
+                            .map(|p| p.as_str())
+                            .unwrap_or("/")
+                    );
+                    let mut forward = client.request(parts.method, url).body(body);
+                    for (name, value) in &parts.headers {
+                        if !matches!(
+                            name.as_str(),
+                            "host" | "content-length" | "transfer-encoding" | "connection"
+                        ) {
+                            forward = forward.header(name, value);
+                        }
+                    }
+                    let answer = forward.send().await.expect("moto answers");
+                    let mut response = Response::builder().status(answer.status());
+                    for (name, value) in answer.headers() {
+                        if !matches!(
+                            name.as_str(),
+                            "content-length" | "transfer-encoding" | "connection"
+                        ) {
+                            response = response.header(name, value);
+                        }
+                    }
+                    response
+                        .body(Body::from(answer.bytes().await.unwrap()))
+                        .unwrap()
+                }
+            };
+            let app = axum::Router::new().fallback(handler);
+            let listener = TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
         SlowDown {
             port,

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::moto::{moto, REGION};
+use crate::moto::moto;
 
 const SHA: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
 const TOKEN: &str = "test-token-not-real";
@@ -314,23 +314,14 @@ async fn the_report_role_posts_a_stage_change_on_the_zips_commit_in_the_emulator
         &logs.path().join("report.log"),
     );
     // A stage execution state change, as AWS's documentation shows it.
-    let event = json!({
-        "version": "0",
-        "id": "01234567-EXAMPLE",
-        "detail-type": "CodePipeline Stage Execution State Change",
-        "source": "aws.codepipeline",
-        "account": "123456789012",
-        "time": "2020-01-24T22:03:44Z",
-        "region": REGION,
-        "resources": ["arn:aws:codepipeline:us-east-1:123456789012:myPipeline"],
-        "detail": {
-            "pipeline": "myPipeline",
-            "version": 1,
-            "execution-id": "12345678-1234-5678-abcd-12345678abcd",
-            "stage": "Build",
-            "state": "STARTED"
-        }
-    });
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::util::repo_root()
+                .join("lambda/tests/data/events/codepipeline-stage-execution-state-change.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let answer = crate::runtime::invoke(port, &event).await;
     assert_eq!(answer["outcome"], "posted", "{answer}");
     assert_eq!(answer["status"]["commit"], SHA);

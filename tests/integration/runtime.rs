@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine;
 use git2s3_lambda::webhook::sign;
 use git2s3_lambda::{Job, Method, Provider};
@@ -142,16 +141,7 @@ async fn bootstrap_answers_api_gateway_and_sqs_events_in_the_emulator() {
 
     // Receiver: a signed API Gateway event becomes a message on the FIFO queue.
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("runtime-jobs.fifo")
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue_url = crate::moto::fifo_queue(&sqs, "runtime-jobs.fifo").await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     secrets
         .create_secret()
@@ -299,16 +289,7 @@ async fn at_trace_no_log_line_holds_a_token_or_a_signature() {
     let (_emulator, port) = emulator();
     let logs = tempfile::tempdir().unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("runtime-trace-jobs.fifo")
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue_url = crate::moto::fifo_queue(&sqs, "runtime-trace-jobs.fifo").await;
     aws_sdk_secretsmanager::Client::new(&aws)
         .create_secret()
         .name("git2s3/runtime-trace/webhook-secret")
@@ -544,16 +525,7 @@ async fn the_sweep_role_answers_a_scheduled_event_by_queueing_the_stale_refs() {
     let s3 = git2s3::aws::s3_client(&aws);
     crate::moto::versioned_bucket(&s3, "rtsweep-zips").await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("rtsweep-jobs.fifo")
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue_url = crate::moto::fifo_queue(&sqs, "rtsweep-jobs.fifo").await;
     let clone_url = sshd.clone_url_template();
     let known_hosts = std::fs::read_to_string(&sshd.known_hosts).unwrap();
     let _sweep = function(

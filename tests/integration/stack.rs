@@ -91,14 +91,7 @@ async fn core_stack_is_created_read_updated_and_deleted() {
     let lambda = aws_sdk_lambda::Client::new(&config);
 
     let code_bucket = "lifecycle-code";
-    s3.create_bucket().bucket(code_bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(code_bucket)
-        .key("git2s3/bootstrap.zip")
-        .body(EMPTY_ZIP.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    stage_code(&s3, code_bucket).await;
 
     let stack = "lifecycle";
     let (_dir, path) = config_file(&format!(
@@ -285,6 +278,40 @@ async fn core_stack_is_created_read_updated_and_deleted() {
         .unwrap();
 }
 
+/// An (empty) bootstrap zip at `git2s3/bootstrap.zip` in a new `bucket`,
+/// for the functions the templates create.
+async fn stage_code(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(bucket)
+        .key("git2s3/bootstrap.zip")
+        .body(EMPTY_ZIP.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates `stack` from `git2s3 render --pipeline` and its `--parameters`
+/// for the configuration at `path`.
+async fn create_pipeline_stack(cf: &CloudFormation, stack: &str, path: &std::path::Path) {
+    let template = git2s3()
+        .args(["render", "--pipeline"])
+        .config(path)
+        .stdout();
+    let params = git2s3()
+        .args(["render", "--pipeline", "--parameters"])
+        .config(path)
+        .stdout();
+    cf.create_stack()
+        .stack_name(stack)
+        .template_body(&template)
+        .set_parameters(Some(parameters(&params)))
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_stack_deploys_for_a_branch_zip() {
     let config = moto().sdk_config().await;
@@ -292,22 +319,7 @@ async fn pipeline_stack_deploys_for_a_branch_zip() {
     let (_dir, path) = config_file(
         "stack_name: pipe\nbucket:\n  name: pipe-zips\npipeline:\n  repo: acme/api\n  branch: main\n",
     );
-    let template = git2s3()
-        .args(["render", "--pipeline"])
-        .config(&path)
-        .stdout();
-    let params = git2s3()
-        .args(["render", "--pipeline", "--parameters"])
-        .config(&path)
-        .stdout();
-    cf.create_stack()
-        .stack_name("pipe-acme-api-main")
-        .template_body(&template)
-        .set_parameters(Some(parameters(&params)))
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .unwrap();
+    create_pipeline_stack(&cf, "pipe-acme-api-main", &path).await;
     let (status, outputs) = settle(&cf, "pipe-acme-api-main")
         .await
         .expect("stack exists");
@@ -353,36 +365,14 @@ async fn pipeline_stack_with_build_status_adds_the_report_function_and_rule() {
     let cf = git2s3::aws::cloudformation_client(&config);
     let lambda = aws_sdk_lambda::Client::new(&config);
     let code_bucket = "report-code";
-    s3.create_bucket().bucket(code_bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(code_bucket)
-        .key("git2s3/bootstrap.zip")
-        .body(EMPTY_ZIP.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    stage_code(&s3, code_bucket).await;
     let (_dir, path) = config_file(&format!(
         "stack_name: rep\nmethod: zip-download\nprovider: gitlab\nbucket:\n  name: rep-zips\n\
          lambda:\n  code_bucket: {code_bucket}\n  code_key: git2s3/bootstrap.zip\n\
          pipeline:\n  repo: acme/api\n  branch: main\n"
     ));
-    let template = git2s3()
-        .args(["render", "--pipeline"])
-        .config(&path)
-        .stdout();
-    let params = git2s3()
-        .args(["render", "--pipeline", "--parameters"])
-        .config(&path)
-        .stdout();
     let stack = "rep-acme-api-main";
-    cf.create_stack()
-        .stack_name(stack)
-        .template_body(&template)
-        .set_parameters(Some(parameters(&params)))
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .unwrap();
+    create_pipeline_stack(&cf, stack, &path).await;
     let (status, outputs) = settle(&cf, stack).await.expect("stack exists");
     assert_eq!(status, StackStatus::CreateComplete);
     assert_eq!(
