@@ -110,10 +110,9 @@ async fn s3_gone_mid_multipart_upload_the_retry_aborts_the_left_upload_and_lands
         ),
         &[],
     );
-    let (status, _) = server
-        .push("gone-1", "acme/gone", &url, "refs/heads/main", &commit)
+    server
+        .push_ok("gone-1", "acme/gone", &url, "refs/heads/main", &commit)
         .await;
-    assert_eq!(status, 202);
     server.wait_for_log("job will be tried again").await;
     assert!(proxy.is_down(), "the upload never reached its parts");
     proxy.up();
@@ -148,10 +147,9 @@ async fn s3_slow_down_on_a_third_of_requests_is_carried_by_the_sdk_retries() {
     );
     work.git(&["push", "-q", "origin", "main:dev"]);
     for (delivery, git_ref) in [("slow-1", "refs/heads/main"), ("slow-2", "refs/heads/dev")] {
-        let (status, _) = server
-            .push(delivery, "acme/slow", &url, git_ref, &commit)
+        server
+            .push_ok(delivery, "acme/slow", &url, git_ref, &commit)
             .await;
-        assert_eq!(status, 202);
     }
     for branch in ["main", "dev"] {
         let key = format!("acme/slow/{branch}/acme_slow.zip");
@@ -190,10 +188,9 @@ async fn ssh_cut_mid_pack_is_retried_with_a_fresh_fetch() {
         &fetch_args(&sshd, &known_hosts, &["--retry-delay", "1s"]),
         &[("TMPDIR", scratch.path().to_str().unwrap())],
     );
-    let (status, _) = server
-        .push("cut-1", "acme/cut", &url, "refs/heads/main", &commit)
+    server
+        .push_ok("cut-1", "acme/cut", &url, "refs/heads/main", &commit)
         .await;
-    assert_eq!(status, 202);
     assert_zip_is(
         &s3,
         bucket,
@@ -260,10 +257,9 @@ async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_i
         &[],
     );
     // Every try of `slow` times out.
-    let (status, _) = server
-        .push("late-slow", "acme/late", &url, "refs/heads/slow", &commit)
+    server
+        .push_ok("late-slow", "acme/late", &url, "refs/heads/slow", &commit)
         .await;
-    assert_eq!(status, 202);
     server.wait_for_log("job dead-lettered").await;
     let dead: Value = reqwest::get(format!("{}/dead-letters", server.url))
         .await
@@ -285,10 +281,9 @@ async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_i
     assert_eq!(version_count(&s3, bucket, slow_key).await, 0);
 
     // `main`'s first try times out too; its second, with S3 at full speed, lands.
-    let (status, _) = server
-        .push("late-main", "acme/late", &url, "refs/heads/main", &commit)
+    server
+        .push_ok("late-main", "acme/late", &url, "refs/heads/main", &commit)
         .await;
-    assert_eq!(status, 202);
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.log_text().matches("job will be tried again").count() < 2 {
         assert!(Instant::now() < deadline, "{}", server.log_text());
@@ -328,10 +323,9 @@ async fn serve_killed_with_jobs_pending_loses_them_and_the_sweep_builds_them() {
     let (known_hosts, url) = through(&sshd, &proxy, "acme/killed");
     let first = Server::start_with(bucket, &fetch_args(&sshd, &known_hosts, &[]), &[]);
     for (delivery, git_ref) in [("k-1", "refs/heads/main"), ("k-2", "refs/heads/dev")] {
-        let (status, _) = first
-            .push(delivery, "acme/killed", &url, git_ref, &commit)
+        first
+            .push_ok(delivery, "acme/killed", &url, git_ref, &commit)
             .await;
-        assert_eq!(status, 202);
     }
     let health: Value = reqwest::get(format!("{}/healthz", first.url))
         .await

@@ -176,6 +176,19 @@ impl Server {
             .await
     }
 
+    /// [`Server::push`], which must be accepted (202).
+    pub async fn push_ok(
+        &self,
+        delivery: &str,
+        repo: &str,
+        ssh_url: &str,
+        git_ref: &str,
+        after: &str,
+    ) {
+        let (status, answer) = self.push(delivery, repo, ssh_url, git_ref, after).await;
+        assert_eq!(status, 202, "{answer}\n{}", self.log_text());
+    }
+
     /// Posts a generic push `body` with `signature` to /gitpull.
     pub async fn post(
         &self,
