@@ -144,6 +144,7 @@ pub fn load_with_stack_flags(
             branch: branch.clone(),
             stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
             build_image: old.as_ref().and_then(|p| p.build_image.clone()),
+            buildspec: old.as_ref().and_then(|p| p.buildspec.clone()),
             report_status: old.and_then(|p| p.report_status),
         });
         settings.validate()?;

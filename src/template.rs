@@ -222,6 +222,9 @@ fn pipeline_parameters(s: &Settings) -> Result<Vec<(&'static str, String)>, Rend
     if let Some(image) = &pipeline.build_image {
         params.push(("BuildImage", image.clone()));
     }
+    if let Some(spec) = &pipeline.buildspec {
+        params.push(("BuildSpec", spec.clone()));
+    }
     params.push(("LogRetentionDays", s.logs.retention_days.to_string()));
     let report = s.report_status();
     params.push(("ReportStatus", report.to_string()));
@@ -552,6 +555,7 @@ mod tests {
             branch: "main".into(),
             stack_name: None,
             build_image: None,
+            buildspec: None,
             report_status: None,
         }
     }

@@ -1,4 +1,4 @@
-//! `git2s3 destroy`: take git2s3 out of the account. Pipeline stack (its
+//! `git2s3 destroy`: take git2s3 out of the account. Pipeline stacks (each
 //! artifact bucket emptied first), core stack, the output bucket with every
 //! version and delete marker (unless --keep-bucket), and the secrets git2s3
 //! created. Each step skips what is already gone, so a re-run finishes an
@@ -10,6 +10,7 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
+use crate::deploy::apply::{delete_pipeline_stack, PIPELINE_OF};
 use crate::deploy::{artifact, bucket, identity, secrets, stack};
 use crate::progress::Progress;
 use crate::register;
@@ -39,17 +40,26 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     progress.step("Checking AWS credentials and what exists");
     let me = identity::whoami(&clients).await?;
     let core = stack::describe(cf, &settings.stack_name).await?;
-    let pipeline = match settings.pipeline_stack_name() {
-        Some(name) => stack::describe(cf, &name).await?,
-        None => None,
-    };
+    // The configured pipelines' stacks, and any other tagged as this stack's.
+    let mut pipelines = Vec::new();
+    for p in settings.all_pipelines() {
+        pipelines.extend(stack::describe(cf, &settings.stack_name_of(p)).await?);
+    }
+    for tagged in stack::tagged(cf, PIPELINE_OF, &settings.stack_name).await? {
+        if !pipelines
+            .iter()
+            .any(|p: &stack::StackInfo| p.name == tagged.name)
+        {
+            pipelines.push(tagged);
+        }
+    }
     let output_bucket = core
         .as_ref()
         .and_then(|s| s.core().bucket)
         .or_else(|| settings.bucket.name.clone());
 
     let mut plan = Vec::new();
-    if let Some(p) = &pipeline {
+    for p in &pipelines {
         plan.push(format!("pipeline stack {} ({})", p.name, p.status));
     }
     match &core {
@@ -83,12 +93,8 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
         &mut removed,
     )
     .await;
-    if let Some(p) = &pipeline {
-        progress.step(format!("Deleting pipeline stack {}", p.name));
-        if let Some(artifacts) = p.pipeline().artifact_bucket {
-            removed.object_versions += bucket::empty(&clients.s3, &artifacts, &progress).await?;
-        }
-        stack::delete(cf, p, &progress).await?;
+    for p in &pipelines {
+        removed.object_versions += delete_pipeline_stack(&clients, p, &progress).await?;
         removed.stacks.push(p.name.clone());
     }
     if let Some(c) = &core {

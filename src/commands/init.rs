@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::aws::Clients;
 use crate::cli::{GlobalArgs, InitArgs, OutputFormat};
 use crate::context;
-use crate::deploy::apply::{apply, apply_pipeline, Applied, Approval, Wanted};
+use crate::deploy::apply::{apply, apply_pipelines, Applied, Approval, Wanted};
 use crate::deploy::bucket::{self, Owner};
 use crate::deploy::identity::{self, Identity};
 use crate::deploy::secrets::stack::{self as stack_secrets, SecretOutcome};
@@ -159,16 +159,21 @@ pub async fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<ExitCod
             Applied::Declined => return Ok(None),
             Applied::Unchanged(done) | Applied::Changed(done) => done.info,
         };
-        let pipeline_stack =
-            match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
-                Some(Applied::Declined) => return Ok(None),
-                Some(Applied::Unchanged(done) | Applied::Changed(done)) => Some(report::Pipeline {
-                    stack: done.info,
-                    last_execution: None,
-                    build_status: None,
-                }),
-                None => None,
-            };
+        let Some(pipelines) =
+            apply_pipelines(&clients, &settings, &given, &core, &approval, &progress).await?
+        else {
+            return Ok(None);
+        };
+        // The first pipeline, as `init --output json` names it.
+        let pipeline_stack = pipelines
+            .applied
+            .into_iter()
+            .next()
+            .map(|done| report::Pipeline {
+                stack: done.info,
+                last_execution: None,
+                build_status: None,
+            });
         let reg = match &registration {
             Some(token) => {
                 progress.step(format!(

@@ -23,14 +23,18 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
         &crate::context::stack_name_overrides(args.stack_name.as_ref()),
     )
     .await?;
-    let pipeline = settings.pipeline_stack_name();
+    let pipelines: Vec<String> = settings
+        .all_pipelines()
+        .into_iter()
+        .map(|p| settings.stack_name_of(p))
+        .collect();
     let webhooks = webhooks(&settings, &core.core()).await;
     // The sweep function's log, on a stack whose sweep is on.
     let sweeps = match &core.core().sweeper_log_group {
         Some(group) => Some(Part::from(logs::sweeps(&clients.logs, group).await)),
         None => None,
     };
-    let status = report::gather(&clients, core, &settings.repos, pipeline.as_deref()).await;
+    let status = report::gather(&clients, core, &settings.repos, &pipelines).await;
     match global.output {
         OutputFormat::Json => crate::context::print_json(&Output {
             status: &status,
@@ -217,9 +221,15 @@ fn print_text(status: &Status) -> std::io::Result<()> {
         ),
         Part::Unavailable { error } => crate::out!("queue: unavailable: {error}"),
     }
-    match &status.pipeline {
-        None => {}
-        Some(Part::Ok(p)) => {
+    for pipeline in &status.pipelines {
+        print_pipeline(pipeline)?;
+    }
+    Ok(())
+}
+
+fn print_pipeline(pipeline: &Part<report::Pipeline>) -> std::io::Result<()> {
+    match pipeline {
+        Part::Ok(p) => {
             match &p.last_execution {
                 Some(e) => crate::out!(
                     "pipeline {}: last run {} {} (started {}){}",
@@ -236,7 +246,7 @@ fn print_text(status: &Status) -> std::io::Result<()> {
             }
             print_build_status(p.build_status.as_ref())?;
         }
-        Some(Part::Unavailable { error }) => crate::out!("pipeline: unavailable: {error}"),
+        Part::Unavailable { error } => crate::out!("pipeline: unavailable: {error}"),
     }
     Ok(())
 }

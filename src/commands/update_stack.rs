@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::{GlobalArgs, OutputFormat, UpdateStackArgs};
 use crate::deploy::apply::{
-    apply, apply_pipeline, pipeline_settings, plan, Applied, Approval, Wanted,
+    apply, apply_pipelines, pipeline_settings, plan, Applied, Approval, Wanted, PIPELINE_OF,
 };
 use crate::deploy::stack::{self, Plan};
 use crate::deploy::{artifact, identity};
@@ -123,13 +123,13 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
         current: Some(&core),
     };
     let mut all: Vec<Plan> = vec![plan(&clients, &core_wanted).await?];
-    if let Some(name) = settings.pipeline_stack_name() {
-        let current = stack::describe(&clients.cloudformation, &name).await?;
-        let with_bucket = pipeline_settings(&settings, &core);
+    let pipelines = pipeline_settings(&settings, &core);
+    for (name, one) in &pipelines {
+        let current = stack::describe(&clients.cloudformation, name).await?;
         let wanted = Wanted {
             template: Template::Pipeline,
-            stack: &name,
-            settings: &with_bucket,
+            stack: name,
+            settings: one,
             given: &given,
             current: current.as_ref(),
         };
@@ -138,15 +138,28 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
     for p in &all {
         stack::discard(&clients.cloudformation, p).await?;
     }
+    // Pipeline stacks of this stack that the configuration no longer lists.
+    let gone: Vec<String> =
+        stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name)
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .filter(|name| !pipelines.iter().any(|(n, _)| n == name))
+            .collect();
     match global.output {
         OutputFormat::Json => crate::context::print_json(&all)?,
         OutputFormat::Text => {
+            for name in &gone {
+                crate::out!(
+                    "pipeline stack {name}: would be deleted (no longer in pipeline or pipelines)"
+                );
+            }
             for line in all.iter().flat_map(Plan::lines) {
                 crate::out!("{line}");
             }
         }
     }
-    Ok(all.iter().any(|p| !p.is_empty()))
+    Ok(!gone.is_empty() || all.iter().any(|p| !p.is_empty()))
 }
 
 async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<ExitCode> {
@@ -183,12 +196,16 @@ async fn update(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<E
     let incomplete = !core.kept.is_empty();
     let core = core.info;
     let mut results = vec![(core.name.clone(), core.status.clone())];
-    match apply_pipeline(&clients, &settings, &given, &core, &approval, &progress).await? {
-        Some(Applied::Declined) => return Ok(ExitCode::FAILURE),
-        Some(Applied::Unchanged(done) | Applied::Changed(done)) => {
-            results.push((done.info.name, done.info.status))
-        }
-        None => {}
+    let Some(pipelines) =
+        apply_pipelines(&clients, &settings, &given, &core, &approval, &progress).await?
+    else {
+        return Ok(ExitCode::FAILURE);
+    };
+    for done in pipelines.applied {
+        results.push((done.info.name, done.info.status));
+    }
+    for name in pipelines.removed {
+        results.push((name, "DELETE_COMPLETE".to_string()));
     }
     // The file says what is deployed: with values kept from the stack that
     // the configuration does not hold, writing it would say otherwise.

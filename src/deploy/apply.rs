@@ -62,6 +62,10 @@ pub async fn plan(clients: &Clients, wanted: &Wanted<'_>) -> anyhow::Result<Plan
             template: template.body(),
             parameters: &parameters,
             current,
+            tags: match template {
+                Template::Pipeline => vec![(PIPELINE_OF.to_string(), settings.stack_name.clone())],
+                Template::Core => Vec::new(),
+            },
         },
     )
     .await?;
@@ -129,39 +133,102 @@ pub async fn apply(
     }))
 }
 
-/// The settings the pipeline template reads: the source bucket is the one
-/// the core stack made, whatever its name.
-pub fn pipeline_settings(settings: &Settings, core: &StackInfo) -> Settings {
-    let mut with_bucket = settings.clone();
-    with_bucket.bucket.name = core.core().bucket;
-    with_bucket
+/// The tag on each pipeline stack that names its core stack: how
+/// `update-stack` finds a pipeline the configuration no longer lists, and
+/// `destroy` every pipeline of a stack.
+pub const PIPELINE_OF: &str = "git2s3:pipeline-of";
+
+/// The settings each pipeline's template reads, with its stack's name:
+/// the source bucket is the one the core stack made, whatever its name,
+/// and the pipeline is the settings' only one.
+pub fn pipeline_settings(settings: &Settings, core: &StackInfo) -> Vec<(String, Settings)> {
+    settings
+        .all_pipelines()
+        .into_iter()
+        .map(|p| {
+            let mut one = settings.with_only_pipeline(p);
+            one.bucket.name = core.core().bucket;
+            (settings.stack_name_of(p), one)
+        })
+        .collect()
 }
 
-/// Creates or updates the pipeline stack when one is configured.
-pub async fn apply_pipeline(
+/// What [`apply_pipelines`] did.
+pub struct Pipelines {
+    /// Each configured pipeline's stack.
+    pub applied: Vec<Done>,
+    /// The stacks of pipelines the configuration no longer lists, deleted.
+    pub removed: Vec<String>,
+}
+
+/// Creates or updates each configured pipeline's stack, then deletes,
+/// after a yes, the pipeline stacks of this core stack that the
+/// configuration no longer lists. `None` when a plan was declined.
+pub async fn apply_pipelines(
     clients: &Clients,
     settings: &Settings,
     given: &Given,
     core: &StackInfo,
     approval: &Approval<'_>,
     progress: &Progress,
-) -> anyhow::Result<Option<Applied>> {
-    let Some(name) = settings.pipeline_stack_name() else {
-        return Ok(None);
+) -> anyhow::Result<Option<Pipelines>> {
+    let mut done = Pipelines {
+        applied: Vec::new(),
+        removed: Vec::new(),
     };
-    progress.step(format!("Planning pipeline stack {name}"));
-    let current = stack::describe(&clients.cloudformation, &name).await?;
-    if let Some(blocked) = current.as_ref().and_then(stack::blocked) {
-        return Err(blocked.into());
+    let wanted_stacks = pipeline_settings(settings, core);
+    for (name, one) in &wanted_stacks {
+        progress.step(format!("Planning pipeline stack {name}"));
+        let current = stack::describe(&clients.cloudformation, name).await?;
+        if let Some(blocked) = current.as_ref().and_then(stack::blocked) {
+            return Err(blocked.into());
+        }
+        let wanted = Wanted {
+            template: Template::Pipeline,
+            stack: name,
+            settings: one,
+            given,
+            current: current.as_ref(),
+        };
+        match apply(clients, &wanted, approval, progress).await? {
+            Applied::Declined => return Ok(None),
+            Applied::Unchanged(d) | Applied::Changed(d) => done.applied.push(d),
+        }
     }
-    let with_bucket = pipeline_settings(settings, core);
-    let wanted = Wanted {
-        template: Template::Pipeline,
-        stack: &name,
-        settings: &with_bucket,
-        given,
-        current: current.as_ref(),
-    };
-    let applied = apply(clients, &wanted, approval, progress).await?;
-    Ok(Some(applied))
+    for gone in stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name).await? {
+        if wanted_stacks.iter().any(|(name, _)| *name == gone.name) {
+            continue;
+        }
+        progress.line(format!(
+            "pipeline stack {} is no longer in the configuration (pipeline, pipelines)",
+            gone.name
+        ));
+        progress.done();
+        if !(approval.confirm)(&format!(
+            "Delete pipeline stack {} and its artifact bucket?",
+            gone.name
+        ))? {
+            return Ok(None);
+        }
+        delete_pipeline_stack(clients, &gone, progress).await?;
+        done.removed.push(gone.name.clone());
+    }
+    Ok(Some(done))
+}
+
+/// Deletes a pipeline stack, its artifact bucket emptied first (the
+/// stack's own deletion cannot delete a bucket that holds objects).
+/// Returns the object versions deleted.
+pub async fn delete_pipeline_stack(
+    clients: &Clients,
+    info: &StackInfo,
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    progress.step(format!("Deleting pipeline stack {}", info.name));
+    let mut versions = 0;
+    if let Some(artifacts) = info.pipeline().artifact_bucket {
+        versions += crate::deploy::bucket::empty(&clients.s3, &artifacts, progress).await?;
+    }
+    stack::delete(&clients.cloudformation, info, progress).await?;
+    Ok(versions)
 }

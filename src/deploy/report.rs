@@ -18,11 +18,14 @@ pub struct Status {
     pub stack: StackInfo,
     pub zips: Part<Vec<Zip>>,
     pub queue: Part<Queue>,
+    /// The first pipeline (`pipeline`, else the first of `pipelines`).
     pub pipeline: Option<Part<Pipeline>>,
+    /// Every pipeline, `pipeline` first.
+    pub pipelines: Vec<Part<Pipeline>>,
 }
 
 /// A part of the report, or why it could not be read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Part<T> {
     Ok(T),
@@ -59,7 +62,7 @@ pub struct Queue {
 }
 
 /// The pipeline and its last execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Pipeline {
     pub stack: StackInfo,
     pub last_execution: Option<Execution>,
@@ -68,7 +71,7 @@ pub struct Pipeline {
     pub build_status: Option<Part<crate::deploy::logs::Reports>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Execution {
     pub id: String,
     pub status: String,
@@ -83,7 +86,7 @@ pub async fn gather(
     clients: &Clients,
     stack: StackInfo,
     repos: &[String],
-    pipeline_stack: Option<&str>,
+    pipeline_stacks: &[String],
 ) -> Status {
     let bucket = stack.core().bucket;
     let zips = match &bucket {
@@ -93,15 +96,16 @@ pub async fn gather(
         },
     };
     let queue = queue(&clients.sqs, &stack).await.into();
-    let pipeline = match pipeline_stack {
-        Some(name) => Some(pipeline(clients, name).await.into()),
-        None => None,
-    };
+    let mut pipelines = Vec::new();
+    for name in pipeline_stacks {
+        pipelines.push(pipeline(clients, name).await.into());
+    }
     Status {
         stack,
         zips,
         queue,
-        pipeline,
+        pipeline: pipelines.first().cloned(),
+        pipelines,
     }
 }
 

@@ -112,8 +112,12 @@ pub struct Settings {
     pub logs: LogSettings,
     pub sweep: SweepSettings,
     pub branches: BranchSettings,
+    /// One pipeline (its stack is `<stack>-pipeline`); `pipelines` lists
+    /// more, each in a stack of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineSettings>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineSettings>,
 }
 
 /// What happens to a deleted branch's or tag's zip.
@@ -229,6 +233,9 @@ pub struct PipelineSettings {
     pub stack_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_image: Option<String>,
+    /// The buildspec's path in the repository [default: buildspec.yml].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec: Option<String>,
     /// Post each run's state on the commit it built (`pipeline.report_status`)
     /// [default: on for zip download, whose token is configured; else off].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +262,7 @@ impl Default for Settings {
             sweep: SweepSettings::default(),
             branches: BranchSettings::default(),
             pipeline: None,
+            pipelines: Vec::new(),
         }
     }
 }
@@ -365,11 +373,56 @@ impl Settings {
     /// `pipeline.report_status`, by default on when the stack downloads
     /// zips (a provider token is configured) and off for git pull.
     pub fn report_status(&self) -> bool {
-        self.pipeline.as_ref().is_some_and(|p| {
-            p.report_status
-                .unwrap_or(self.method == Method::ZipDownload)
-                && self.provider != Provider::Generic
-        })
+        self.pipeline
+            .as_ref()
+            .is_some_and(|p| self.reports_status(p))
+    }
+
+    /// Whether pipeline `p` reports build status (see [`Settings::report_status`]).
+    pub fn reports_status(&self, p: &PipelineSettings) -> bool {
+        p.report_status
+            .unwrap_or(self.method == Method::ZipDownload)
+            && self.provider != Provider::Generic
+    }
+
+    /// Every pipeline: `pipeline`, then each of `pipelines`.
+    pub fn all_pipelines(&self) -> Vec<&PipelineSettings> {
+        self.pipeline.iter().chain(&self.pipelines).collect()
+    }
+
+    /// Whether any pipeline reports build status (the status token is needed).
+    pub fn any_reports_status(&self) -> bool {
+        self.all_pipelines().iter().any(|p| self.reports_status(p))
+    }
+
+    /// The stack of pipeline `p`: its `stack_name`, else `<stack>-pipeline`
+    /// for the one under `pipeline`, and `<stack>-<owner>-<repo>-<branch>`
+    /// (each character that a stack name cannot hold as `-`) for the others.
+    pub fn stack_name_of(&self, p: &PipelineSettings) -> String {
+        if let Some(name) = &p.stack_name {
+            return name.clone();
+        }
+        if self.pipeline.as_ref() == Some(p) {
+            return format!("{}-pipeline", self.stack_name);
+        }
+        let raw = format!("{}-{}-{}", self.stack_name, p.repo, p.branch);
+        let mut name: String = raw
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        name.truncate(128);
+        name.trim_end_matches('-').to_string()
+    }
+
+    /// These settings with pipeline `p` as their only pipeline: what its
+    /// stack is rendered and deployed from.
+    pub fn with_only_pipeline(&self, p: &PipelineSettings) -> Settings {
+        let mut one = self.clone();
+        let mut p = p.clone();
+        p.stack_name = Some(self.stack_name_of(&p));
+        one.pipeline = Some(p);
+        one.pipelines.clear();
+        one
     }
 
     /// Every secret the stack uses that git2s3 created (named by default
@@ -387,16 +440,6 @@ impl Settings {
         .filter(|(explicit, _)| explicit.is_none())
         .map(|(_, id)| id)
         .collect()
-    }
-
-    /// The pipeline stack's name: `pipeline.stack_name`, else `<stack>-pipeline`.
-    pub fn pipeline_stack_name(&self) -> Option<String> {
-        let p = self.pipeline.as_ref()?;
-        Some(
-            p.stack_name
-                .clone()
-                .unwrap_or_else(|| format!("{}-pipeline", self.stack_name)),
-        )
     }
 
     fn secret_id(&self, explicit: &Option<String>, leaf: &str) -> String {

@@ -230,6 +230,7 @@ fn settings_round_trip_through_yaml() {
             branch: "main".into(),
             stack_name: None,
             build_image: None,
+            buildspec: None,
             report_status: None,
         }),
         ..Settings::default()

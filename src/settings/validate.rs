@@ -152,13 +152,52 @@ impl Settings {
                 ),
             );
         }
-        if let Some(p) = &self.pipeline {
-            check_repo_path(&p.repo).or_else(|e| invalid("pipeline.repo", e.to_string()))?;
+        let mut names = std::collections::HashSet::new();
+        for p in self.all_pipelines() {
+            let one = self.pipeline.as_ref() == Some(p);
+            let key = |k: &'static str| match (one, k) {
+                (true, "repo") => "pipeline.repo",
+                (true, "branch") => "pipeline.branch",
+                (true, "stack_name") => "pipeline.stack_name",
+                (true, _) => "pipeline.buildspec",
+                (false, "repo") => "pipelines.repo",
+                (false, "branch") => "pipelines.branch",
+                (false, "stack_name") => "pipelines.stack_name",
+                (false, _) => "pipelines.buildspec",
+            };
+            check_repo_path(&p.repo).or_else(|e| invalid(key("repo"), e.to_string()))?;
             GitRef::branch(&p.branch)
                 .map(|_| ())
-                .or_else(|e| invalid("pipeline.branch", e.to_string()))?;
+                .or_else(|e| invalid(key("branch"), e.to_string()))?;
             if let Some(name) = &p.stack_name {
-                validate_stack_name(name).or_else(|m| invalid("pipeline.stack_name", m))?;
+                validate_stack_name(name).or_else(|m| invalid(key("stack_name"), m))?;
+            }
+            if let Some(spec) = &p.buildspec {
+                if spec.trim().is_empty()
+                    || spec.starts_with('/')
+                    || spec.split('/').any(|c| c == "..")
+                {
+                    invalid(
+                        key("buildspec"),
+                        format!("`{spec}` is not a path inside the repository, such as ci/buildspec.yml"),
+                    )?;
+                }
+            }
+            // A pipeline builds a zip git2s3 makes: its repository must be connected.
+            if !self.repos.is_empty() || self.org.is_some() {
+                self.connection(None, "").check_repo(&p.repo).or_else(|e| {
+                    invalid(
+                        key("repo"),
+                        format!("no zip is ever made for {}: {e}", p.repo),
+                    )
+                })?;
+            }
+            let stack = self.stack_name_of(p);
+            if !names.insert(stack.clone()) {
+                invalid(
+                    key("stack_name"),
+                    format!("two pipelines would share the stack {stack}: give one a stack_name of its own"),
+                )?;
             }
         }
         Ok(())

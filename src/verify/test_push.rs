@@ -66,9 +66,9 @@ async fn plan(
     };
     let branch = options.branch.map(str::to_string).or_else(|| {
         settings
-            .pipeline
-            .as_ref()
-            .filter(|p| p.repo.eq_ignore_ascii_case(&repo))
+            .all_pipelines()
+            .into_iter()
+            .find(|p| p.repo.eq_ignore_ascii_case(&repo))
             .map(|p| p.branch.clone())
     });
     let (head, source) = match (options.commit, api) {

@@ -239,6 +239,7 @@ mod tests {
                 branch: "main".into(),
                 stack_name: None,
                 build_image: None,
+                buildspec: None,
                 report_status: None,
             }),
             ..Settings::default()

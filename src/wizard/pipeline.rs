@@ -48,6 +48,7 @@ pub fn pipeline(settings: &mut Settings, ask_report: bool) -> anyhow::Result<()>
         branch,
         stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
         build_image: old.as_ref().and_then(|p| p.build_image.clone()),
+        buildspec: old.as_ref().and_then(|p| p.buildspec.clone()),
         report_status: old.and_then(|p| p.report_status),
     });
     if ask_report && settings.provider != Provider::Generic {

@@ -1586,3 +1586,95 @@ async fn build_status_reports_are_read_from_the_report_functions_log() {
         .error
         .contains("Commit statuses: write"));
 }
+
+/// `pipelines:` lists more pipelines, each with a stack of its own (tagged
+/// with its core stack): `update-stack` creates a new one, `status` lists
+/// every one, and one no longer listed is deleted only after a yes. A
+/// pipeline for a repository the stack does not connect is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelines_are_added_listed_and_removed_only_after_a_yes() {
+    let moto = moto();
+    let install = Install::new(moto);
+    install.init(
+        "multi",
+        &[
+            "--repo",
+            "acme/web",
+            "--bucket",
+            "multi-zips",
+            "--pipeline-branch",
+            "main",
+        ],
+    );
+    let cf = git2s3::aws::cloudformation_client(&moto.sdk_config().await);
+    let first = install.config_text();
+    std::fs::write(
+        install.config(),
+        format!("{first}pipelines:\n  - repo: acme/web\n    branch: main\n    buildspec: ci/buildspec.yml\n"),
+    )
+    .unwrap();
+    let out = install
+        .run(["--output", "json", "update-stack", "--yes"])
+        .stdout();
+    assert!(out.contains("multi-acme-web-main"), "{out}");
+    let web = cf
+        .describe_stacks()
+        .stack_name("multi-acme-web-main")
+        .send()
+        .await
+        .unwrap();
+    let web = &web.stacks()[0];
+    assert!(web
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("git2s3:pipeline-of") && t.value() == Some("multi")));
+    assert!(web
+        .parameters()
+        .iter()
+        .any(|p| p.parameter_key() == Some("BuildSpec")
+            && p.parameter_value() == Some("ci/buildspec.yml")));
+
+    let status: Value =
+        serde_json::from_str(&install.run(["--output", "json", "status"]).stdout()).unwrap();
+    let names: Vec<&str> = status["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stack"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["multi-pipeline", "multi-acme-web-main"], "{status}");
+    assert_eq!(status["pipeline"]["stack"]["name"], "multi-pipeline");
+
+    // No longer listed: with no one to ask and no --yes, nothing is deleted.
+    std::fs::write(install.config(), &first).unwrap();
+    let err = install.run(["update-stack"]).fails();
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(
+        stack_status(moto, "multi-acme-web-main").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let diff = install.run(["update-stack", "--diff"]).output();
+    let text = String::from_utf8_lossy(&diff.stdout).to_string();
+    assert!(
+        text.contains("multi-acme-web-main: would be deleted"),
+        "{text}"
+    );
+    let out = install
+        .run(["--output", "json", "update-stack", "--yes"])
+        .stdout();
+    assert!(out.contains("DELETE_COMPLETE"), "{out}");
+    assert_eq!(stack_status(moto, "multi-acme-web-main").await, None);
+    assert_eq!(
+        stack_status(moto, "multi-pipeline").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    // A repository the stack does not connect gets no pipeline.
+    std::fs::write(
+        install.config(),
+        format!("{first}pipelines:\n  - repo: other/tool\n    branch: main\n"),
+    )
+    .unwrap();
+    let err = install.run(["update-stack", "--yes"]).fails();
+    assert!(err.contains("no zip is ever made for other/tool"), "{err}");
+}

@@ -21,8 +21,17 @@ fn all_keys() -> Vec<String> {
             branch: "main".into(),
             stack_name: Some("s".into()),
             build_image: Some("i".into()),
+            buildspec: Some("ci/buildspec.yml".into()),
             report_status: Some(true),
         }),
+        pipelines: vec![PipelineSettings {
+            repo: "a/c".into(),
+            branch: "main".into(),
+            stack_name: None,
+            build_image: None,
+            buildspec: None,
+            report_status: None,
+        }],
         ..Settings::default()
     };
     s.bucket.name = Some("b".into());

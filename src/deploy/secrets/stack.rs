@@ -103,7 +103,7 @@ pub async fn ensure(
         };
         outcomes.push(SecretOutcome { id, outcome });
     }
-    if settings.report_status() {
+    if settings.any_reports_status() {
         let id = settings.status_token_secret_id();
         let provider_var = settings.provider.token_var(token_env);
         let env = |v: &str| std::env::var(v).ok().filter(|t| !t.trim().is_empty());

@@ -169,6 +169,8 @@ pub struct Request<'a> {
     pub parameters: &'a [Parameter],
     /// The stack now, if it exists (in any state that can take a change set).
     pub current: Option<&'a StackInfo>,
+    /// Tags on the stack (a pipeline stack names its core stack).
+    pub tags: Vec<(String, String)>,
 }
 
 /// Creates a change set and waits until CloudFormation has worked it out.
@@ -207,6 +209,18 @@ pub async fn plan(
                 .collect(),
         ))
         .capabilities(Capability::CapabilityIam)
+        .set_tags((!request.tags.is_empty()).then(|| {
+            request
+                .tags
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_cloudformation::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                })
+                .collect()
+        }))
         .description("git2s3")
         .send()
         .await

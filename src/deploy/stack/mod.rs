@@ -14,4 +14,4 @@ pub use change_set::{
 };
 pub use delete::delete;
 pub use parameter::set_parameter;
-pub use state::{blocked, describe, require, state, StackInfo, State};
+pub use state::{blocked, describe, require, state, tagged, StackInfo, State};

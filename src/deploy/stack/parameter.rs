@@ -51,6 +51,8 @@ pub async fn set_parameter(
         template: &template,
         parameters: &parameters,
         current: Some(stack),
+        // No tags: CloudFormation keeps the stack's own.
+        tags: Vec::new(),
     };
     let plan = plan(cf, &request).await?;
     for line in plan.lines() {

@@ -100,6 +100,42 @@ pub fn blocked(info: &StackInfo) -> Option<DeployError> {
 }
 
 /// The stack, or `None` when there is none by that name (or id).
+/// Every live stack tagged `key` = `value` (a core stack's pipelines).
+pub async fn tagged(
+    cf: &aws_sdk_cloudformation::Client,
+    key: &str,
+    value: &str,
+) -> Result<Vec<StackInfo>, AwsError> {
+    let mut names = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = cf
+            .describe_stacks()
+            .set_next_token(next.take())
+            .send()
+            .await
+            .aws("cloudformation:DescribeStacks")?;
+        for s in out.stacks() {
+            let tagged = s
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(key) && t.value() == Some(value));
+            if tagged {
+                names.extend(s.stack_name().map(str::to_string));
+            }
+        }
+        match out.next_token() {
+            Some(token) => next = Some(token.to_string()),
+            None => break,
+        }
+    }
+    let mut found = Vec::new();
+    for name in names {
+        found.extend(describe(cf, &name).await?);
+    }
+    Ok(found)
+}
+
 pub async fn describe(
     cf: &aws_sdk_cloudformation::Client,
     name: &str,
