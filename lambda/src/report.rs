@@ -389,6 +389,19 @@ pub fn status_scope(provider: Provider) -> &'static str {
     }
 }
 
+/// The token scopes any one of which lets a token set commit statuses,
+/// where the provider lists a token's scopes (GitHub's classic tokens,
+/// GitLab's access tokens, Bitbucket's); empty where it cannot be told.
+pub fn status_scopes(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Github | Provider::GithubEnterprise => &["repo", "repo:status"],
+        Provider::Gitlab => &["api"],
+        Provider::Bitbucket => &["repository:write", "repository:admin"],
+        Provider::Gitea | Provider::Forgejo => &["write:repository", "all"],
+        Provider::BitbucketServer | Provider::Generic => &[],
+    }
+}
+
 /// Posts statuses through the provider's API with the stored token,
 /// trying a 5xx or a 429 again after `backoff`, then twice as long.
 #[derive(Debug, Clone)]

@@ -41,9 +41,73 @@ pub async fn test_push(
     match plan(settings, clients, core, api, options).await {
         Ok((plan, head)) => {
             progress.line(&head.detail);
-            send::run(&plan, head, clients, progress).await
+            let mut verdict = send::run(&plan, head, clients, progress).await;
+            if let Some(check) = status_token(settings, clients).await {
+                verdict.ok &= check.ok;
+                verdict.checks.push(check);
+            }
+            verdict
         }
         Err(e) => Verdict::not_sent(Check::fail("head", format!("{e:#}"))),
+    }
+}
+
+/// With build status on (`pipeline.report_status`), the `status token`
+/// check: the stored token is there, and where the provider lists a
+/// token's scopes, one of them lets it set commit statuses.
+pub async fn status_token(settings: &Settings, clients: &Clients) -> Option<Check> {
+    const NAME: &str = "status token";
+    if !settings.any_reports_status() {
+        return None;
+    }
+    let id = settings.status_token_secret_id();
+    let token = match crate::deploy::secrets::read(&clients.secrets, &id).await {
+        Ok(Some(t)) if !t.trim().is_empty() => t,
+        Ok(_) => {
+            return Some(Check::fail(
+                NAME,
+                format!(
+                    "secret {id} holds no token, so no run's state reaches the commit: set {} and \
+                     run `git2s3 init` again, or set pipeline.report_status: false",
+                    crate::deploy::secrets::stack::STATUS_TOKEN_VAR
+                ),
+            ))
+        }
+        Err(e) => return Some(Check::fail(NAME, format!("cannot read secret {id}: {e}"))),
+    };
+    let provider = settings.provider;
+    let owner = match crate::register::client(provider, settings.api_url.as_deref(), token.trim()) {
+        Ok(api) => api.whoami().await,
+        Err(e) => Err(e),
+    };
+    Some(match owner {
+        Err(e) => Check::fail(NAME, format!("the token in {id} was refused: {e}")),
+        Ok(owner) => scope_check(provider, &owner.user, owner.scopes.as_deref(), &id),
+    })
+}
+
+/// Whether a token whose owner is `user` and whose scopes are `scopes`
+/// (`None` where the provider does not list them) may set commit statuses.
+fn scope_check(provider: Provider, user: &str, scopes: Option<&str>, id: &str) -> Check {
+    const NAME: &str = "status token";
+    let needs = git2s3_lambda::report::status_scope(provider);
+    let Some(scopes) = scopes else {
+        return Check::pass(
+            NAME,
+            format!("token of {user} (its scopes cannot be read here; {needs}, and `git2s3 status` shows a refusal)"),
+        );
+    };
+    let have: Vec<&str> = scopes.split(',').map(str::trim).collect();
+    let wanted = git2s3_lambda::report::status_scopes(provider);
+    if wanted.is_empty() || wanted.iter().any(|w| have.contains(w)) {
+        Check::pass(NAME, format!("token of {user}; scopes: {scopes}"))
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "the token of {user} ({id}) cannot set commit statuses: {needs}; it has {scopes}"
+            ),
+        )
     }
 }
 
@@ -152,4 +216,51 @@ async fn plan(
         poll: Duration::from_secs(2),
     };
     Ok((plan, check))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_without_the_status_scope_is_named() {
+        let id = "git2s3/s/status-token";
+        let ok = scope_check(
+            Provider::Github,
+            "octocat",
+            Some("admin:repo_hook, repo:status"),
+            id,
+        );
+        assert!(ok.ok, "{}", ok.detail);
+        let no = scope_check(
+            Provider::Github,
+            "octocat",
+            Some("admin:repo_hook, read:org"),
+            id,
+        );
+        assert!(!no.ok);
+        assert!(
+            no.detail.contains("repo:status") && no.detail.contains(id),
+            "{}",
+            no.detail
+        );
+        let gitlab = scope_check(
+            Provider::Gitlab,
+            "jane",
+            Some("read_api, read_repository"),
+            id,
+        );
+        assert!(
+            !gitlab.ok && gitlab.detail.contains("api scope"),
+            "{}",
+            gitlab.detail
+        );
+        // A fine-grained token lists no scopes: a pass that says so.
+        let fine = scope_check(Provider::Github, "octocat", None, id);
+        assert!(
+            fine.ok && fine.detail.contains("cannot be read"),
+            "{}",
+            fine.detail
+        );
+    }
 }

@@ -254,6 +254,8 @@ async fn the_wizard_asks_each_screen_and_deploys() {
         "FAILED receiver          no answer from https://",
         "the `receiver` check failed",
         "Next: fix what the failed check names, then run `git2s3 verify`",
+        // Build status is on: the stored token may set commit statuses.
+        "ok     status token      token of octocat; scopes: admin:repo_hook, repo",
     ] {
         assert!(capture.contains(line), "no `{line}` in:\n{capture}");
     }
