@@ -3,6 +3,9 @@
 # by hand):
 #
 #   bench/large_file.sh [MEGABYTES]      default: 2048 (one 2 GB file)
+#   MEMORY_LIMIT_MB=128 bench/large_file.sh   serve inside a memory cgroup
+#                                             of that size, as a Lambda's
+#                                             memory bounds its worker
 #
 # A repository holding one file of random bytes (which does not compress,
 # so its zip entry is as large as the file) is pushed to a bare repo behind
@@ -59,6 +62,24 @@ RUST_LOG=info GIT2S3_WEBHOOK_SECRET=bench-secret GIT2S3_PROVIDER=generic GIT2S3_
 PIDS+=($SERVE_PID)
 wait_for_port "$SERVE_PORT" "git2s3 serve" "$WORK/serve.log"
 
+# With MEMORY_LIMIT_MB, serve runs in a memory cgroup (v1) of that size,
+# which, like a Lambda's memory, counts the page cache serve's files use:
+# the kernel reclaims clean file pages under the limit, and kills serve if
+# what it needs cannot be reclaimed.
+CGROUP=
+if [ -n "${MEMORY_LIMIT_MB:-}" ]; then
+  CGROUP=/sys/fs/cgroup/memory/git2s3-bench-$$
+  if mkdir "$CGROUP" 2>/dev/null; then
+    echo "$((MEMORY_LIMIT_MB * 1024 * 1024))" >"$CGROUP/memory.limit_in_bytes"
+    echo "$SERVE_PID" >"$CGROUP/cgroup.procs"
+    echo "    serve in $CGROUP, limit ${MEMORY_LIMIT_MB} MiB"
+    trap 'cleanup; rmdir "$CGROUP" 2>/dev/null || true' EXIT
+  else
+    echo "    cannot make a memory cgroup here (needs cgroup v1's memory controller, writable); running without a limit"
+    CGROUP=
+  fi
+fi
+
 echo "==> the webhook, until the zip is in S3"
 sync
 # serve's resident memory, sampled twice a second, to tell which phase holds what.
@@ -88,6 +109,10 @@ while time.time() < deadline:
 sys.exit("no zip after 30 minutes")
 PY
 T_GIT2S3=$(python3 -c "import time; print(f'{time.time() - $START:.2f}')")
+if [ -n "$CGROUP" ]; then
+  kill -0 "$SERVE_PID" 2>/dev/null || { echo "serve was killed under the ${MEMORY_LIMIT_MB} MiB limit"; exit 1; }
+  echo "    under the ${MEMORY_LIMIT_MB} MiB limit: the cgroup's peak (with page cache) $(( $(cat "$CGROUP/memory.max_usage_in_bytes") / 1048576 )) MiB, limit reached $(cat "$CGROUP/memory.failcnt") times, $(grep -E '^oom_kill ' "$CGROUP/memory.oom_control" || echo 'oom_kill 0') (the kernel reclaimed file pages instead)"
+fi
 # When the fetch ended (the worker logs it), and serve's peak before and after.
 python3 - "$WORK/rss.samples" "$START" "$(grep -m1 ' fetched' "$WORK/serve.log" | grep -o 'seconds=[0-9.]*' | cut -d= -f2)" <<'PY'
 import sys

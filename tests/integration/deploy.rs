@@ -1617,6 +1617,15 @@ async fn pipelines_are_added_listed_and_removed_only_after_a_yes() {
         .run(["--output", "json", "update-stack", "--yes"])
         .stdout();
     assert!(out.contains("multi-acme-web-main"), "{out}");
+    // The file update-stack writes keeps the list, so the next run keeps the stack.
+    let written = install.config_text();
+    assert!(
+        written.contains("pipelines:") && written.contains("buildspec: ci/buildspec.yml"),
+        "{written}"
+    );
+    let again = install.run(["update-stack", "--diff"]).output();
+    let again = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(!again.contains("would be deleted"), "{again}");
     let web = cf
         .describe_stacks()
         .stack_name("multi-acme-web-main")
