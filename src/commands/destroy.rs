@@ -10,7 +10,7 @@ use git2s3_lambda::Provider;
 use serde::Serialize;
 
 use crate::cli::{DestroyArgs, GlobalArgs, OutputFormat};
-use crate::deploy::apply::{delete_pipeline_stack, PIPELINE_OF};
+use crate::deploy::apply::{delete_pipeline_stack, unlisted_pipeline_stacks};
 use crate::deploy::{artifact, bucket, identity, secrets, stack};
 use crate::progress::Progress;
 use crate::register;
@@ -45,14 +45,9 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> anyhow::Result<Exit
     for p in settings.all_pipelines() {
         pipelines.extend(stack::describe(cf, &settings.stack_name_of(p)).await?);
     }
-    for tagged in stack::tagged(cf, PIPELINE_OF, &settings.stack_name).await? {
-        if !pipelines
-            .iter()
-            .any(|p: &stack::StackInfo| p.name == tagged.name)
-        {
-            pipelines.push(tagged);
-        }
-    }
+    let listed: Vec<String> = pipelines.iter().map(|p| p.name.clone()).collect();
+    let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+    pipelines.extend(unlisted_pipeline_stacks(&clients, &settings, &listed, &progress).await);
     let output_bucket = core
         .as_ref()
         .and_then(|s| s.core().bucket)

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use crate::cli::{GlobalArgs, OutputFormat, UpdateStackArgs};
 use crate::deploy::apply::{
-    apply, apply_pipelines, pipeline_settings, plan, Applied, Approval, Wanted, PIPELINE_OF,
+    apply, apply_pipelines, pipeline_settings, plan, unlisted_pipeline_stacks, Applied, Approval,
+    Wanted,
 };
 use crate::deploy::stack::{self, Plan};
 use crate::deploy::{artifact, identity};
@@ -139,13 +140,12 @@ async fn diff(global: &GlobalArgs, args: &UpdateStackArgs) -> anyhow::Result<boo
         stack::discard(&clients.cloudformation, p).await?;
     }
     // Pipeline stacks of this stack that the configuration no longer lists.
-    let gone: Vec<String> =
-        stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name)
-            .await?
-            .into_iter()
-            .map(|s| s.name)
-            .filter(|name| !pipelines.iter().any(|(n, _)| n == name))
-            .collect();
+    let listed: Vec<&str> = pipelines.iter().map(|(n, _)| n.as_str()).collect();
+    let gone: Vec<String> = unlisted_pipeline_stacks(&clients, &settings, &listed, &progress)
+        .await
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     match global.output {
         OutputFormat::Json => crate::context::print_json(&all)?,
         OutputFormat::Text => {

@@ -195,10 +195,8 @@ pub async fn apply_pipelines(
             Applied::Unchanged(d) | Applied::Changed(d) => done.applied.push(d),
         }
     }
-    for gone in stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name).await? {
-        if wanted_stacks.iter().any(|(name, _)| *name == gone.name) {
-            continue;
-        }
+    let wanted_names: Vec<&str> = wanted_stacks.iter().map(|(n, _)| n.as_str()).collect();
+    for gone in unlisted_pipeline_stacks(clients, settings, &wanted_names, progress).await {
         progress.line(format!(
             "pipeline stack {} is no longer in the configuration (pipeline, pipelines)",
             gone.name
@@ -214,6 +212,32 @@ pub async fn apply_pipelines(
         done.removed.push(gone.name.clone());
     }
     Ok(Some(done))
+}
+
+/// The pipeline stacks tagged as `settings`' core stack's whose names are
+/// not in `listed`. A caller who may not list the account's stacks
+/// (`DescribeStacks` on `*`) is told so, and gets none.
+pub async fn unlisted_pipeline_stacks(
+    clients: &Clients,
+    settings: &Settings,
+    listed: &[&str],
+    progress: &Progress,
+) -> Vec<StackInfo> {
+    match stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name).await {
+        Ok(found) => found
+            .into_iter()
+            .filter(|s| !listed.contains(&s.name.as_str()))
+            .collect(),
+        Err(e) => {
+            progress.line(format!(
+                "cannot list the account's stacks to find pipeline stacks of {} that the \
+                 configuration no longer lists ({e}); only the listed ones are dealt with. \
+                 Grant cloudformation:DescribeStacks on * (docs/iam.md, FindPipelineStacks)",
+                settings.stack_name
+            ));
+            Vec::new()
+        }
+    }
 }
 
 /// Deletes a pipeline stack, its artifact bucket emptied first (the
