@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::aws::{AwsOptions, Clients};
 use crate::cli::{GlobalArgs, StackArgs, TargetArgs};
-use crate::settings::{self, Given, Overrides, PipelineSettings, Settings, Sources};
+use crate::settings::{self, Given, Overrides, Settings, Sources};
 
 /// The AWS options from the global flags, with the configuration's region
 /// as the fallback for --region.
@@ -138,15 +138,7 @@ pub fn load_with_stack_flags(
                 "--pipeline-branch needs the repository the pipeline builds: pass --repo OWNER/REPO"
             )
         })?;
-        let old = settings.pipeline.take();
-        settings.pipeline = Some(PipelineSettings {
-            repo,
-            branch: branch.clone(),
-            stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
-            build_image: old.as_ref().and_then(|p| p.build_image.clone()),
-            buildspec: old.as_ref().and_then(|p| p.buildspec.clone()),
-            report_status: old.and_then(|p| p.report_status),
-        });
+        settings.set_pipeline(repo, branch.clone());
         settings.validate()?;
         given.insert("pipeline");
     }

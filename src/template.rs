@@ -548,18 +548,6 @@ mod tests {
         assert_eq!(keys(&params), all);
     }
 
-    /// A pipeline for acme/api's main branch, with every default.
-    fn acme_api_main() -> PipelineSettings {
-        PipelineSettings {
-            repo: "acme/api".into(),
-            branch: "main".into(),
-            stack_name: None,
-            build_image: None,
-            buildspec: None,
-            report_status: None,
-        }
-    }
-
     #[test]
     fn pipeline_parameters_cover_every_required_one_and_nothing_undeclared() {
         let mut s = with_code();
@@ -567,7 +555,7 @@ mod tests {
         s.pipeline = Some(PipelineSettings {
             build_image: Some("aws/codebuild/standard:7.0".into()),
             report_status: Some(true),
-            ..acme_api_main()
+            ..PipelineSettings::new("acme/api", "main")
         });
         let params = Template::Pipeline.parameters(&s).unwrap();
         let (all, required) = declared(Template::Pipeline);
@@ -591,7 +579,7 @@ mod tests {
     fn build_status_is_on_by_default_only_where_a_token_is_configured() {
         let mut s = with_code();
         s.bucket.name = Some("out".into());
-        s.pipeline = Some(acme_api_main());
+        s.pipeline = Some(PipelineSettings::new("acme/api", "main"));
         let report = |s: &Settings| {
             value(&Template::Pipeline.parameters(s).unwrap(), "ReportStatus").to_string()
         };

@@ -23,7 +23,6 @@ use git2s3_lambda::webhook::outgoing::{push, PushSpec};
 use git2s3_lambda::webhook::{receive, AllowedIps, Outcome, ReceiverConfig, Request, Secrets};
 use git2s3_lambda::{Method, Provider};
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
 const SECRET: &str = "bench-webhook-secret-not-a-real-one";
@@ -72,13 +71,7 @@ fn receiver() {
             enterprise_host: Some("ghe.example.com".into()),
         };
         let out = push(provider, &spec, SECRET, "bench-delivery");
-        let mut headers = HeaderMap::new();
-        for (k, v) in &out.headers {
-            headers.insert(
-                HeaderName::from_static(k),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
+        let headers = out.header_map();
         let config = ReceiverConfig {
             secrets: Secrets::from_lines(SECRET),
             allowed_ips: AllowedIps::default(),

@@ -427,50 +427,48 @@ impl HttpStatuses {
 impl StatusApi for HttpStatuses {
     async fn post(&self, status: &CommitStatus) -> Result<(), ReportError> {
         let (url, body) = request(status, &self.endpoints)?;
-        let mut wait = self.backoff;
-        let mut last = 0;
-        for attempt in 1..=self.tries.max(1) {
-            let (provider, endpoints, credentials, url, body) = (
-                status.provider,
-                self.endpoints.clone(),
-                self.credentials.clone(),
-                url.clone(),
-                body.clone(),
-            );
-            let (code, text) = tokio::task::spawn_blocking(move || {
-                archive::Session::new(provider, &endpoints, &credentials)?.post_json(&url, &body)
-            })
-            .await
-            .expect("posting a status does not panic")?;
-            match code {
-                200..=299 => return Ok(()),
-                429 | 500..=599 => {
-                    tracing::warn!(provider = %status.provider, status = code, attempt, "the commit status was not taken; trying again");
-                    last = code;
-                    if attempt < self.tries {
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
-                    }
+        let (provider, endpoints, credentials) = (
+            status.provider,
+            self.endpoints.clone(),
+            self.credentials.clone(),
+        );
+        let (tries, backoff) = (self.tries.max(1), self.backoff);
+        // One session for every try, on one blocking thread.
+        let (code, text) = tokio::task::spawn_blocking(move || {
+            let session = archive::Session::new(provider, &endpoints, &credentials)?;
+            let mut wait = backoff;
+            let mut attempt = 1;
+            loop {
+                let (code, text) = session.post_json(&url, &body)?;
+                if !matches!(code, 429 | 500..=599) || attempt == tries {
+                    return Ok::<_, ArchiveError>((code, text));
                 }
-                _ => {
-                    return Err(ReportError::Refused {
-                        provider: status.provider,
-                        repo: status.repo.clone(),
-                        commit: status.commit.clone(),
-                        status: code,
-                        hint: status_scope(status.provider),
-                        body: text.chars().take(300).collect(),
-                    })
-                }
+                tracing::warn!(%provider, status = code, attempt, "the commit status was not taken; trying again");
+                std::thread::sleep(wait);
+                wait *= 2;
+                attempt += 1;
             }
-        }
-        Err(ReportError::Unavailable {
-            provider: status.provider,
-            repo: status.repo.clone(),
-            commit: status.commit.clone(),
-            status: last,
-            tries: self.tries,
         })
+        .await
+        .expect("posting a status does not panic")?;
+        match code {
+            200..=299 => Ok(()),
+            429 | 500..=599 => Err(ReportError::Unavailable {
+                provider,
+                repo: status.repo.clone(),
+                commit: status.commit.clone(),
+                status: code,
+                tries,
+            }),
+            _ => Err(ReportError::Refused {
+                provider,
+                repo: status.repo.clone(),
+                commit: status.commit.clone(),
+                status: code,
+                hint: status_scope(provider),
+                body: text.chars().take(300).collect(),
+            }),
+        }
     }
 }
 

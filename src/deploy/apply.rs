@@ -223,11 +223,19 @@ pub async fn unlisted_pipeline_stacks(
     listed: &[&str],
     progress: &Progress,
 ) -> Vec<StackInfo> {
-    match stack::tagged(&clients.cloudformation, PIPELINE_OF, &settings.stack_name).await {
-        Ok(found) => found
-            .into_iter()
-            .filter(|s| !listed.contains(&s.name.as_str()))
-            .collect(),
+    let cf = &clients.cloudformation;
+    let found = async {
+        let mut found = Vec::new();
+        for name in stack::tagged(cf, PIPELINE_OF, &settings.stack_name).await? {
+            if !listed.contains(&name.as_str()) {
+                // A stack deleted meanwhile is simply not found.
+                found.extend(stack::describe(cf, &name).await?);
+            }
+        }
+        Ok::<_, crate::aws::AwsError>(found)
+    };
+    match found.await {
+        Ok(found) => found,
         Err(e) => {
             progress.line(format!(
                 "cannot list the account's stacks to find pipeline stacks of {} that the \

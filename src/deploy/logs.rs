@@ -122,11 +122,7 @@ pub async fn reports(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
 ) -> Result<Reports, AwsError> {
-    let since = epoch_ms(
-        std::time::SystemTime::now()
-            .checked_sub(std::time::Duration::from_secs(86_400))
-            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-    );
+    let since = a_day_ago();
     let mut reports = Reports::default();
     for e in events(logs, group, since, Some("\"status\""), 10_000).await? {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.message) else {
@@ -154,6 +150,16 @@ pub async fn reports(
     Ok(reports)
 }
 
+/// A day before now, in milliseconds since the epoch: how far back
+/// `status` reads the report and sweep functions' logs.
+fn a_day_ago() -> i64 {
+    epoch_ms(
+        std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+    )
+}
+
 /// An event's time in RFC 3339, as `logs` prints it.
 pub fn rfc3339(timestamp_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(timestamp_ms)
@@ -166,11 +172,7 @@ pub async fn sweeps(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
 ) -> Result<Sweeps, AwsError> {
-    let since = epoch_ms(
-        std::time::SystemTime::now()
-            .checked_sub(std::time::Duration::from_secs(86_400))
-            .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-    );
+    let since = a_day_ago();
     let mut sweeps = Sweeps::default();
     for e in events(logs, group, since, Some("\"sweep\""), 10_000).await? {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.message) else {

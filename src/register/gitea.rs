@@ -85,14 +85,7 @@ impl ProviderApi for Gitea {
 
     async fn hooks(&self, target: &Target) -> Result<Vec<Hook>, RegisterError> {
         let (path, rights) = Self::hooks_path(target)?;
-        let list = self
-            .api
-            .list(&format!("{path}?{PAGE}"), Paging::TotalCount, rights)
-            .await?;
-        Ok(list
-            .iter()
-            .map(|h| Hook::read(h, "/id", "/config/url"))
-            .collect())
+        github_layout::list_hooks(&self.api, &path, PAGE, Paging::TotalCount, rights).await
     }
 
     async fn create_hook(&self, target: &Target, spec: &HookSpec) -> Result<Hook, RegisterError> {
@@ -130,10 +123,7 @@ impl ProviderApi for Gitea {
 
     async fn delete_hook(&self, target: &Target, id: &str) -> Result<(), RegisterError> {
         let (path, rights) = Self::hooks_path(target)?;
-        self.api
-            .call(Method::DELETE, &format!("{path}/{id}"), None, rights)
-            .await?;
-        Ok(())
+        github_layout::delete_hook(&self.api, &path, id, rights).await
     }
 
     /// A repository hook has a test delivery (a push of the newest

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::api::{encode, split_repo, Key, Target};
+use super::api::{encode, split_repo, Hook, Key, Target};
 use super::error::RegisterError;
 use super::http::{Api, Paging, Rights};
 
@@ -25,6 +25,33 @@ pub fn hooks_path(
         }
         Target::Org(o) => (format!("/orgs/{}/hooks", encode(o)), org),
     })
+}
+
+/// Every hook at `path` (from [`hooks_path`]); `query` sets the page size.
+pub async fn list_hooks(
+    api: &Api,
+    path: &str,
+    query: &str,
+    paging: Paging,
+    rights: Rights,
+) -> Result<Vec<Hook>, RegisterError> {
+    let list = api.list(&format!("{path}?{query}"), paging, rights).await?;
+    Ok(list
+        .iter()
+        .map(|h| Hook::read(h, "/id", "/config/url"))
+        .collect())
+}
+
+/// Deletes the hook `id` at `path`.
+pub async fn delete_hook(
+    api: &Api,
+    path: &str,
+    id: &str,
+    rights: Rights,
+) -> Result<(), RegisterError> {
+    api.call(Method::DELETE, &format!("{path}/{id}"), None, rights)
+        .await?;
+    Ok(())
 }
 
 /// Every deploy key of `repo`; `query` sets the page size.

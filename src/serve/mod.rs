@@ -92,7 +92,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     Json(serde_json::json!({
         "ok": true,
         "pending_jobs": state.queue.pending(),
-        "dead_letters": state.queue.dead_letters().len(),
+        "dead_letters": state.queue.dead_letter_count(),
     }))
 }
 

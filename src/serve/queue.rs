@@ -106,6 +106,11 @@ impl MemoryQueue {
         self.inner.pending.load(Ordering::SeqCst)
     }
 
+    /// How many jobs failed every try.
+    pub fn dead_letter_count(&self) -> usize {
+        self.inner.dead.lock().expect("queue lock").len()
+    }
+
     /// The jobs that failed every try, oldest first.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.inner.dead.lock().expect("queue lock").clone()

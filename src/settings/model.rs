@@ -242,6 +242,20 @@ pub struct PipelineSettings {
     pub report_status: Option<bool>,
 }
 
+impl PipelineSettings {
+    /// A pipeline for `repo`'s `branch`, every other key at its default.
+    pub fn new(repo: impl Into<String>, branch: impl Into<String>) -> Self {
+        PipelineSettings {
+            repo: repo.into(),
+            branch: branch.into(),
+            stack_name: None,
+            build_image: None,
+            buildspec: None,
+            report_status: None,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -383,6 +397,17 @@ impl Settings {
         p.report_status
             .unwrap_or(self.method == Method::ZipDownload)
             && self.provider != Provider::Generic
+    }
+
+    /// Points `pipeline` at `repo`'s `branch`, keeping its other keys.
+    pub fn set_pipeline(&mut self, repo: String, branch: String) {
+        match &mut self.pipeline {
+            Some(p) => {
+                p.repo = repo;
+                p.branch = branch;
+            }
+            None => self.pipeline = Some(PipelineSettings::new(repo, branch)),
+        }
     }
 
     /// Every pipeline: `pipeline`, then each of `pipelines`.

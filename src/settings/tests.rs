@@ -225,14 +225,7 @@ fn bucket_names_follow_s3_rules() {
 fn settings_round_trip_through_yaml() {
     let s = Settings {
         repos: vec!["acme/api".into()],
-        pipeline: Some(PipelineSettings {
-            repo: "acme/api".into(),
-            branch: "main".into(),
-            stack_name: None,
-            build_image: None,
-            buildspec: None,
-            report_status: None,
-        }),
+        pipeline: Some(PipelineSettings::new("acme/api", "main")),
         ..Settings::default()
     };
     let yaml = serde_yaml::to_string(&s).unwrap();

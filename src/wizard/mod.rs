@@ -234,14 +234,7 @@ mod tests {
     fn answers_are_the_asked_keys_and_unset_ones_clear_the_file() {
         let draft = Settings {
             repos: vec!["acme/api".into()],
-            pipeline: Some(PipelineSettings {
-                repo: "acme/api".into(),
-                branch: "main".into(),
-                stack_name: None,
-                build_image: None,
-                buildspec: None,
-                report_status: None,
-            }),
+            pipeline: Some(PipelineSettings::new("acme/api", "main")),
             ..Settings::default()
         };
         let o = overrides(&draft);

@@ -7,7 +7,7 @@ use super::ui::check_repos;
 use git2s3_lambda::Provider;
 
 use crate::deploy::secrets::stack::STATUS_TOKEN_VAR;
-use crate::settings::{PipelineSettings, Settings};
+use crate::settings::Settings;
 
 /// `ask_report`: whether to ask about build status (not when `--report-status` says).
 pub fn pipeline(settings: &mut Settings, ask_report: bool) -> anyhow::Result<()> {
@@ -42,15 +42,7 @@ pub fn pipeline(settings: &mut Settings, ask_report: bool) -> anyhow::Result<()>
         .with_prompt("Branch")
         .default("main".to_string())
         .interact_text()?;
-    let old = settings.pipeline.take();
-    settings.pipeline = Some(PipelineSettings {
-        repo,
-        branch,
-        stack_name: old.as_ref().and_then(|p| p.stack_name.clone()),
-        build_image: old.as_ref().and_then(|p| p.build_image.clone()),
-        buildspec: old.as_ref().and_then(|p| p.buildspec.clone()),
-        report_status: old.and_then(|p| p.report_status),
-    });
+    settings.set_pipeline(repo, branch);
     if ask_report && settings.provider != Provider::Generic {
         let on = settings.report_status();
         let j = Select::new()

@@ -24,14 +24,7 @@ fn all_keys() -> Vec<String> {
             buildspec: Some("ci/buildspec.yml".into()),
             report_status: Some(true),
         }),
-        pipelines: vec![PipelineSettings {
-            repo: "a/c".into(),
-            branch: "main".into(),
-            stack_name: None,
-            build_image: None,
-            buildspec: None,
-            report_status: None,
-        }],
+        pipelines: vec![PipelineSettings::new("a/c", "main")],
         ..Settings::default()
     };
     s.bucket.name = Some("b".into());

@@ -36,16 +36,39 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A repository `acme/<name>` with a README and a file of `megabytes` of
-/// noise (12 makes a zip of two multipart parts), pushed to `main`.
-fn repo(sshd: &Sshd, name: &str, megabytes: usize) -> (String, WorkTree, String) {
-    let url = sshd.bare_repo(&format!("acme/{name}"));
-    let work = WorkTree::new(&sshd.repo_path(&format!("acme/{name}")));
-    work.write("README.md", b"fault injection\n");
-    work.write("data/noise.bin", &noise(megabytes << 20, name.len() as u64));
-    let commit = work.commit("first");
-    work.git(&["push", "-q", "origin", "main"]);
-    (url, work, commit)
+/// What each fault test starts from: a versioned bucket in moto, the
+/// loopback sshd, and on it a repository `acme/<name>` with a README and a
+/// file of `megabytes` of noise (12 makes a zip of two multipart parts),
+/// pushed to `main`.
+struct Scene {
+    s3: S3,
+    bucket: &'static str,
+    sshd: Sshd,
+    url: String,
+    work: WorkTree,
+    commit: String,
+}
+
+impl Scene {
+    async fn new(bucket: &'static str, name: &str, megabytes: usize) -> Scene {
+        let s3 = s3().await;
+        crate::moto::versioned_bucket(&s3, bucket).await;
+        let sshd = Sshd::start(true);
+        let url = sshd.bare_repo(&format!("acme/{name}"));
+        let work = WorkTree::new(&sshd.repo_path(&format!("acme/{name}")));
+        work.write("README.md", b"fault injection\n");
+        work.write("data/noise.bin", &noise(megabytes << 20, name.len() as u64));
+        let commit = work.commit("first");
+        work.git(&["push", "-q", "origin", "main"]);
+        Scene {
+            s3,
+            bucket,
+            sshd,
+            url,
+            work,
+            commit,
+        }
+    }
 }
 
 fn fetch_args(sshd: &Sshd, known_hosts: &std::path::Path, more: &[&str]) -> Vec<String> {
@@ -93,11 +116,14 @@ async fn assert_zip_is(
 /// aborts what the first left, once moto is back, and lands the zip.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_gone_mid_multipart_upload_the_retry_aborts_the_left_upload_and_lands() {
-    let s3 = s3().await;
-    let bucket = "fault-s3-gone";
-    crate::moto::versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let (url, work, commit) = repo(&sshd, "gone", 12);
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url,
+        work,
+        commit,
+    } = Scene::new("fault-s3-gone", "gone", 12).await;
     let proxy = Proxy::start(moto_port());
     proxy.down_when_sent(b"partNumber=");
     let server = Server::start_through(
@@ -133,11 +159,14 @@ async fn s3_gone_mid_multipart_upload_the_retry_aborts_the_left_upload_and_lands
 /// request through: the job succeeds on its first try.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_slow_down_on_a_third_of_requests_is_carried_by_the_sdk_retries() {
-    let s3 = s3().await;
-    let bucket = "fault-slow-down";
-    crate::moto::versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let (url, work, commit) = repo(&sshd, "slow", 12);
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url,
+        work,
+        commit,
+    } = Scene::new("fault-slow-down", "slow", 12).await;
     let proxy = SlowDown::start(&moto().endpoint);
     let server = Server::start_through(
         &proxy.endpoint(),
@@ -172,11 +201,14 @@ async fn s3_slow_down_on_a_third_of_requests_is_carried_by_the_sdk_retries() {
 /// scratch directories are gone afterwards.
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_cut_mid_pack_is_retried_with_a_fresh_fetch() {
-    let s3 = s3().await;
-    let bucket = "fault-ssh-cut";
-    crate::moto::versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let (_, work, commit) = repo(&sshd, "cut", 3);
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url: _,
+        work,
+        commit,
+    } = Scene::new("fault-ssh-cut", "cut", 3).await;
     let proxy = Proxy::start(sshd.port);
     let (known_hosts, url) = through(&sshd, &proxy, "acme/cut");
     // The handshake and the ref advertisement are a few kilobytes; the
@@ -231,11 +263,14 @@ fn through(sshd: &Sshd, proxy: &Proxy, repo: &str) -> (std::path::PathBuf, Strin
 /// set aside with the reason, and no object is written at its key.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_is_half_written() {
-    let s3 = s3().await;
-    let bucket = "fault-timeout";
-    crate::moto::versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let (url, work, commit) = repo(&sshd, "late", 12);
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url,
+        work,
+        commit,
+    } = Scene::new("fault-timeout", "late", 12).await;
     work.git(&["push", "-q", "origin", "main:slow"]);
     let proxy = Proxy::start(moto_port());
     proxy.throttle(1 << 20);
@@ -261,12 +296,7 @@ async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_i
         .push_ok("late-slow", "acme/late", &url, "refs/heads/slow", &commit)
         .await;
     server.wait_for_log("job dead-lettered").await;
-    let dead: Value = reqwest::get(format!("{}/dead-letters", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead = server.get_json("/dead-letters").await;
     assert_eq!(dead.as_array().unwrap().len(), 1, "{dead}");
     assert_eq!(dead[0]["git_ref"], "refs/heads/slow");
     assert_eq!(dead[0]["attempts"], 2);
@@ -296,12 +326,7 @@ async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_i
     // The timed-out try's upload was aborted by the next one.
     let left = unfinished_uploads(&s3, bucket).await;
     assert!(!left.iter().any(|k| k == key), "{left:?}");
-    let health: Value = reqwest::get(format!("{}/healthz", server.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = server.get_json("/healthz").await;
     assert_eq!(health["dead_letters"], 1);
 }
 
@@ -311,11 +336,14 @@ async fn a_worker_timeout_mid_upload_is_retried_then_dead_lettered_and_nothing_i
 /// missing and builds them.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_killed_with_jobs_pending_loses_them_and_the_sweep_builds_them() {
-    let s3 = s3().await;
-    let bucket = "fault-killed";
-    crate::moto::versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let (_, work, commit) = repo(&sshd, "killed", 1);
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url: _,
+        work,
+        commit,
+    } = Scene::new("fault-killed", "killed", 1).await;
     work.git(&["push", "-q", "origin", "main:dev"]);
     // A fetch at 20 kB/s: the jobs are still running when serve dies.
     let proxy = Proxy::start(sshd.port);
@@ -327,12 +355,7 @@ async fn serve_killed_with_jobs_pending_loses_them_and_the_sweep_builds_them() {
             .push_ok(delivery, "acme/killed", &url, git_ref, &commit)
             .await;
     }
-    let health: Value = reqwest::get(format!("{}/healthz", first.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = first.get_json("/healthz").await;
     assert_eq!(health["pending_jobs"], 2);
     drop(first);
     let key = |b: &str| format!("acme/killed/{b}/acme_killed.zip");

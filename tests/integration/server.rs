@@ -120,12 +120,7 @@ impl Server {
     pub async fn wait_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let health: serde_json::Value = reqwest::get(format!("{}/healthz", self.url))
-                .await
-                .expect("serve answers /healthz")
-                .json()
-                .await
-                .unwrap();
+            let health = self.get_json("/healthz").await;
             if health["pending_jobs"] == 0 {
                 return;
             }
@@ -136,6 +131,16 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// GET `path` (`/healthz`, `/dead-letters`) as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap_or_else(|e| panic!("serve answers {path}: {e}"))
+            .json()
+            .await
+            .unwrap()
     }
 
     pub fn log_text(&self) -> String {

@@ -37,6 +37,20 @@ pub struct Outgoing {
     pub body: Vec<u8>,
 }
 
+impl Outgoing {
+    /// The headers as the receiver reads them (lower-case names).
+    pub fn header_map(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            headers.insert(
+                http::HeaderName::from_static(k),
+                http::HeaderValue::from_str(v).expect("an outgoing header value is printable"),
+            );
+        }
+        headers
+    }
+}
+
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 impl PushSpec {
@@ -243,7 +257,6 @@ fn body(provider: Provider, spec: &PushSpec) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, HeaderName, HeaderValue};
 
     use super::*;
     use crate::connection::Connection;
@@ -271,13 +284,7 @@ mod tests {
         out: &Outgoing,
         secret: &str,
     ) -> Result<Outcome, super::super::Rejection> {
-        let mut headers = HeaderMap::new();
-        for (k, v) in &out.headers {
-            headers.insert(
-                HeaderName::from_static(k),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
+        let headers = out.header_map();
         let config = ReceiverConfig {
             secrets: Secrets::from_lines(secret),
             allowed_ips: AllowedIps::default(),

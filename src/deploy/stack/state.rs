@@ -100,12 +100,12 @@ pub fn blocked(info: &StackInfo) -> Option<DeployError> {
 }
 
 /// The stack, or `None` when there is none by that name (or id).
-/// Every live stack tagged `key` = `value` (a core stack's pipelines).
+/// The names of the stacks tagged `key` = `value` (a core stack's pipelines).
 pub async fn tagged(
     cf: &aws_sdk_cloudformation::Client,
     key: &str,
     value: &str,
-) -> Result<Vec<StackInfo>, AwsError> {
+) -> Result<Vec<String>, AwsError> {
     let mut names = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -126,14 +126,9 @@ pub async fn tagged(
         }
         match out.next_token() {
             Some(token) => next = Some(token.to_string()),
-            None => break,
+            None => return Ok(names),
         }
     }
-    let mut found = Vec::new();
-    for name in names {
-        found.extend(describe(cf, &name).await?);
-    }
-    Ok(found)
 }
 
 pub async fn describe(
