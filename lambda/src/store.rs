@@ -17,12 +17,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{self, Write};
 
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
+
+use crate::parts::{Assembler, Job, OldRange, Part, Piece};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -47,17 +48,7 @@ pub fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// Size of each multipart part (S3's minimum is 5 MiB).
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 4;
-
-/// What travels from the writer to the uploader.
-#[derive(Debug)]
-pub enum Part {
-    Data(Bytes),
-    /// The zip is complete.
-    End,
-}
 
 /// Metadata stored on each zip, read back by `status` and by the worker's
 /// "already built" check.
@@ -171,11 +162,17 @@ fn header_safe(value: &str) -> String {
 }
 
 /// What landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Uploaded {
     pub version_id: Option<String>,
+    /// The object's size.
     pub bytes: u64,
     pub parts: usize,
+    /// Of `bytes`, how many S3 copied from the previous version
+    /// (UploadPartCopy), and how many were read back from it (ranged GET)
+    /// and uploaded again; the rest was new.
+    pub copied: u64,
+    pub read_back: u64,
 }
 
 /// Why S3 refused, with the fix where there is one.
@@ -206,6 +203,10 @@ pub struct Current {
     pub commit: Option<String>,
     /// Its ETag, which the upload names as the object it replaces.
     pub etag: String,
+    /// Its version (none in a bucket without versioning) and size: what
+    /// an incremental build reads and copies from.
+    pub version_id: Option<String>,
+    pub size: u64,
 }
 
 /// What an upload may replace: the upload is conditional on it, so two
@@ -262,6 +263,16 @@ pub trait ZipStore: Send + Sync {
     /// Puts a delete marker on `key` (the bucket is versioned: its old
     /// versions stay).
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Bytes of version `version_id` of `key`: `len` from `start`, or with
+    /// `start` `None`, its last `len` bytes.
+    fn read(
+        &self,
+        key: &str,
+        version_id: &str,
+        start: Option<u64>,
+        len: u64,
+    ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 }
 
 impl ZipStore for Store {
@@ -297,6 +308,25 @@ impl ZipStore for Store {
             );
         }
         Ok(keys)
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        version_id: &str,
+        start: Option<u64>,
+        len: u64,
+    ) -> Result<Bytes, StoreError> {
+        let range = match start {
+            Some(start) => OldRange {
+                version_id: version_id.to_string(),
+                start,
+                len,
+            }
+            .http_range(),
+            None => format!("bytes=-{len}"),
+        };
+        Store::read_range(self, key, version_id, range).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -361,6 +391,8 @@ impl Store {
             Ok(head) => Ok(Some(Current {
                 commit: head.metadata().and_then(|m| m.get("commit").cloned()),
                 etag: head.e_tag().unwrap_or_default().to_string(),
+                version_id: head.version_id().map(String::from),
+                size: head.content_length().unwrap_or(0).max(0) as u64,
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(self.error("HeadObject", key, e)),
@@ -408,12 +440,12 @@ impl Store {
             key: key.to_string(),
         };
         let first = match parts.recv().await {
-            Some(Part::Data(bytes)) => bytes,
-            _ => return Err(unfinished()),
+            Some(Part::End) | None => return Err(unfinished()),
+            Some(first) => first,
         };
-        let second = match parts.recv().await {
-            Some(Part::End) => {
-                let bytes = first.len() as u64;
+        let second = match (first, parts.recv().await) {
+            (Part::Data(bytes), Some(Part::End)) => {
+                let size = bytes.len() as u64;
                 let put = self
                     .client
                     .put_object()
@@ -423,18 +455,19 @@ impl Store {
                     .set_metadata(Some(meta.to_headers()))
                     .set_if_match(if_match.clone())
                     .set_if_none_match(if_none_match.clone())
-                    .body(ByteStream::from(first))
+                    .body(ByteStream::from(bytes))
                     .send()
                     .await
                     .map_err(|e| self.unless_replaced("PutObject", key, e))?;
                 return Ok(Uploaded {
                     version_id: put.version_id().map(String::from),
-                    bytes,
+                    bytes: size,
                     parts: 1,
+                    ..Uploaded::default()
                 });
             }
-            Some(Part::Data(bytes)) => bytes,
-            None => return Err(unfinished()),
+            (first, Some(second)) => [first, second],
+            (_, None) => return Err(unfinished()),
         };
 
         self.abort_left_uploads(key).await;
@@ -449,12 +482,9 @@ impl Store {
             .await
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = self
-            .upload_parts(key, &upload_id, [first, second], &mut parts)
-            .await;
+        let result = self.upload_parts(key, &upload_id, second, &mut parts).await;
         match result {
-            Ok((completed, bytes)) => {
-                let count = completed.len();
+            Ok((completed, counts)) => {
                 let done = self
                     .client
                     .complete_multipart_upload()
@@ -474,8 +504,7 @@ impl Store {
                 match done {
                     Ok(done) => Ok(Uploaded {
                         version_id: done.version_id().map(String::from),
-                        bytes,
-                        parts: count,
+                        ..counts
                     }),
                     Err(e) => {
                         self.abort(key, &upload_id).await;
@@ -490,25 +519,127 @@ impl Store {
         }
     }
 
+    /// Bytes of one version of `key`, `range` as HTTP gives it.
+    async fn read_range(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: String,
+    ) -> Result<Bytes, StoreError> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .range(range)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        let body = got
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        Ok(body.into_bytes())
+    }
+
+    /// Uploads or copies one part.
+    async fn put_part(
+        &self,
+        key: String,
+        upload_id: String,
+        number: i32,
+        job: Job,
+    ) -> Result<CompletedPart, StoreError> {
+        let e_tag = match job {
+            Job::Copy(range) => {
+                let source = format!(
+                    "{}/{}?versionId={}",
+                    self.bucket,
+                    crate::secure_url::encode_path(&key),
+                    range.version_id
+                );
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .copy_source_range(range.http_range())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("UploadPartCopy", &key, e))?;
+                out.copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .map(String::from)
+            }
+            Job::Upload(pieces) => {
+                let mut body = BytesMut::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Data(bytes) => body.extend_from_slice(&bytes),
+                        Piece::Old(range) => {
+                            let old = self
+                                .read_range(&key, &range.version_id, range.http_range())
+                                .await?;
+                            if old.len() as u64 != range.len {
+                                return Err(StoreError::S3 {
+                                    action: "GetObject",
+                                    bucket: self.bucket.clone(),
+                                    key,
+                                    message: format!(
+                                        "asked for {} bytes of the previous version, got {}",
+                                        range.len,
+                                        old.len()
+                                    ),
+                                    hint: "",
+                                });
+                            }
+                            body.extend_from_slice(&old);
+                        }
+                    }
+                }
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(body.freeze()))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("UploadPart", &key, e))?;
+                out.e_tag().map(String::from)
+            }
+        };
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(e_tag)
+            .build())
+    }
+
     async fn upload_parts(
         &self,
         key: &str,
         upload_id: &str,
-        first_two: [Bytes; 2],
+        first_two: [Part; 2],
         rest: &mut mpsc::Receiver<Part>,
-    ) -> Result<(Vec<CompletedPart>, u64), StoreError> {
+    ) -> Result<(Vec<CompletedPart>, Uploaded), StoreError> {
         let mut in_flight: JoinSet<Result<CompletedPart, StoreError>> = JoinSet::new();
         let mut completed = Vec::new();
-        let mut number = 0;
-        let mut bytes = 0u64;
-        let mut pending: Vec<Bytes> = first_two.into();
-        pending.reverse();
+        let mut counts = Uploaded::default();
+        let mut assembler = Assembler::default();
+        let mut first_two = Vec::from(first_two);
+        first_two.reverse();
         loop {
-            let chunk = match pending.pop() {
-                Some(chunk) => chunk,
+            let part = match first_two.pop() {
+                Some(part) => part,
                 None => match rest.recv().await {
-                    Some(Part::Data(chunk)) => chunk,
-                    Some(Part::End) => break,
+                    Some(part) => part,
                     None => {
                         in_flight.abort_all();
                         return Err(StoreError::Unfinished {
@@ -518,37 +649,41 @@ impl Store {
                     }
                 },
             };
-            while in_flight.len() >= PARTS_IN_FLIGHT {
-                completed.push(joined(in_flight.join_next().await)?);
+            let end = matches!(part, Part::End);
+            let mut jobs = assembler.push(part);
+            if end {
+                jobs.extend(std::mem::take(&mut assembler).finish());
             }
-            number += 1;
-            bytes += chunk.len() as u64;
-            let request = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .body(ByteStream::from(chunk));
-            let store = self.clone();
-            let key = key.to_string();
-            in_flight.spawn(async move {
-                let out = request
-                    .send()
-                    .await
-                    .map_err(|e| store.error("UploadPart", &key, e))?;
-                Ok(CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(out.e_tag().map(String::from))
-                    .build())
-            });
+            for job in jobs {
+                while in_flight.len() >= PARTS_IN_FLIGHT {
+                    completed.push(joined(in_flight.join_next().await)?);
+                }
+                counts.parts += 1;
+                counts.bytes += job.len();
+                match &job {
+                    Job::Copy(range) => counts.copied += range.len,
+                    Job::Upload(pieces) => {
+                        for piece in pieces {
+                            if let Piece::Old(range) = piece {
+                                counts.read_back += range.len;
+                            }
+                        }
+                    }
+                }
+                let number = counts.parts as i32;
+                let (store, key, upload_id) =
+                    (self.clone(), key.to_string(), upload_id.to_string());
+                in_flight.spawn(async move { store.put_part(key, upload_id, number, job).await });
+            }
+            if end {
+                break;
+            }
         }
         while let Some(done) = in_flight.join_next().await {
             completed.push(joined(Some(done))?);
         }
         completed.sort_by_key(|p| p.part_number());
-        Ok((completed, bytes))
+        Ok((completed, counts))
     }
 
     /// Aborts the multipart uploads an earlier try left at `key`: one
@@ -609,51 +744,6 @@ fn joined(
         Some(Ok(part)) => part,
         Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
         None => unreachable!("join_next is called only while parts are in flight"),
-    }
-}
-
-/// A blocking `Write` that cuts what it is given into parts for [`Store::upload`].
-pub struct PartWriter {
-    tx: mpsc::Sender<Part>,
-    buf: BytesMut,
-}
-
-impl PartWriter {
-    pub fn new(tx: mpsc::Sender<Part>) -> Self {
-        PartWriter {
-            tx,
-            buf: BytesMut::with_capacity(PART_BYTES),
-        }
-    }
-
-    fn send(&self, part: Part) -> io::Result<()> {
-        self.tx
-            .blocking_send(part)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the S3 upload stopped"))
-    }
-
-    /// Sends what is left and marks the zip complete.
-    pub fn finish(mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let rest = self.buf.split().freeze();
-            self.send(Part::Data(rest))?;
-        }
-        self.send(Part::End)
-    }
-}
-
-impl Write for PartWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= PART_BYTES {
-            let part = self.buf.split_to(PART_BYTES).freeze();
-            self.send(Part::Data(part))?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -732,39 +822,5 @@ mod tests {
                 "cut inside an escape: {v}"
             );
         }
-    }
-
-    #[test]
-    fn the_writer_cuts_full_parts_and_ends_only_on_finish() {
-        let (tx, mut rx) = mpsc::channel(8);
-        let writer_thread = std::thread::spawn(move || {
-            let mut w = PartWriter::new(tx);
-            w.write_all(&vec![1u8; PART_BYTES + 10]).unwrap();
-            w.finish().unwrap();
-        });
-        let mut sizes = Vec::new();
-        let mut ended = false;
-        while let Some(part) = rx.blocking_recv() {
-            match part {
-                Part::Data(b) => sizes.push(b.len()),
-                Part::End => ended = true,
-            }
-        }
-        writer_thread.join().unwrap();
-        assert_eq!(sizes, vec![PART_BYTES, 10]);
-        assert!(ended);
-    }
-
-    #[test]
-    fn a_dropped_writer_never_ends_the_stream() {
-        let (tx, mut rx) = mpsc::channel(8);
-        std::thread::spawn(move || {
-            let mut w = PartWriter::new(tx);
-            w.write_all(b"half a zip").unwrap();
-            // dropped without finish()
-        })
-        .join()
-        .unwrap();
-        assert!(rx.blocking_recv().is_none(), "nothing, and no End");
     }
 }

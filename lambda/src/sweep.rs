@@ -341,7 +341,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::store::{Current, ObjectMeta, Part, Replaces, Uploaded};
+    use crate::parts::Part;
+    use crate::store::{Current, ObjectMeta, Replaces, Uploaded};
     use crate::Provider;
 
     /// A bucket that only lists keys.
@@ -370,6 +371,15 @@ mod tests {
         }
         async fn delete(&self, _: &str) -> Result<(), StoreError> {
             unreachable!("a sweep deletes nothing")
+        }
+        async fn read(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<u64>,
+            _: u64,
+        ) -> Result<bytes::Bytes, StoreError> {
+            unreachable!("a sweep reads no zip")
         }
     }
 

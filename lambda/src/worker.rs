@@ -34,11 +34,17 @@ use crate::fetch::keys::DeployKeys;
 use crate::filter::OnDelete;
 use crate::job::{Job, Method};
 use crate::layout::LayoutError;
+use crate::parts::PartWriter;
 use crate::snapshot::{self, SnapshotError};
 use crate::store::{
-    revision_summary, Current, ObjectMeta, PartWriter, Replaces, StoreError, Uploaded, ZipStore,
+    revision_summary, Current, ObjectMeta, Replaces, StoreError, Uploaded, ZipStore,
 };
 use crate::zip::ZipWriter;
+
+mod warm;
+
+use crate::incremental;
+use warm::{Prepared, Ready};
 
 /// What the worker needs besides the job.
 #[derive(Debug, Clone)]
@@ -185,20 +191,26 @@ struct Built {
     submodules_skipped: u64,
 }
 
-/// Runs `build` on a blocking thread, writing into a [`PartWriter`], while
-/// the parts stream to S3; the upload completes only if `build` succeeds.
+/// Runs `build` on a blocking thread, writing into a [`PartWriter`] (one
+/// that may copy ranges of version `copy_from` of the object), while the
+/// parts stream to S3; the upload completes only if `build` succeeds.
 async fn stream_to_s3<F>(
     store: &impl ZipStore,
     slot: &Slot,
     meta: &ObjectMeta,
+    copy_from: Option<String>,
     build: F,
 ) -> Result<(Uploaded, Built), WorkError>
 where
     F: FnOnce(PartWriter) -> Result<(PartWriter, Built), WorkError> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(2);
+    let writer = match copy_from {
+        Some(version_id) => PartWriter::copying_from(tx, version_id),
+        None => PartWriter::new(tx),
+    };
     let builder = tokio::task::spawn_blocking(move || -> Result<Built, WorkError> {
-        let (writer, built) = build(PartWriter::new(tx))?;
+        let (writer, built) = build(writer)?;
         writer.finish()?;
         Ok(built)
     });
@@ -248,13 +260,39 @@ async fn git_pull(
             dir: config.scratch.display().to_string(),
             source,
         })?;
-    let repo_dir = scratch.path().join("repo.git");
-
     let started = Instant::now();
+    let git_ref = job.parsed_ref()?;
+    let source = warm::Source {
+        url: &url,
+        repo: &job.repo,
+        git_ref: &git_ref,
+        key: &deploy_key,
+        known_hosts: &config.known_hosts,
+    };
+    let prepared = warm::prepare(
+        store,
+        &slot.key,
+        slot.current.as_ref(),
+        source,
+        scratch.path(),
+    );
+    let reason = match prepared.await? {
+        Prepared::Unchanged { commit } => match slot.already(&commit) {
+            Some(done) => return Ok(done),
+            None => "the previous zip's comment and metadata name different commits".into(),
+        },
+        Prepared::Cold(reason) => reason,
+        Prepared::Ready(ready) => match build_warm(job, store, &slot, ready, started).await {
+            Ok(done) => return Ok(done),
+            Err(WorkError::Snapshot(e)) => format!("the warm build failed ({e})"),
+            Err(e) => return Err(e),
+        },
+    };
+    tracing::info!(repo = %job.repo, git_ref = %job.git_ref, %reason, "building cold");
+    let repo_dir = scratch.path().join("repo.git");
     let fetched = {
-        let (repo_dir, git_ref, known_hosts, repo) = (
+        let (repo_dir, known_hosts, repo) = (
             repo_dir.clone(),
-            job.parsed_ref()?,
             config.known_hosts.clone(),
             job.repo.clone(),
         );
@@ -266,6 +304,7 @@ async fn git_pull(
     };
     tracing::info!(
         repo = %job.repo, git_ref = %job.git_ref, commit = %fetched.commit,
+        received_bytes = fetched.received_bytes,
         seconds = started.elapsed().as_secs_f64(), "fetched"
     );
     if let Some(done) = moved_on_and_current(job, &fetched, &slot) {
@@ -278,14 +317,9 @@ async fn git_pull(
         fetched.subject.as_deref(),
         fetched.author.as_deref(),
     );
-    let (uploaded, built) = stream_to_s3(store, &slot, &meta, move |writer| {
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta, None, move |writer| {
         let (writer, stats) = snapshot::write_zip(&repo_dir, &fetched.commit, writer)?;
-        tracing::info!(
-            files = stats.files,
-            copied_from_pack = stats.copied_from_pack,
-            zip_bytes = stats.zip_bytes,
-            "zipped"
-        );
+        tracing::info!(files = stats.files, zip_bytes = stats.zip_bytes, "zipped");
         Ok((
             writer,
             Built {
@@ -297,10 +331,66 @@ async fn git_pull(
     .await?;
     tracing::info!(
         repo = %job.repo, git_ref = %job.git_ref, %commit,
+        uploaded_bytes = uploaded.bytes,
         seconds = started.elapsed().as_secs_f64(), "fetched, zipped and uploaded"
     );
     drop(scratch);
     Ok(written(slot.key, commit, uploaded, built))
+}
+
+/// Writes the zip a warm [`Ready`] planned, copying from the previous
+/// version of the object; a build that fails (not its upload) answers
+/// [`WorkError::Snapshot`], and the job is built cold instead.
+async fn build_warm(
+    job: &Job,
+    store: &impl ZipStore,
+    slot: &Slot,
+    ready: Ready,
+    started: Instant,
+) -> Result<Done, WorkError> {
+    let Ready {
+        previous,
+        fetched,
+        plan,
+        dir,
+    } = ready;
+    if let Some(done) = moved_on_and_current(job, &fetched, slot) {
+        return Ok(done);
+    }
+    let meta = meta(
+        job,
+        &fetched.commit,
+        fetched.subject.as_deref(),
+        fetched.author.as_deref(),
+    );
+    let version_id = previous.version_id.clone();
+    let (uploaded, built) = stream_to_s3(store, slot, &meta, Some(version_id), move |writer| {
+        let (writer, counts) = incremental::write(&dir, &previous, &plan, writer)?;
+        tracing::info!(
+            files = counts.stats.files,
+            kept = counts.kept,
+            renamed = counts.renamed,
+            new = counts.new,
+            zip_bytes = counts.stats.zip_bytes,
+            "zipped on the previous zip"
+        );
+        Ok((
+            writer,
+            Built {
+                files: counts.stats.files,
+                submodules_skipped: counts.stats.submodules_skipped,
+            },
+        ))
+    })
+    .await?;
+    tracing::info!(
+        repo = %job.repo, git_ref = %job.git_ref, commit = %fetched.commit,
+        received_bytes = fetched.received_bytes, zip_bytes = uploaded.bytes,
+        copied_bytes = uploaded.copied, read_back_bytes = uploaded.read_back,
+        uploaded_bytes = uploaded.bytes - uploaded.copied - uploaded.read_back,
+        seconds = started.elapsed().as_secs_f64(), "built on the previous zip and uploaded"
+    );
+    Ok(written(slot.key.clone(), fetched.commit, uploaded, built))
 }
 
 /// The job's deploy key and SSH URL, the URL checked against what the
@@ -442,7 +532,7 @@ async fn zip_download(
     }
     let mut at_head = job.clone();
     at_head.commit = head.clone();
-    let (uploaded, built) = stream_to_s3(store, &slot, &meta, move |writer| {
+    let (uploaded, built) = stream_to_s3(store, &slot, &meta, None, move |writer| {
         let mut zip = ZipWriter::new(writer);
         let files = archive::download(&at_head, &access.endpoints, &access.credentials, &mut zip)?;
         let (writer, _) = zip.finish()?;
@@ -570,7 +660,7 @@ mod tests {
 
     use super::*;
     use crate::fetch::git::DeployKey;
-    use crate::store::Part;
+    use crate::parts::Part;
     use crate::Provider;
 
     const OLD: &str = "1111111111111111111111111111111111111111";
@@ -615,8 +705,10 @@ mod tests {
             if self.stalled {
                 std::future::pending::<()>().await;
             }
-            Ok(self.object(key).map(|(commit, _)| Current {
+            Ok(self.object(key).map(|(commit, bytes)| Current {
                 etag: format!("\"{commit}\""),
+                version_id: Some(format!("v-{commit}")),
+                size: bytes.len() as u64,
                 commit: Some(commit),
             }))
         }
@@ -635,10 +727,14 @@ mod tests {
                     .unwrap()
                     .insert(key.into(), (commit, b"PK the other worker's zip".to_vec()));
             }
+            let old = self.object(key).map(|(_, bytes)| bytes).unwrap_or_default();
             let mut bytes = Vec::new();
             loop {
                 match parts.recv().await {
                     Some(Part::Data(chunk)) => bytes.extend_from_slice(&chunk),
+                    Some(Part::Copy(r)) => {
+                        bytes.extend_from_slice(&old[r.start as usize..(r.start + r.len) as usize])
+                    }
                     Some(Part::End) => break,
                     None => {
                         return Err(StoreError::Unfinished {
@@ -664,6 +760,7 @@ mod tests {
                 version_id: Some("v1".into()),
                 bytes: len,
                 parts: 1,
+                ..Uploaded::default()
             })
         }
 
@@ -674,6 +771,20 @@ mod tests {
                 .filter(|k| k.starts_with(prefix))
                 .cloned()
                 .collect())
+        }
+
+        async fn read(
+            &self,
+            key: &str,
+            _: &str,
+            start: Option<u64>,
+            len: u64,
+        ) -> Result<bytes::Bytes, StoreError> {
+            let bytes = self.object(key).map(|(_, b)| b).unwrap_or_default();
+            let start = start.unwrap_or(bytes.len() as u64 - len) as usize;
+            Ok(bytes::Bytes::copy_from_slice(
+                &bytes[start..start + len as usize],
+            ))
         }
 
         async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -798,6 +909,7 @@ mod tests {
             commit_time: 0,
             subject: None,
             author: None,
+            received_bytes: 0,
         };
         let pushed_old = job(Method::GitPull, OLD);
         let store = MemoryStore::holding(KEY, NEW);

@@ -46,6 +46,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin prohibit-password
+AcceptEnv GIT_PROTOCOL
 CONF
   /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
   PIDS+=($!)

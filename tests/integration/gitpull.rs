@@ -68,6 +68,7 @@ pub fn zip_entries(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
             f.read_to_end(&mut content).unwrap();
             (f.name().to_string(), (f.unix_mode().unwrap(), content))
         })
+        .filter(|(name, _)| !name.ends_with('/'))
         .collect()
 }
 
@@ -135,13 +136,15 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     assert_eq!(entries["bin/deploy.sh"].0, 0o100755);
     assert_eq!(entries["LINK.md"], (0o120777, b"README.md".to_vec()));
     assert!(entries.contains_key(".gitignore") && entries.contains_key(".github/workflows/ci.yml"));
-    // None of these is a delta, so every file left the fetched pack as git
-    // compressed it, without being deflated again.
-    let zipped = format!("files={0} copied_from_pack={0}", entries.len());
+    // The first zip at a key is built cold, and says why.
+    let zipped = format!("files={} zip_bytes=", entries.len());
+    let log = server.log_text();
     assert!(
-        server.log_text().contains(&zipped),
-        "no `{zipped}` in serve's log:\n{}",
-        server.log_text()
+        log.contains(&zipped)
+            && log.contains("building cold")
+            && log.contains("there is no zip at the key yet"),
+        "no cold build of {} files in serve's log:\n{log}",
+        entries.len()
     );
     let head = s3
         .head_object()
@@ -196,6 +199,14 @@ async fn branch_tag_and_second_push_land_as_the_commits_trees() {
     assert_eq!(status, 202);
     let zip = wait_for(&s3, bucket, "acme/api/main/acme_api.zip", &second, &server).await;
     assert_eq!(zip_entries(&zip)["README.md"].1, b"# api, second edition\n");
+    assert_eq!(zip_entries(&zip), tree_entries(&work, &second));
+    assert!(
+        server
+            .log_text()
+            .contains("built on the previous zip and uploaded"),
+        "the second push was not built on the first zip:\n{}",
+        server.log_text()
+    );
     assert_eq!(
         version_count(&s3, bucket, "acme/api/main/acme_api.zip").await,
         2,

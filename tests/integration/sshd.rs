@@ -34,8 +34,16 @@ fn keygen(path: &Path, comment: &str) {
 }
 
 impl Sshd {
-    /// Starts sshd; `authorize_deploy_key` decides whether the deploy key may log in.
+    /// Starts sshd; `authorize_deploy_key` decides whether the deploy key
+    /// may log in. It accepts `GIT_PROTOCOL`, as GitHub, GitLab and
+    /// Bitbucket do, so git-upload-pack speaks protocol v2.
     pub fn start(authorize_deploy_key: bool) -> Sshd {
+        Sshd::start_with(authorize_deploy_key, true)
+    }
+
+    /// [`Sshd::start`], and with `protocol_v2` false, an sshd that drops
+    /// `GIT_PROTOCOL`, so that git-upload-pack speaks v0 (OpenSSH's default).
+    pub fn start_with(authorize_deploy_key: bool, protocol_v2: bool) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -69,8 +77,9 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
-                 PubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n",
-                d = d.display()
+                 PubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n{accept}",
+                d = d.display(),
+                accept = if protocol_v2 { "AcceptEnv GIT_PROTOCOL\n" } else { "" }
             ),
         )
         .unwrap();

@@ -7,7 +7,8 @@
 //! over the storage trait (`lambda/src/worker.rs`,
 //! `an_upload_conditional_on_a_replaced_object_is_refused`).
 
-use git2s3_lambda::store::{ObjectMeta, Part, Replaces, Store, StoreError, PART_BYTES};
+use git2s3_lambda::parts::{Part, PART_BYTES};
+use git2s3_lambda::store::{ObjectMeta, Replaces, Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::moto::moto;

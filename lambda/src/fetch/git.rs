@@ -78,6 +78,47 @@ pub fn parse_ssh_url(url: &str) -> Option<SshTarget> {
     (!host.is_empty()).then_some(SshTarget { user, host, port })
 }
 
+/// The repository's path on the server, as `git-upload-pack` is given it:
+/// `/srv/a.git` for `ssh://host/srv/a.git`, `acme/api.git` for
+/// `git@host:acme/api.git`.
+pub fn ssh_path(url: &str) -> Option<&str> {
+    let path = match url.strip_prefix("ssh://") {
+        Some(rest) => &rest[rest.find('/')?..],
+        None => url.split_once(':')?.1,
+    };
+    (!path.is_empty()).then_some(path)
+}
+
+/// What the host key `blob` of `target` means, when `known_hosts` does
+/// not trust it: a key that changed, or a host git2s3 does not know.
+pub(crate) fn host_key_problem(
+    known_hosts: &KnownHosts,
+    target: &SshTarget,
+    blob: &[u8],
+) -> Option<FetchError> {
+    if known_hosts.trusts(&target.host, target.port, blob) {
+        return None;
+    }
+    let host = pattern(&target.host, target.port);
+    Some(if known_hosts.knows(&target.host, target.port) {
+        FetchError::HostKeyChanged {
+            host,
+            fingerprint: fingerprint(blob),
+        }
+    } else {
+        FetchError::UnknownHost {
+            host,
+            hostname: target.host.clone(),
+            port_flag: if target.port == 22 {
+                String::new()
+            } else {
+                format!(" -p {}", target.port)
+            },
+            fingerprint: fingerprint(blob),
+        }
+    })
+}
+
 /// What was fetched.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -90,6 +131,8 @@ pub struct Fetched {
     /// The first line of the commit message, and the author's name.
     pub subject: Option<String>,
     pub author: Option<String>,
+    /// How many bytes of pack came over SSH.
+    pub received_bytes: u64,
 }
 
 /// Why a fetch failed, and what to do about it.
@@ -209,27 +252,8 @@ impl<'a> Checks<'a> {
             let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
                 return Err(git2::Error::from_str("the server sent no SSH host key"));
             };
-            let target = &self.target;
-            if self.known_hosts.trusts(&target.host, target.port, blob) {
+            let Some(problem) = host_key_problem(self.known_hosts, &self.target, blob) else {
                 return Ok(CertificateCheckStatus::CertificateOk);
-            }
-            let host = pattern(&target.host, target.port);
-            let problem = if self.known_hosts.knows(&target.host, target.port) {
-                FetchError::HostKeyChanged {
-                    host,
-                    fingerprint: fingerprint(blob),
-                }
-            } else {
-                FetchError::UnknownHost {
-                    host,
-                    hostname: target.host.clone(),
-                    port_flag: if target.port == 22 {
-                        String::new()
-                    } else {
-                        format!(" -p {}", target.port)
-                    },
-                    fingerprint: fingerprint(blob),
-                }
             };
             *self.host_key_problem.borrow_mut() = Some(problem);
             Err(git2::Error::from_str("untrusted SSH host key"))
@@ -329,26 +353,40 @@ pub fn fetch(
     if let Err(e) = result {
         return Err(checks.error(e, &full_ref));
     }
+    let received_bytes = remote.stats().received_bytes() as u64;
     let reference = repo
         .find_reference("refs/git2s3/fetched")
         .map_err(git_error)?;
-    let ref_target = reference
-        .target()
-        .map(|oid| oid.to_string())
-        .unwrap_or_default();
-    let commit = reference.peel_to_commit().map_err(git_error)?;
-    let subject = commit
-        .summary_bytes()
-        .map(|b| String::from_utf8_lossy(b).into_owned());
-    let author = String::from_utf8_lossy(commit.author().name_bytes()).into_owned();
-    let fetched = Fetched {
-        commit: commit.id().to_string(),
-        ref_target,
-        commit_time: commit.time().seconds(),
-        subject,
-        author: Some(author),
-    };
-    Ok(fetched)
+    let ref_target = reference.target().ok_or_else(|| {
+        git_error(git2::Error::from_str(
+            "the fetched ref is not a direct reference",
+        ))
+    })?;
+    let fetched = Fetched::read(&repo, ref_target).map_err(git_error)?;
+    Ok(Fetched {
+        received_bytes,
+        ..fetched
+    })
+}
+
+impl Fetched {
+    /// What was fetched into `repo`, for the ref at `ref_target` (a commit,
+    /// or an annotated tag).
+    pub(crate) fn read(repo: &Repository, ref_target: git2::Oid) -> Result<Fetched, git2::Error> {
+        let commit = repo.find_object(ref_target, None)?.peel_to_commit()?;
+        let subject = commit
+            .summary_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let author = String::from_utf8_lossy(commit.author().name_bytes()).into_owned();
+        Ok(Fetched {
+            commit: commit.id().to_string(),
+            ref_target: ref_target.to_string(),
+            commit_time: commit.time().seconds(),
+            subject,
+            author: Some(author),
+            received_bytes: 0,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +421,20 @@ mod tests {
             Some(t("git", "::1", 22))
         );
         assert_eq!(parse_ssh_url("https://github.com/acme/api.git"), None);
+    }
+
+    #[test]
+    fn the_path_upload_pack_is_given_is_the_urls() {
+        assert_eq!(
+            ssh_path("git@github.com:acme/api.git"),
+            Some("acme/api.git")
+        );
+        assert_eq!(
+            ssh_path("ssh://git@bitbucket.example.com:7999/proj/repo.git"),
+            Some("/proj/repo.git")
+        );
+        assert_eq!(ssh_path("ssh://git@[::1]:2222/a.git"), Some("/a.git"));
+        assert_eq!(ssh_path("ssh://git@host"), None);
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod archive;
 pub mod git;
 pub mod hostkeys;
 pub mod keys;
+pub mod upload_pack;

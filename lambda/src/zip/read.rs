@@ -115,7 +115,7 @@ pub fn copy_entries<R: BufRead, W: Write>(
             // The sizes follow the data: stream it, then check them.
             let copied = match &ours {
                 Some(n) => zip
-                    .add_stream(n, MODE_FILE, modified, Source::Deflated(&mut src))
+                    .add_stream(n, MODE_FILE, modified, Source::Deflated(&mut src), None)
                     .map_err(|e| bad(&e.to_string()))?
                     .expect("the name was admitted"),
                 None => copy_deflate(&mut src, &mut |_| Ok(())).map_err(|e| bad(&e.to_string()))?,
@@ -134,7 +134,7 @@ pub fn copy_entries<R: BufRead, W: Write>(
                         },
                     };
                     let copied = zip
-                        .add_stream(n, MODE_FILE, modified, source)?
+                        .add_stream(n, MODE_FILE, modified, source, None)?
                         .expect("the name was admitted");
                     if copied.crc32 != crc32 || copied.size != uncompressed {
                         return Err(bad(
@@ -158,6 +158,7 @@ pub fn copy_entries<R: BufRead, W: Write>(
                     uncompressed_size: uncompressed,
                     modified,
                     data,
+                    git_id: None,
                 })?;
             }
         }

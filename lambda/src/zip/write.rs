@@ -30,12 +30,27 @@ const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
 const MADE_BY_UNIX: u16 = (3 << 8) | 63;
 const VERSION_DEFAULT: u16 = 20;
 const VERSION_ZIP64: u16 = 45;
+/// MS-DOS attribute of a directory, in the low byte of the external attributes.
+const DOS_DIRECTORY: u32 = 0x10;
+
+/// The header id of git2s3's extra field, in the central directory only:
+/// "gs" as its two little-endian bytes. It is not one the zip
+/// specification (APPNOTE 4.5/4.6) or Info-ZIP's list assigns, and zip
+/// readers skip extra fields they do not know.
+pub const GIT_ID_FIELD: u16 = 0x7367;
+/// The field's data: a layout version, the object's kind, its id.
+pub const GIT_ID_FIELD_BYTES: u16 = 22;
+/// The version of the field and of the layout it describes (see
+/// `docs/architecture.md`): entries in git's tree order, each directory
+/// before what it holds, every entry with [`DosTime::FIXED`].
+pub const LAYOUT_VERSION: u8 = 1;
 
 /// Stored or deflated.
 pub const METHOD_STORE: u16 = 0;
 pub const METHOD_DEFLATE: u16 = 8;
 
 /// Unix file types and modes as git records them.
+pub const MODE_DIR: u32 = 0o040_755;
 pub const MODE_FILE: u32 = 0o100_644;
 pub const MODE_EXECUTABLE: u32 = 0o100_755;
 pub const MODE_SYMLINK: u32 = 0o120_777;
@@ -70,6 +85,78 @@ impl DosTime {
     }
 }
 
+impl DosTime {
+    /// 1980-01-01 00:00, the earliest time zip holds, on every entry of a
+    /// git-pull zip: an entry then depends on its path and content alone,
+    /// so an unchanged file's bytes are the same in every commit's zip and
+    /// can be copied from the previous one (the commit is in the object's
+    /// metadata and in the zip's comment).
+    pub const FIXED: DosTime = DosTime {
+        time: 0,
+        date: (1 << 5) | 1,
+    };
+}
+
+/// What a git object an entry was made from is: a file's blob or a
+/// directory's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GitKind {
+    Blob = 1,
+    Tree = 2,
+}
+
+/// The git object an entry was made from, written in the entry's central
+/// record ([`GIT_ID_FIELD`]): what lets the next build keep the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GitId {
+    pub kind: GitKind,
+    pub id: [u8; 20],
+}
+
+impl GitId {
+    pub fn blob(id: [u8; 20]) -> GitId {
+        GitId {
+            kind: GitKind::Blob,
+            id,
+        }
+    }
+
+    pub fn tree(id: [u8; 20]) -> GitId {
+        GitId {
+            kind: GitKind::Tree,
+            id,
+        }
+    }
+
+    /// The extra field, header included.
+    fn field(&self) -> [u8; 4 + GIT_ID_FIELD_BYTES as usize] {
+        let mut f = [0u8; 4 + GIT_ID_FIELD_BYTES as usize];
+        f[..2].copy_from_slice(&GIT_ID_FIELD.to_le_bytes());
+        f[2..4].copy_from_slice(&GIT_ID_FIELD_BYTES.to_le_bytes());
+        f[4] = LAYOUT_VERSION;
+        f[5] = self.kind as u8;
+        f[6..].copy_from_slice(&self.id);
+        f
+    }
+
+    /// Reads the field's data (without its header); `None` for a kind or
+    /// layout version this build does not know.
+    pub fn parse(data: &[u8]) -> Option<GitId> {
+        if data.len() != usize::from(GIT_ID_FIELD_BYTES) || data[0] != LAYOUT_VERSION {
+            return None;
+        }
+        let kind = match data[1] {
+            1 => GitKind::Blob,
+            2 => GitKind::Tree,
+            _ => return None,
+        };
+        Some(GitId {
+            kind,
+            id: data[2..].try_into().ok()?,
+        })
+    }
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -95,6 +182,8 @@ pub struct Entry {
     pub modified: DosTime,
     /// The bytes as they go into the archive (deflated or stored).
     pub data: Vec<u8>,
+    /// The blob it was made from, for a git-pull zip.
+    pub git_id: Option<GitId>,
 }
 
 impl Entry {
@@ -115,6 +204,7 @@ impl Entry {
                 uncompressed_size: 0,
                 modified,
                 data: Vec::new(),
+                git_id: None,
             });
         }
         let deflated = match looks_incompressible(content)? {
@@ -133,7 +223,16 @@ impl Entry {
             uncompressed_size: content.len() as u64,
             modified,
             data,
+            git_id: None,
         })
+    }
+
+    /// The same entry, recording the git object it was made from.
+    pub fn with_git_id(self, git_id: GitId) -> Entry {
+        Entry {
+            git_id: Some(git_id),
+            ..self
+        }
     }
 
     /// An entry whose deflate stream was lifted as it is from elsewhere (a
@@ -148,6 +247,7 @@ impl Entry {
             uncompressed_size: deflated.size,
             modified,
             data: if empty { Vec::new() } else { deflated.raw },
+            git_id: None,
         }
     }
 }
@@ -281,18 +381,132 @@ pub fn sample_is_incompressible(sample: &[u8]) -> io::Result<bool> {
     Ok(deflated.len() * 100 >= sample.len() * 98)
 }
 
-/// What the central directory needs of an entry already written.
-struct CentralRecord {
-    name: String,
+/// An entry's record in the central directory: what the next build of
+/// the same ref reads back ([`crate::zip::directory`]) to keep the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralRecord {
+    pub name: String,
     /// The general-purpose flags, as in the local header.
-    flags: u16,
-    mode: u32,
-    method: u16,
-    crc32: u32,
-    compressed_size: u32,
-    uncompressed_size: u32,
-    modified: DosTime,
-    offset: u64,
+    pub flags: u16,
+    pub mode: u32,
+    pub method: u16,
+    pub crc32: u32,
+    pub compressed_size: u32,
+    pub uncompressed_size: u32,
+    pub modified: DosTime,
+    pub offset: u64,
+    pub git_id: Option<GitId>,
+}
+
+impl CentralRecord {
+    /// Whether its CRC and sizes follow its data, in a data descriptor.
+    pub fn has_descriptor(&self) -> bool {
+        self.flags & FLAG_DATA_DESCRIPTOR != 0
+    }
+
+    /// The entry's local header, as [`ZipWriter`] writes it (the CRC and
+    /// sizes are zero there when a data descriptor carries them).
+    pub fn local_header(&self) -> Vec<u8> {
+        let name = self.name.as_bytes();
+        let (crc32, compressed, uncompressed) = match self.has_descriptor() {
+            true => (0, 0, 0),
+            false => (self.crc32, self.compressed_size, self.uncompressed_size),
+        };
+        let mut header = Vec::with_capacity(30 + name.len());
+        header.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        header.extend_from_slice(&VERSION_DEFAULT.to_le_bytes());
+        header.extend_from_slice(&self.flags.to_le_bytes());
+        header.extend_from_slice(&self.method.to_le_bytes());
+        header.extend_from_slice(&self.modified.time.to_le_bytes());
+        header.extend_from_slice(&self.modified.date.to_le_bytes());
+        header.extend_from_slice(&crc32.to_le_bytes());
+        header.extend_from_slice(&compressed.to_le_bytes());
+        header.extend_from_slice(&uncompressed.to_le_bytes());
+        header.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        header.extend_from_slice(&0u16.to_le_bytes());
+        header.extend_from_slice(name);
+        header
+    }
+
+    /// The data descriptor that follows the data, if it has one.
+    pub fn descriptor(&self) -> Option<[u8; 16]> {
+        self.has_descriptor().then(|| {
+            let mut d = [0u8; 16];
+            d[..4].copy_from_slice(&DATA_DESCRIPTOR.to_le_bytes());
+            d[4..8].copy_from_slice(&self.crc32.to_le_bytes());
+            d[8..12].copy_from_slice(&self.compressed_size.to_le_bytes());
+            d[12..].copy_from_slice(&self.uncompressed_size.to_le_bytes());
+            d
+        })
+    }
+
+    /// How many bytes the whole entry takes in the archive: local header,
+    /// data and data descriptor.
+    pub fn extent(&self) -> u64 {
+        30 + self.name.len() as u64
+            + u64::from(self.compressed_size)
+            + if self.has_descriptor() { 16 } else { 0 }
+    }
+
+    /// Where its data (and data descriptor) sits, and how long it is.
+    pub fn data_range(&self) -> (u64, u64) {
+        let header = 30 + self.name.len() as u64;
+        (self.offset + header, self.extent() - header)
+    }
+
+    fn central_header(&self) -> Vec<u8> {
+        let zip64 = self.offset > u64::from(u32::MAX - 1);
+        let extra_len =
+            if zip64 { 12u16 } else { 0 } + self.git_id.map_or(0, |_| 4 + GIT_ID_FIELD_BYTES);
+        let mut h = Vec::with_capacity(46 + self.name.len() + usize::from(extra_len));
+        h.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
+        h.extend_from_slice(&MADE_BY_UNIX.to_le_bytes());
+        let needed = if zip64 {
+            VERSION_ZIP64
+        } else {
+            VERSION_DEFAULT
+        };
+        h.extend_from_slice(&needed.to_le_bytes());
+        h.extend_from_slice(&self.flags.to_le_bytes());
+        h.extend_from_slice(&self.method.to_le_bytes());
+        h.extend_from_slice(&self.modified.time.to_le_bytes());
+        h.extend_from_slice(&self.modified.date.to_le_bytes());
+        h.extend_from_slice(&self.crc32.to_le_bytes());
+        h.extend_from_slice(&self.compressed_size.to_le_bytes());
+        h.extend_from_slice(&self.uncompressed_size.to_le_bytes());
+        h.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&extra_len.to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes()); // comment
+        h.extend_from_slice(&0u16.to_le_bytes()); // disk
+        h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        let dos = if self.mode == MODE_DIR {
+            DOS_DIRECTORY
+        } else {
+            0
+        };
+        h.extend_from_slice(&((self.mode << 16) | dos).to_le_bytes());
+        let offset32 = if zip64 { u32::MAX } else { self.offset as u32 };
+        h.extend_from_slice(&offset32.to_le_bytes());
+        h.extend_from_slice(self.name.as_bytes());
+        if zip64 {
+            h.extend_from_slice(&1u16.to_le_bytes());
+            h.extend_from_slice(&8u16.to_le_bytes());
+            h.extend_from_slice(&self.offset.to_le_bytes());
+        }
+        if let Some(id) = &self.git_id {
+            h.extend_from_slice(&id.field());
+        }
+        h
+    }
+}
+
+/// An output that can also take bytes already in the previous version of
+/// the object being written, by range, without their passing through the
+/// writer (in S3, a part copied inside S3): what an incremental build
+/// writes into ([`ZipWriter::copy_entries`]).
+pub trait CopySink: Write {
+    /// Appends `len` bytes of the previous object, from `start`.
+    fn copy(&mut self, start: u64, len: u64) -> io::Result<()>;
 }
 
 /// Writes a zip archive front to back.
@@ -302,6 +516,7 @@ pub struct ZipWriter<W: Write> {
     central: Vec<CentralRecord>,
     /// Every name written, to drop a second entry of the same name.
     names: std::collections::HashSet<String>,
+    comment: Vec<u8>,
 }
 
 /// Why an entry's name is not one an unzip may be given: it would write
@@ -349,6 +564,13 @@ fn too_large(name: &str) -> io::Error {
     )
 }
 
+fn too_long(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("path too long for zip: {name}"),
+    )
+}
+
 impl<W: Write> ZipWriter<W> {
     pub fn new(out: W) -> Self {
         ZipWriter {
@@ -356,7 +578,20 @@ impl<W: Write> ZipWriter<W> {
             written: 0,
             central: Vec::new(),
             names: std::collections::HashSet::new(),
+            comment: Vec::new(),
         }
+    }
+
+    /// Sets the archive's comment, written in its end record (at most
+    /// 65,535 bytes; longer is cut).
+    pub fn set_comment(&mut self, comment: &str) {
+        let bytes = comment.as_bytes();
+        self.comment = bytes[..bytes.len().min(usize::from(u16::MAX))].to_vec();
+    }
+
+    /// How many bytes were written so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -373,54 +608,73 @@ impl<W: Write> ZipWriter<W> {
         if !self.admit(&entry.name) {
             return Ok(false);
         }
-        let compressed_size =
-            u32::try_from(entry.data.len()).map_err(|_| too_large(&entry.name))?;
-        let uncompressed_size =
-            u32::try_from(entry.uncompressed_size).map_err(|_| too_large(&entry.name))?;
-        let name = entry.name.as_bytes();
-        let name_len = u16::try_from(name.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("path too long for zip: {}", entry.name),
-            )
-        })?;
-        let offset = self.written;
-        let mut header = Vec::with_capacity(30 + name.len());
-        header.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
-        header.extend_from_slice(&VERSION_DEFAULT.to_le_bytes());
-        header.extend_from_slice(&FLAG_UTF8.to_le_bytes());
-        header.extend_from_slice(&entry.method.to_le_bytes());
-        header.extend_from_slice(&entry.modified.time.to_le_bytes());
-        header.extend_from_slice(&entry.modified.date.to_le_bytes());
-        header.extend_from_slice(&entry.crc32.to_le_bytes());
-        header.extend_from_slice(&compressed_size.to_le_bytes());
-        header.extend_from_slice(&uncompressed_size.to_le_bytes());
-        header.extend_from_slice(&name_len.to_le_bytes());
-        header.extend_from_slice(&0u16.to_le_bytes());
-        header.extend_from_slice(name);
-        self.put(&header)?;
-        self.put(&entry.data)?;
-        self.central.push(CentralRecord {
+        let record = CentralRecord {
             name: entry.name.clone(),
             flags: FLAG_UTF8,
             mode: safe_mode(entry.mode),
             method: entry.method,
             crc32: entry.crc32,
-            compressed_size,
-            uncompressed_size,
+            compressed_size: u32::try_from(entry.data.len()).map_err(|_| too_large(&entry.name))?,
+            uncompressed_size: u32::try_from(entry.uncompressed_size)
+                .map_err(|_| too_large(&entry.name))?,
             modified: entry.modified,
-            offset,
-        });
+            offset: self.written,
+            git_id: entry.git_id,
+        };
+        u16::try_from(entry.name.len()).map_err(|_| too_long(&entry.name))?;
+        self.put(&record.local_header())?;
+        self.put(&entry.data)?;
+        self.central.push(record);
+        Ok(true)
+    }
+
+    /// Writes a directory entry, `name` ending in `/`, with the tree it
+    /// was made from; answers false, and writes nothing, for a name
+    /// [`Self::add`] would refuse.
+    pub fn add_dir(&mut self, name: &str, modified: DosTime, tree: GitId) -> io::Result<bool> {
+        let Some(bare) = name.strip_suffix('/') else {
+            return Ok(false);
+        };
+        if !self.admit_as(name, bare) {
+            return Ok(false);
+        }
+        u16::try_from(name.len()).map_err(|_| too_long(name))?;
+        let record = CentralRecord {
+            name: name.to_string(),
+            flags: FLAG_UTF8,
+            mode: MODE_DIR,
+            method: METHOD_STORE,
+            crc32: 0,
+            compressed_size: 0,
+            uncompressed_size: 0,
+            modified,
+            offset: self.written,
+            git_id: Some(tree),
+        };
+        self.put(&record.local_header())?;
+        self.central.push(record);
         Ok(true)
     }
 
     /// Whether `name` may go in, remembering it if so; logs why not.
     fn admit(&mut self, name: &str) -> bool {
-        let ok = self.admits(name);
-        if ok {
-            self.names.insert(name.to_string());
+        self.admit_as(name, name)
+    }
+
+    /// Whether `name` may go in, its safety judged on `checked` (a
+    /// directory's name without its `/`); remembers it if so.
+    fn admit_as(&mut self, name: &str, checked: &str) -> bool {
+        let refused = unsafe_name(checked).or_else(|| {
+            self.names
+                .contains(name)
+                .then_some("an entry of that name is already in the zip")
+        });
+        if let Some(why) = refused {
+            tracing::warn!(entry = %name.escape_debug(), reason = why, "entry left out of the zip");
+            return false;
         }
-        ok
+        self.names.insert(name.to_string());
+        true
     }
 
     /// Whether an entry named `name` would go in ([`Self::add`] would
@@ -450,35 +704,30 @@ impl<W: Write> ZipWriter<W> {
         mode: u32,
         modified: DosTime,
         source: Source<'_>,
+        git_id: Option<GitId>,
     ) -> io::Result<Option<Streamed>> {
         if !self.admit(name) {
             return Ok(None);
         }
-        let name_len = u16::try_from(name.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("path too long for zip: {name}"),
-            )
-        })?;
+        u16::try_from(name.len()).map_err(|_| too_long(name))?;
         let method = match &source {
             Source::Deflated(_) => METHOD_DEFLATE,
             Source::Content { store: true, .. } => METHOD_STORE,
             Source::Content { store: false, .. } => METHOD_DEFLATE,
         };
-        let flags = FLAG_UTF8 | FLAG_DATA_DESCRIPTOR;
-        let offset = self.written;
-        let mut header = Vec::with_capacity(30 + name.len());
-        header.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
-        header.extend_from_slice(&VERSION_DEFAULT.to_le_bytes());
-        header.extend_from_slice(&flags.to_le_bytes());
-        header.extend_from_slice(&method.to_le_bytes());
-        header.extend_from_slice(&modified.time.to_le_bytes());
-        header.extend_from_slice(&modified.date.to_le_bytes());
-        header.extend_from_slice(&[0; 12]); // CRC and sizes: in the descriptor
-        header.extend_from_slice(&name_len.to_le_bytes());
-        header.extend_from_slice(&0u16.to_le_bytes());
-        header.extend_from_slice(name.as_bytes());
-        self.put(&header)?;
+        let mut record = CentralRecord {
+            name: name.to_string(),
+            flags: FLAG_UTF8 | FLAG_DATA_DESCRIPTOR,
+            mode: safe_mode(mode),
+            method,
+            crc32: 0,
+            compressed_size: 0,
+            uncompressed_size: 0,
+            modified,
+            offset: self.written,
+            git_id,
+        };
+        self.put(&record.local_header())?;
         let before = self.written;
         let (crc32, size) = match source {
             Source::Deflated(src) => {
@@ -488,27 +737,15 @@ impl<W: Write> ZipWriter<W> {
             Source::Content { reader, store } => self.write_content(reader, store)?,
         };
         let compressed = self.written - before;
-        let (compressed_size, uncompressed_size) = (
-            u32::try_from(compressed).map_err(|_| too_large(name))?,
-            u32::try_from(size).map_err(|_| too_large(name))?,
-        );
-        let mut descriptor = Vec::with_capacity(16);
-        descriptor.extend_from_slice(&DATA_DESCRIPTOR.to_le_bytes());
-        descriptor.extend_from_slice(&crc32.to_le_bytes());
-        descriptor.extend_from_slice(&compressed_size.to_le_bytes());
-        descriptor.extend_from_slice(&uncompressed_size.to_le_bytes());
-        self.put(&descriptor)?;
-        self.central.push(CentralRecord {
-            name: name.to_string(),
-            flags,
-            mode: safe_mode(mode),
-            method,
-            crc32,
-            compressed_size,
-            uncompressed_size,
-            modified,
-            offset,
-        });
+        record.crc32 = crc32;
+        record.compressed_size = u32::try_from(compressed).map_err(|_| too_large(name))?;
+        record.uncompressed_size = u32::try_from(size).map_err(|_| too_large(name))?;
+        self.put(
+            &record
+                .descriptor()
+                .expect("a streamed entry has a descriptor"),
+        )?;
+        self.central.push(record);
         Ok(Some(Streamed {
             crc32,
             size,
@@ -563,40 +800,7 @@ impl<W: Write> ZipWriter<W> {
         let cd_start = self.written;
         let records = std::mem::take(&mut self.central);
         for r in &records {
-            let zip64 = r.offset > u64::from(u32::MAX - 1);
-            let mut h = Vec::with_capacity(46 + r.name.len() + 12);
-            h.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
-            h.extend_from_slice(&MADE_BY_UNIX.to_le_bytes());
-            h.extend_from_slice(
-                &(if zip64 {
-                    VERSION_ZIP64
-                } else {
-                    VERSION_DEFAULT
-                })
-                .to_le_bytes(),
-            );
-            h.extend_from_slice(&r.flags.to_le_bytes());
-            h.extend_from_slice(&r.method.to_le_bytes());
-            h.extend_from_slice(&r.modified.time.to_le_bytes());
-            h.extend_from_slice(&r.modified.date.to_le_bytes());
-            h.extend_from_slice(&r.crc32.to_le_bytes());
-            h.extend_from_slice(&r.compressed_size.to_le_bytes());
-            h.extend_from_slice(&r.uncompressed_size.to_le_bytes());
-            h.extend_from_slice(&(r.name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&(if zip64 { 12u16 } else { 0 }).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes()); // comment
-            h.extend_from_slice(&0u16.to_le_bytes()); // disk
-            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-            h.extend_from_slice(&(r.mode << 16).to_le_bytes());
-            let offset32 = if zip64 { u32::MAX } else { r.offset as u32 };
-            h.extend_from_slice(&offset32.to_le_bytes());
-            h.extend_from_slice(r.name.as_bytes());
-            if zip64 {
-                h.extend_from_slice(&1u16.to_le_bytes());
-                h.extend_from_slice(&8u16.to_le_bytes());
-                h.extend_from_slice(&r.offset.to_le_bytes());
-            }
-            self.put(&h)?;
+            self.put(&r.central_header())?;
         }
         let cd_size = self.written - cd_start;
         let count = records.len() as u64;
@@ -623,7 +827,8 @@ impl<W: Write> ZipWriter<W> {
         }
         let clamp16 = |n: u64| if needs_zip64 { 0xFFFF } else { n as u16 };
         let clamp32 = |n: u64| if needs_zip64 { u32::MAX } else { n as u32 };
-        let mut e = Vec::with_capacity(22);
+        let comment = std::mem::take(&mut self.comment);
+        let mut e = Vec::with_capacity(22 + comment.len());
         e.extend_from_slice(&END_OF_CENTRAL_DIRECTORY.to_le_bytes());
         e.extend_from_slice(&0u16.to_le_bytes());
         e.extend_from_slice(&0u16.to_le_bytes());
@@ -631,10 +836,64 @@ impl<W: Write> ZipWriter<W> {
         e.extend_from_slice(&clamp16(count).to_le_bytes());
         e.extend_from_slice(&clamp32(cd_size).to_le_bytes());
         e.extend_from_slice(&clamp32(cd_start).to_le_bytes());
-        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        e.extend_from_slice(&comment);
         self.put(&e)?;
         self.out.flush()?;
         Ok((self.out, self.written))
+    }
+}
+
+impl<W: CopySink> ZipWriter<W> {
+    /// Appends entries already written in the previous object, as they
+    /// are, from `start` there: `records` are their central records, in
+    /// order and back to back, as [`crate::zip::directory`] read them;
+    /// only their offsets (and, where given, modes) change. Answers false,
+    /// writing nothing, when a name is one [`Self::add`] would refuse now.
+    pub fn copy_entries(&mut self, start: u64, records: &[CentralRecord]) -> io::Result<bool> {
+        let mut len = 0;
+        for r in records {
+            let checked = r.name.strip_suffix('/').unwrap_or(&r.name);
+            if unsafe_name(checked).is_some() || self.names.contains(&r.name) {
+                return Ok(false);
+            }
+            len += r.extent();
+        }
+        self.out.copy(start, len)?;
+        for r in records {
+            self.names.insert(r.name.clone());
+            self.central.push(CentralRecord {
+                offset: self.written,
+                ..r.clone()
+            });
+            self.written += r.extent();
+        }
+        Ok(true)
+    }
+
+    /// Appends an entry of the previous object under another name (a
+    /// renamed file): a new local header, then its data and data
+    /// descriptor, `data_len` bytes from `data_start` there.
+    pub fn copy_renamed(
+        &mut self,
+        record: CentralRecord,
+        data_start: u64,
+        data_len: u64,
+    ) -> io::Result<bool> {
+        let checked = record.name.strip_suffix('/').unwrap_or(&record.name);
+        if !self.admit_as(&record.name.clone(), &checked.to_string()) {
+            return Ok(false);
+        }
+        u16::try_from(record.name.len()).map_err(|_| too_long(&record.name))?;
+        let record = CentralRecord {
+            offset: self.written,
+            ..record
+        };
+        self.put(&record.local_header())?;
+        self.out.copy(data_start, data_len)?;
+        self.written += data_len;
+        self.central.push(record);
+        Ok(true)
     }
 }
 
