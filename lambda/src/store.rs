@@ -317,6 +317,9 @@ impl ZipStore for Store {
         start: Option<u64>,
         len: u64,
     ) -> Result<Bytes, StoreError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
         let range = match start {
             Some(start) => OldRange {
                 version_id: version_id.to_string(),

@@ -51,5 +51,6 @@ mod sweep;
 mod trust;
 mod util;
 mod verify;
+mod warm;
 mod wizard;
 mod zipdl;

@@ -213,6 +213,8 @@ struct Checks<'a> {
     known_hosts: &'a KnownHosts,
     key_offered: Cell<bool>,
     host_key_problem: RefCell<Option<FetchError>>,
+    /// The pack's bytes received so far.
+    received_bytes: Cell<usize>,
 }
 
 impl<'a> Checks<'a> {
@@ -231,11 +233,16 @@ impl<'a> Checks<'a> {
             known_hosts,
             key_offered: Cell::new(false),
             host_key_problem: RefCell::new(None),
+            received_bytes: Cell::new(0),
         })
     }
 
     fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
+        callbacks.transfer_progress(|progress| {
+            self.received_bytes.set(progress.received_bytes());
+            true
+        });
         callbacks.credentials(|_url, username, _allowed| {
             if self.key_offered.replace(true) {
                 // libgit2 asks again after the server refused the key.
@@ -353,7 +360,7 @@ pub fn fetch(
     if let Err(e) = result {
         return Err(checks.error(e, &full_ref));
     }
-    let received_bytes = remote.stats().received_bytes() as u64;
+    let received_bytes = checks.received_bytes.get() as u64;
     let reference = repo
         .find_reference("refs/git2s3/fetched")
         .map_err(git_error)?;
