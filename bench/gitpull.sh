@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
 # Benchmark of the git-pull path (not a test; run it by hand):
 #
-#   bench/gitpull.sh [FILES] [MEGABYTES]      default: 20000 files, 300 MB
-#   RUNS=5 bench/gitpull.sh                   first pushes and clones (default 3)
+#   bench/gitpull.sh [FILES] [MEGABYTES...]   default: 20000 files, 300 and 600 MB
+#   RUNS=5 WARM_RUNS=9 bench/gitpull.sh       repeats (defaults 3 and 5)
 #
-# It generates a repo (text plus some binaries), pushes it to a bare repo
-# behind an unprivileged sshd on loopback, and measures, in the same run:
-#   git2s3   - a signed webhook to `git2s3 serve` (release build) until the
-#              zip is in moto's S3: fetch, blobs copied from the pack into the zip
-#              on every core, streamed upload;
-#   quick    - the Quick Start's steps: git clone --depth 1 --single-branch,
-#              zip -r -q -x '*.git*', then the upload to the same S3;
-#   clone    - the floor: the shallow clone alone.
-# git2s3's first push and the clone alone run RUNS times, interleaved (each
-# git2s3 run is the same commit pushed to a new branch, so it is a first
-# push: a fresh fetch and a whole zip), and the fastest of each is compared:
-# on a 2-core machine one clone can take half as long again as the next, so
-# the least disturbed run of each says more than either mean or median.
-# The medians are printed too. The Quick Start's steps run once.
-# It prints each time, the ratios to the references, and each one's peak
-# RSS; then the time of a second push with one file changed.
+# For each size (the repository at the second size has twice the files of
+# the first, and so on: twice the repository in every way), it generates a
+# repo (text plus some binaries), pushes it to a bare repo behind an
+# unprivileged sshd on loopback, and measures through `git2s3 serve`
+# (release build) into moto's S3, from the signed webhook until the zip's
+# `commit` metadata is the pushed commit:
+#   first     - the first push to the key: a cold build (fetch at depth 1,
+#               zip on every core, streamed upload); RUNS times, each to a
+#               new branch, interleaved with the references:
+#   quick     - the Quick Start's steps, once: git clone --depth 1
+#               --single-branch, zip -r -q -x '*.git*', upload to the same S3;
+#   clone     - the floor: the shallow clone alone;
+#   one file  - a push changing one file: built on the previous zip (warm);
+#   100 files - a push changing 100 files, warm; both WARM_RUNS times;
+#   fallback  - a force push (the last commit amended) and `git gc --prune=now`
+#               on the server: the previous zip's commit is gone, so cold.
+# It prints each time (best, and median), the bytes that came over SSH and
+# the bytes uploaded, read back (ranged GET) and copied inside S3 for each
+# kind of push, from serve's log; where a warm push's time goes; the ratios
+# to the references and between the sizes; and each process's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${1:-20000}
-MEGABYTES=${2:-300}
-ROOT=$(pwd)
+shift || true
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(300 600)
+RUNS=${RUNS:-3}
+WARM_RUNS=${WARM_RUNS:-5}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/git2s3/target}"
 
 scripts/setup.sh >/dev/null
@@ -37,7 +44,6 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 . scripts/lib/local.sh
-now() { date +%s.%N; }
 
 echo "==> moto and sshd on loopback"
 start_moto "$WORK"
@@ -45,13 +51,40 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 start_sshd "$WORK"
 USER_NAME=$(id -un)
-BARE="$WORK/repos/bench/big.git"
-URL="ssh://$USER_NAME@127.0.0.1:$SSH_PORT$BARE"
+py() { .venv/bin/python - "$@"; }
+py "$ENDPOINT" <<'EOF'
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+for b in ("bench-git2s3", "bench-quick"):
+    s3.create_bucket(Bucket=b)
+s3.put_bucket_versioning(Bucket="bench-git2s3", VersioningConfiguration={"Status": "Enabled"})
+EOF
 
-echo "==> generating a repo of $FILES files, about $MEGABYTES MB"
-mkdir -p "$WORK/src" "$BARE"
-git init -q --bare -b main "$BARE"
-python3 - "$WORK/src" "$FILES" "$MEGABYTES" <<'EOF'
+peak_kb() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
+
+timed() { # prints "seconds peak-KiB"; a failing step prints its stderr and stops the run
+  if ! /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>"$WORK/step.err"; then
+    echo "step failed: $*" >&2; cat "$WORK/step.err" >&2; kill $$; exit 1
+  fi
+  tail -1 "$WORK/time.out"
+}
+
+RESULTS="$WORK/results.jsonl"
+SCALE=0
+for MEGABYTES in "${SIZES[@]}"; do
+  SCALE=$((SCALE + 1))
+  NFILES=$((FILES * MEGABYTES / ${SIZES[0]}))
+  REPO="bench/big$MEGABYTES"
+  NAME="bench_big$MEGABYTES"
+  BARE="$WORK/repos/$REPO.git"
+  SRC="$WORK/src$MEGABYTES"
+  URL="ssh://$USER_NAME@127.0.0.1:$SSH_PORT$BARE"
+  echo
+  echo "######## $MEGABYTES MB, $NFILES files"
+  echo "==> generating the repo"
+  mkdir -p "$SRC" "$BARE"
+  git init -q --bare -b main "$BARE"
+  python3 - "$SRC" "$NFILES" "$MEGABYTES" <<'EOF'
 import os, random, sys
 root, files, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(42)
@@ -74,34 +107,25 @@ for i in range(files):
         with open(os.path.join(d, f"file{i}.txt"), "w") as f:
             f.write(''.join(out))
 EOF
-(cd "$WORK/src" && git init -q -b main && git add -A && git -c user.name=b -c user.email=b@example.com commit -q -m bench \
-  && git push -q "$BARE" main)
-COMMIT=$(git -C "$WORK/src" rev-parse HEAD)
-echo "    $(du -sh --exclude=.git "$WORK/src" | cut -f1) in $(git -C "$WORK/src" ls-files | wc -l) files; pack $(du -sh "$BARE" | cut -f1)"
+  G() { git -C "$SRC" -c user.name=b -c user.email=b@example.com "$@"; }
+  G init -q -b main && G add -A && G commit -q -m bench && G push -q "$BARE" main
+  COMMIT=$(G rev-parse HEAD)
+  echo "    $(du -sh --exclude=.git "$SRC" | cut -f1) in $(G ls-files | wc -l) files; pack $(du -sh "$BARE" | cut -f1)"
 
-py() { .venv/bin/python - "$@"; }
-py "$ENDPOINT" <<'EOF'
-import boto3, sys
-s3 = boto3.client("s3", endpoint_url=sys.argv[1])
-for b in ("bench-git2s3", "bench-quick"):
-    s3.create_bucket(Bucket=b)
-EOF
+  SERVE_PORT=$(free_port)
+  LOG="$WORK/serve$MEGABYTES.log"
+  RUST_LOG=info GIT2S3_WEBHOOK_SECRET=bench-secret GIT2S3_PROVIDER=generic GIT2S3_REPOS="$REPO" "$GIT2S3" serve \
+    --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 --ssh-key "$WORK/developer" \
+    --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$LOG" 2>&1 & SERVE_PID=$!
+  PIDS+=($SERVE_PID)
+  wait_for_port "$SERVE_PORT" "git2s3 serve" "$LOG"
 
-peak_kb() { grep VmHWM "/proc/$1/status" | awk '{print $2}'; }
-
-echo "==> git2s3 serve (release)"
-SERVE_PORT=$(free_port)
-RUST_LOG=info GIT2S3_WEBHOOK_SECRET=bench-secret GIT2S3_PROVIDER=generic GIT2S3_REPOS=bench/big "$GIT2S3" serve --listen "127.0.0.1:$SERVE_PORT" --bucket bench-git2s3 \
-  --ssh-key "$WORK/developer" --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$WORK/serve.log" 2>&1 & SERVE_PID=$!
-PIDS+=($SERVE_PID)
-wait_for_port "$SERVE_PORT" "git2s3 serve" "$WORK/serve.log"
-
-push_and_wait() { # commit, delivery, branch -> seconds
-  py "$SERVE_PORT" "$URL" "$1" "$2" "$ENDPOINT" "$3" <<'EOF'
+  push_and_wait() { # commit, delivery, branch -> seconds
+    py "$SERVE_PORT" "$URL" "$1" "$2" "$ENDPOINT" "$3" "$REPO" "$NAME" <<'EOF'
 import boto3, hashlib, hmac, json, sys, time, urllib.request
-port, url, commit, delivery, endpoint, branch = sys.argv[1:]
+port, url, commit, delivery, endpoint, branch, repo, name = sys.argv[1:]
 body = json.dumps({"ref": f"refs/heads/{branch}", "after": commit,
-                   "repository": {"full_name": "bench/big", "ssh_url": url}}).encode()
+                   "repository": {"full_name": repo, "ssh_url": url}}).encode()
 sig = "sha256=" + hmac.new(b"bench-secret", body, hashlib.sha256).hexdigest()
 req = urllib.request.Request(f"http://127.0.0.1:{port}/gitpull", data=body, method="POST", headers={
     "content-type": "application/json", "x-git2s3-event": "push", "x-git2s3-delivery": delivery,
@@ -111,81 +135,138 @@ start = time.time()
 urllib.request.urlopen(req).read()
 while True:
     try:
-        head = s3.head_object(Bucket="bench-git2s3", Key=f"bench/big/{branch}/bench_big.zip")
+        head = s3.head_object(Bucket="bench-git2s3", Key=f"{repo}/{branch}/{name}.zip")
         if head["Metadata"].get("commit") == commit:
             break
     except Exception:
         pass
-    time.sleep(0.05)
-print(f"{time.time() - start:.2f}")
+    time.sleep(0.01)
+print(f"{time.time() - start:.3f}")
 EOF
-}
+  }
+  record() { # kind seconds commit
+    printf '{"size": %s, "kind": "%s", "seconds": %s, "commit": "%s"}\n' "$MEGABYTES" "$1" "$2" "$3" >>"$RESULTS"
+  }
 
-timed() { # prints "seconds peak-KiB"; a failing step prints its stderr and stops the run
-  if ! /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>"$WORK/step.err"; then
-    echo "step failed: $*" >&2; cat "$WORK/step.err" >&2; kill $$; exit 1
-  fi
-  tail -1 "$WORK/time.out"
-}
+  echo "==> $RUNS first pushes (cold), each followed by a shallow clone alone"
+  for i in $(seq 1 "$RUNS"); do
+    BRANCH=main; [ "$i" = 1 ] || { BRANCH="run$i"; G push -q "$BARE" "main:$BRANCH"; }
+    # Each run starts with no dirty pages left by the one before: a clone
+    # writes the whole tree, and its writeback would slow the next step.
+    sync
+    T=$(push_and_wait "$COMMIT" "first-$i" "$BRANCH")
+    record first "$T" "$COMMIT"
+    sync
+    read -r C R < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/floor")
+    rm -rf "$WORK/floor"
+    printf '{"size": %s, "kind": "clone", "seconds": %s, "rss_kb": %s}\n' "$MEGABYTES" "$C" "$R" >>"$RESULTS"
+    echo "    run $i: git2s3 ${T}s, clone ${C}s"
+  done
 
-RUNS=${RUNS:-3}
-echo "==> $RUNS first pushes through git2s3, each followed by a shallow clone alone"
-T_RUNS=() C_RUNS=() RSS_CLONE=0
-for i in $(seq 1 "$RUNS"); do
-  BRANCH=main; [ "$i" = 1 ] || { BRANCH="run$i"; git -C "$WORK/src" push -q "$BARE" "main:$BRANCH"; }
-  # Each run starts with no dirty pages left by the one before: a clone
-  # writes the whole tree, and its writeback would slow the next step.
+  echo "==> Quick Start steps: clone --depth 1, zip -r -x '*.git*', upload"
   sync
-  T_RUNS+=("$(push_and_wait "$COMMIT" "first-$i" "$BRANCH")")
-  sync
-  read -r T R < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/floor")
-  rm -rf "$WORK/floor"
-  C_RUNS+=("$T"); [ "$R" -le "$RSS_CLONE" ] || RSS_CLONE=$R
-  echo "    run $i: git2s3 ${T_RUNS[-1]}s, clone ${T}s"
+  read -r C1 R1 < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/quick")
+  read -r Z1 R2 < <(cd "$WORK/quick" && timed zip -r -q "$WORK/quick.zip" . -x '*.git*')
+  read -r U1 R3 < <(timed .venv/bin/python -c "import boto3,sys; boto3.client('s3', endpoint_url='$ENDPOINT').upload_file('$WORK/quick.zip','bench-quick','$REPO/main/$NAME.zip')")
+  RQ=$(printf '%s\n' "$R1" "$R2" "$R3" | sort -n | tail -1)
+  printf '{"size": %s, "kind": "quick", "seconds": %s, "rss_kb": %s, "steps": "clone %ss, zip %ss, upload %ss"}\n' \
+    "$MEGABYTES" "$(python3 -c "print(f'{$C1+$Z1+$U1:.2f}')")" "$RQ" "$C1" "$Z1" "$U1" >>"$RESULTS"
+  rm -rf "$WORK/quick" "$WORK/quick.zip"
+
+  echo "==> $WARM_RUNS pushes of one changed file, and of 100, each on the zip before it"
+  mapfile -t TEXT < <(G ls-files '*.txt')
+  for i in $(seq 1 "$WARM_RUNS"); do
+    echo "changed $i" >>"$SRC/${TEXT[$((i * 7919 % ${#TEXT[@]}))]}"
+    G commit -q -am "one file $i" && G push -q "$BARE" main
+    C=$(G rev-parse HEAD); T=$(push_and_wait "$C" "one-$i" main); record "one file" "$T" "$C"
+    for j in $(seq 0 99); do echo "changed $i" >>"$SRC/${TEXT[$(((i * 100 + j) * 104729 % ${#TEXT[@]}))]}"; done
+    G commit -q -am "100 files $i" && G push -q "$BARE" main
+    C=$(G rev-parse HEAD); T=$(push_and_wait "$C" "hundred-$i" main); record "100 files" "$T" "$C"
+    echo "    run $i: one file ${T}s"
+  done
+
+  echo "==> a force push, then gc on the server: the previous zip's commit is gone"
+  echo "rewritten" >>"$SRC/${TEXT[1]}"
+  G commit -q -a --amend -m "rewritten" && G push -q -f "$BARE" main
+  git -C "$BARE" reflog expire --expire=now --all && git -C "$BARE" gc -q --prune=now
+  C=$(G rev-parse HEAD); T=$(push_and_wait "$C" fallback main); record fallback "$T" "$C"
+  echo "    ${T}s"
+
+  printf '{"size": %s, "kind": "serve", "rss_kb": %s, "log": "%s"}\n' "$MEGABYTES" "$(peak_kb "$SERVE_PID")" "$LOG" >>"$RESULTS"
+  kill "$SERVE_PID"
+  rm -rf "$SRC" "$BARE"
 done
-RSS_GIT2S3=$(peak_kb "$SERVE_PID")
-# The worker logs how long each fetch took; the rest is zip and upload.
-F_RUNS=$(grep 'fetched' "$WORK/serve.log" | grep -v 'zipped' | grep -o 'seconds=[0-9.]*' | cut -d= -f2 | tr '\n' ' ')
 
-echo "==> Quick Start steps: clone --depth 1, zip -r -x '*.git*', upload"
-sync
-read -r C1 R1 < <(timed git clone -q --depth 1 --single-branch -b main "$URL" "$WORK/quick")
-read -r Z1 R2 < <(cd "$WORK/quick" && timed zip -r -q "$WORK/quick.zip" . -x '*.git*')
-read -r U1 R3 < <(timed .venv/bin/python -c "import boto3,sys; boto3.client('s3', endpoint_url='$ENDPOINT').upload_file('$WORK/quick.zip','bench-quick','bench/big/main/bench_big.zip')")
-T_QUICK=$(python3 -c "print(f'{$C1+$Z1+$U1:.2f}')")
-RSS_QUICK=$(printf '%s\n' "$R1" "$R2" "$R3" | sort -n | tail -1)
+python3 - "$RESULTS" "$(nproc)" <<'EOF'
+import json, re, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cores = sys.argv[2]
+sizes = sorted({r["size"] for r in rows})
+field = lambda line, name: (m.group(1) if (m := re.search(rf"\b{name}=([0-9.]+)", line)) else None)
 
-echo "==> second push, one file changed"
-sync
-CHANGED=$(git -C "$WORK/src" ls-files '*.txt' | sed -n 1p)
-(cd "$WORK/src" && echo "changed" >>"$CHANGED" && git -c user.name=b -c user.email=b@example.com commit -q -am second && git push -q "$BARE" main)
-T_SECOND=$(push_and_wait "$(git -C "$WORK/src" rev-parse HEAD)" second main)
+def log_figures(path):
+    """commit -> bytes over SSH, uploaded, read back, copied, and where a warm push's time went."""
+    out, pending, last = {}, {}, {}
+    for line in open(path):
+        m = re.search(r"commit=([0-9a-f]{40})", line)
+        if m is None:
+            if "warm fetch over SSH" in line:
+                pending = {"connect": float(field(line, "connect_seconds")),
+                           "negotiate": float(field(line, "negotiate_and_pack_seconds"))}
+            elif "planned the zip" in line and out:
+                last.update(plan=float(field(line, "seconds")))
+            continue
+        f = last = out.setdefault(m.group(1), {})
+        if "fetched what changed" in line:
+            f.update(pending, directory=float(field(line, "directory_seconds")), ssh=int(field(line, "received_bytes")))
+            pending = {}
+        elif "building cold" in line:
+            f["cold"] = True
+        elif "fetched, zipped and uploaded" in line:
+            f.update(uploaded=int(field(line, "uploaded_bytes")), read_back=0, copied=0)
+        elif "fetched" in line and "received_bytes" in line:
+            f["ssh"] = int(field(line, "received_bytes"))
+        elif "built on the previous zip and uploaded" in line:
+            f.update(uploaded=int(field(line, "uploaded_bytes")), read_back=int(field(line, "read_back_bytes")),
+                     copied=int(field(line, "copied_bytes")), last_parts=int(field(line, "last_parts_ms")) / 1000,
+                     complete=int(field(line, "complete_ms")) / 1000, total=float(field(line, "seconds")))
+    return out
 
-ZIP_BYTES=$(py "$ENDPOINT" <<'EOF'
-import boto3, sys
-print(boto3.client("s3", endpoint_url=sys.argv[1]).head_object(Bucket="bench-git2s3", Key="bench/big/main/bench_big.zip")["ContentLength"])
-EOF
-)
-python3 - "${T_RUNS[*]}" "$T_QUICK" "${C_RUNS[*]}" "$RSS_GIT2S3" "$RSS_QUICK" "$RSS_CLONE" "$T_SECOND" "$ZIP_BYTES" "$C1" "$Z1" "$U1" "$(nproc)" "$F_RUNS" <<'EOF'
-import statistics, sys
-runs, q, clones, rg, rq, rc, second, size, c1, z1, u1, cores, fetches = sys.argv[1:]
-runs, clones = [float(x) for x in runs.split()], [float(x) for x in clones.split()]
-fetches = [float(x) for x in fetches.split()][:len(runs)]
-g, c = min(runs), min(clones)
-median = lambda xs: f"median {statistics.median(xs):.2f}s"
-fetch = fetches[runs.index(g)] if len(fetches) == len(runs) else 0.0
-q, second = float(q), float(second)
-mb = lambda kb: f"{int(kb) / 1024:.0f} MiB"
-each = lambda xs: ", ".join(f"{x:.2f}" for x in xs)
-print()
-print(f"{'run':<34}{'time':>9}{'peak RSS':>11}")
-print(f"{'git2s3 (webhook to zip in S3)':<34}{g:>8.2f}s{mb(rg):>11}   best of {each(runs)} ({median(runs)}); fetch {fetch:.2f}s, zip+upload {g - fetch:.2f}s")
-print(f"{'Quick Start (clone+zip+upload)':<34}{q:>8.2f}s{mb(rq):>11}   clone {c1}s, zip {z1}s, upload {u1}s")
-print(f"{'shallow clone alone':<34}{c:>8.2f}s{mb(rc):>11}   best of {each(clones)} ({median(clones)})")
-print(f"{'git2s3, second push (1 file)':<34}{second:>8.2f}s")
-print()
-print(f"git2s3 / Quick Start = {g / q:.2f}x   (target <= 0.6x)")
-print(f"git2s3 / clone alone = {g / c:.2f}x   (target <= 1.15x)")
-print(f"git2s3 peak RSS      = {mb(rg)}   (target <= 128 MiB; the serve process's whole life)")
-print(f"zip size             = {int(size) / 1048576:.0f} MiB; cores: {cores}")
+mib = lambda b: f"{b / 1048576:.1f} MiB" if b >= 1048576 else f"{b / 1024:.0f} KiB"
+best = {}
+for size in sizes:
+    rs = [r for r in rows if r["size"] == size]
+    serve = next(r for r in rs if r["kind"] == "serve")
+    figures = log_figures(serve["log"])
+    times = lambda kind: [float(r["seconds"]) for r in rs if r["kind"] == kind]
+    print(f"\n{size} MB: {'kind of push':<22}{'best':>8}{'median':>9}   {'over SSH':>11}{'uploaded':>11}{'read back':>11}{'copied in S3':>14}")
+    for kind in ("first", "one file", "100 files", "fallback"):
+        ts = times(kind)
+        commits = [r["commit"] for r in rs if r["kind"] == kind]
+        f = figures.get(commits[-1], {})
+        best[(size, kind)] = min(ts)
+        label = {"first": "first push (cold)", "fallback": "force push + gc (cold)"}.get(kind, kind + " (warm)")
+        print(f"{'':9}{label:<22}{min(ts):>7.2f}s{statistics.median(ts):>8.2f}s   {mib(f.get('ssh', 0)):>11}"
+              f"{mib(f.get('uploaded', 0)):>11}{mib(f.get('read_back', 0)):>11}{mib(f.get('copied', 0)):>14}"
+              + ("   (built cold)" if f.get("cold") and kind != "first" and kind != "fallback" else ""))
+    q = next(r for r in rs if r["kind"] == "quick")
+    c = min(times("clone"))
+    print(f"{'':9}{'Quick Start steps':<22}{float(q['seconds']):>7.2f}s{'':9}   {q['steps']}")
+    print(f"{'':9}{'shallow clone alone':<22}{c:>7.2f}s")
+    first = best[(size, "first")]
+    print(f"{'':9}first push / Quick Start = {first / float(q['seconds']):.2f}x (target <= 0.6x); / clone = {first / c:.2f}x")
+    warm = [f for cm, f in figures.items() if "total" in f]
+    if warm:
+        avg = lambda k: statistics.median(f.get(k, 0) for f in warm)
+        print(f"{'':9}a warm push's time (median of {len(warm)} jobs, s): connect+auth {avg('connect'):.3f}, "
+              f"negotiation+pack {avg('negotiate'):.3f}, central directory GET {avg('directory'):.3f}, "
+              f"plan {avg('plan'):.3f}, parts after the last byte {avg('last_parts'):.3f}, complete {avg('complete'):.3f}; "
+              f"worker total {avg('total'):.3f}")
+    print(f"{'':9}peak RSS: serve {int(serve['rss_kb']) / 1024:.0f} MiB (its whole life at this size), "
+          f"clone {max(int(r['rss_kb']) for r in rs if r['kind'] == 'clone') / 1024:.0f} MiB, Quick Start {int(q['rss_kb']) / 1024:.0f} MiB")
+if len(sizes) > 1:
+    a, b = sizes[0], sizes[-1]
+    print(f"\n{b} MB / {a} MB:", ", ".join(f"{k} {best[(b, k)] / best[(a, k)]:.2f}x" for k in ("first", "one file", "100 files", "fallback")),
+          "(target for one file <= 1.2x)")
+print(f"cores: {cores}")
 EOF

@@ -19,6 +19,25 @@ scripts/setup.sh
 # (as in CI) reuses the compiled dependencies.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/git2s3/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds each commit once: incremental caches would only fill the disk.
+[ "${CI:-}" != true ] || export CARGO_INCREMENTAL=0
+
+# Every change leaves new artifacts in the shared target directory. Past
+# 20 GiB, or with less than 10 GiB free, drop the incremental caches and
+# whatever no build touched for two days (cargo rebuilds what it needs).
+prune_target() {
+  local dir=$CARGO_TARGET_DIR used_kb free_kb
+  [ -d "$dir" ] || return 0
+  used_kb=$(du -sk "$dir" | cut -f1)
+  free_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if [ "$used_kb" -gt $((20 * 1024 * 1024)) ] || [ "$free_kb" -lt $((10 * 1024 * 1024)) ]; then
+    echo "pruning $dir: $((used_kb / 1024 / 1024)) GiB, $((free_kb / 1024 / 1024)) GiB free"
+    rm -rf "$dir/debug/incremental" "$dir/release/incremental"
+    find "$dir" -type f -mtime +2 -delete
+  fi
+}
+step "prune stale build artifacts"
+prune_target
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -173,6 +173,10 @@ pub struct Uploaded {
     /// and uploaded again; the rest was new.
     pub copied: u64,
     pub read_back: u64,
+    /// How long the parts took after the zip's last byte was built, and
+    /// the CompleteMultipartUpload (ms).
+    pub last_parts_millis: u64,
+    pub complete_millis: u64,
 }
 
 /// Why S3 refused, with the fix where there is one.
@@ -488,6 +492,7 @@ impl Store {
         let result = self.upload_parts(key, &upload_id, second, &mut parts).await;
         match result {
             Ok((completed, counts)) => {
+                let completing = std::time::Instant::now();
                 let done = self
                     .client
                     .complete_multipart_upload()
@@ -507,6 +512,7 @@ impl Store {
                 match done {
                     Ok(done) => Ok(Uploaded {
                         version_id: done.version_id().map(String::from),
+                        complete_millis: completing.elapsed().as_millis() as u64,
                         ..counts
                     }),
                     Err(e) => {
@@ -682,9 +688,11 @@ impl Store {
                 break;
             }
         }
+        let ended = std::time::Instant::now();
         while let Some(done) = in_flight.join_next().await {
             completed.push(joined(Some(done))?);
         }
+        counts.last_parts_millis = ended.elapsed().as_millis() as u64;
         completed.sort_by_key(|p| p.part_number());
         Ok((completed, counts))
     }

@@ -288,7 +288,9 @@ async fn git_pull(
             Err(e) => return Err(e),
         },
     };
-    tracing::info!(repo = %job.repo, git_ref = %job.git_ref, %reason, "building cold");
+    tracing::info!(
+        repo = %job.repo, git_ref = %job.git_ref, commit = %job.commit, %reason, "building cold"
+    );
     let repo_dir = scratch.path().join("repo.git");
     let fetched = {
         let (repo_dir, known_hosts, repo) = (
@@ -388,6 +390,8 @@ async fn build_warm(
         received_bytes = fetched.received_bytes, zip_bytes = uploaded.bytes,
         copied_bytes = uploaded.copied, read_back_bytes = uploaded.read_back,
         uploaded_bytes = uploaded.bytes - uploaded.copied - uploaded.read_back,
+        parts = uploaded.parts, last_parts_ms = uploaded.last_parts_millis,
+        complete_ms = uploaded.complete_millis,
         seconds = started.elapsed().as_secs_f64(), "built on the previous zip and uploaded"
     );
     Ok(written(slot.key.clone(), fetched.commit, uploaded, built))

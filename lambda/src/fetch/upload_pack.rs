@@ -365,6 +365,7 @@ pub fn fetch_since(
         .map_err(|e| git_error(format!("resolving {}: {e}", target.host)))?
         .next()
         .ok_or_else(|| git_error(format!("{} has no address", target.host)))?;
+    let started = std::time::Instant::now();
     let tcp = TcpStream::connect_timeout(&address, TIMEOUT)
         .map_err(|e| git_error(format!("connecting to {address}: {e}")))?;
     let mut session = ssh2::Session::new().map_err(|e| git_error(e.to_string()))?;
@@ -399,6 +400,7 @@ pub fn fetch_since(
         .exec(&format!("git-upload-pack {}", shell_quoted(path)))
         .map_err(|e| git_error(format!("starting git-upload-pack: {e}")))?;
     let repo = Repository::init_bare(dir).map_err(|e| git_error(e.message().to_string()))?;
+    let connected = started.elapsed();
     let mut conn = Channel(channel);
     let since = negotiate(&mut conn, &full_ref, old, &repo);
     // The end of its input ends git-upload-pack, which otherwise waits
@@ -409,6 +411,11 @@ pub fn fetch_since(
         let _ = conn.0.stderr().take(64 * 1024).read_to_string(&mut stderr);
     }
     let _ = conn.0.close();
+    tracing::info!(
+        connect_seconds = connected.as_secs_f64(),
+        negotiate_and_pack_seconds = (started.elapsed() - connected).as_secs_f64(),
+        "warm fetch over SSH"
+    );
     match since {
         Ok(since) => Ok(since),
         Err(NegotiationError::RefNotFound) => Err(FetchError::RefNotFound {

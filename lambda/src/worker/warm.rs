@@ -88,6 +88,7 @@ pub async fn prepare(
         Ok(previous) => Arc::new(previous),
         Err(reason) => return Ok(Prepared::Cold(reason)),
     };
+    let read_back = started.elapsed();
     let dir = scratch.join("warm.git");
     let since = {
         let (url, repo, git_ref, key, known_hosts, dir, old) = (
@@ -129,8 +130,10 @@ pub async fn prepare(
     tracing::info!(
         repo = %source.repo, commit = %fetched.commit, since = %previous.commit,
         received_bytes = fetched.received_bytes,
+        directory_seconds = read_back.as_secs_f64(),
         seconds = started.elapsed().as_secs_f64(), "fetched what changed"
     );
+    let planning = Instant::now();
     let plan = {
         let (dir, previous, commit) = (dir.clone(), previous.clone(), fetched.commit.clone());
         tokio::task::spawn_blocking(move || {
@@ -143,6 +146,10 @@ pub async fn prepare(
         .await
         .expect("planning does not panic")
     };
+    tracing::info!(
+        seconds = planning.elapsed().as_secs_f64(),
+        "planned the zip on the previous zip"
+    );
     Ok(match plan {
         Ok(plan) => Prepared::Ready(Ready {
             previous,
