@@ -17,7 +17,8 @@
 #               --single-branch, zip -r -q -x '*.git*', upload to the same S3;
 #   clone     - the floor: the shallow clone alone;
 #   one file  - a push changing one file: built on the previous zip (warm);
-#   100 files - a push changing 100 files, warm; both WARM_RUNS times;
+#   100 files - a push changing 100 files of one folder, and one changing 100
+#               files anywhere in the tree, warm; each WARM_RUNS times;
 #   fallback  - a force push (the last commit amended) and `git gc --prune=now`
 #               on the server: the previous zip's commit is gone, so cold.
 # It prints each time (best, and median), the bytes that came over SSH and
@@ -119,6 +120,7 @@ EOF
     --known-hosts "$WORK/known_hosts" --endpoint-url "$ENDPOINT" >"$LOG" 2>&1 & SERVE_PID=$!
   PIDS+=($SERVE_PID)
   wait_for_port "$SERVE_PORT" "git2s3 serve" "$LOG"
+  echo 5 >"/proc/$SERVE_PID/clear_refs"
 
   push_and_wait() { # commit, delivery, branch -> seconds
     py "$SERVE_PORT" "$URL" "$1" "$2" "$ENDPOINT" "$3" "$REPO" "$NAME" <<'EOF'
@@ -144,8 +146,13 @@ while True:
 print(f"{time.time() - start:.3f}")
 EOF
   }
+  # Each push's own peak RSS: serve's peak is reset before it
+  # (clear_refs 5) and read after it.
+  reset_peak() { echo 5 >"/proc/$SERVE_PID/clear_refs"; }
   record() { # kind seconds commit
-    printf '{"size": %s, "kind": "%s", "seconds": %s, "commit": "%s"}\n' "$MEGABYTES" "$1" "$2" "$3" >>"$RESULTS"
+    printf '{"size": %s, "kind": "%s", "seconds": %s, "commit": "%s", "rss_kb": %s}\n' \
+      "$MEGABYTES" "$1" "$2" "$3" "$(peak_kb "$SERVE_PID")" >>"$RESULTS"
+    reset_peak
   }
 
   echo "==> $RUNS first pushes (cold), each followed by a shallow clone alone"
@@ -173,16 +180,20 @@ EOF
     "$MEGABYTES" "$(python3 -c "print(f'{$C1+$Z1+$U1:.2f}')")" "$RQ" "$C1" "$Z1" "$U1" >>"$RESULTS"
   rm -rf "$WORK/quick" "$WORK/quick.zip"
 
-  echo "==> $WARM_RUNS pushes of one changed file, and of 100, each on the zip before it"
+  echo "==> $WARM_RUNS pushes of one changed file, of 100 in one folder and of 100 anywhere, each on the zip before it"
   mapfile -t TEXT < <(G ls-files '*.txt')
+  mapfile -t FOLDER < <(G ls-files 'pkg1/*.txt')
   for i in $(seq 1 "$WARM_RUNS"); do
     echo "changed $i" >>"$SRC/${TEXT[$((i * 7919 % ${#TEXT[@]}))]}"
     G commit -q -am "one file $i" && G push -q "$BARE" main
-    C=$(G rev-parse HEAD); T=$(push_and_wait "$C" "one-$i" main); record "one file" "$T" "$C"
+    C=$(G rev-parse HEAD); T1=$(push_and_wait "$C" "one-$i" main); record "one file" "$T1" "$C"
+    for j in $(seq 0 99); do echo "changed $i" >>"$SRC/${FOLDER[$((j % ${#FOLDER[@]}))]}"; done
+    G commit -q -am "100 files in one folder $i" && G push -q "$BARE" main
+    C=$(G rev-parse HEAD); T2=$(push_and_wait "$C" "folder-$i" main); record "100 files, one folder" "$T2" "$C"
     for j in $(seq 0 99); do echo "changed $i" >>"$SRC/${TEXT[$(((i * 100 + j) * 104729 % ${#TEXT[@]}))]}"; done
-    G commit -q -am "100 files $i" && G push -q "$BARE" main
-    C=$(G rev-parse HEAD); T=$(push_and_wait "$C" "hundred-$i" main); record "100 files" "$T" "$C"
-    echo "    run $i: one file ${T}s"
+    G commit -q -am "100 files anywhere $i" && G push -q "$BARE" main
+    C=$(G rev-parse HEAD); T3=$(push_and_wait "$C" "hundred-$i" main); record "100 files, anywhere" "$T3" "$C"
+    echo "    run $i: one file ${T1}s, 100 in one folder ${T2}s, 100 anywhere ${T3}s"
   done
 
   echo "==> a force push, then gc on the server: the previous zip's commit is gone"
@@ -232,6 +243,7 @@ def log_figures(path):
                      complete=int(field(line, "complete_ms")) / 1000, total=float(field(line, "seconds")))
     return out
 
+KINDS = ("first", "one file", "100 files, one folder", "100 files, anywhere", "fallback")
 mib = lambda b: f"{b / 1048576:.1f} MiB" if b >= 1048576 else f"{b / 1024:.0f} KiB"
 best = {}
 for size in sizes:
@@ -239,20 +251,21 @@ for size in sizes:
     serve = next(r for r in rs if r["kind"] == "serve")
     figures = log_figures(serve["log"])
     times = lambda kind: [float(r["seconds"]) for r in rs if r["kind"] == kind]
-    print(f"\n{size} MB: {'kind of push':<22}{'best':>8}{'median':>9}   {'over SSH':>11}{'uploaded':>11}{'read back':>11}{'copied in S3':>14}")
-    for kind in ("first", "one file", "100 files", "fallback"):
+    print(f"\n{size} MB: {'kind of push':<28}{'best':>8}{'median':>9}   {'over SSH':>11}{'uploaded':>11}{'read back':>11}{'copied in S3':>14}{'peak RSS':>10}")
+    for kind in KINDS:
         ts = times(kind)
         commits = [r["commit"] for r in rs if r["kind"] == kind]
         f = figures.get(commits[-1], {})
         best[(size, kind)] = min(ts)
         label = {"first": "first push (cold)", "fallback": "force push + gc (cold)"}.get(kind, kind + " (warm)")
-        print(f"{'':9}{label:<22}{min(ts):>7.2f}s{statistics.median(ts):>8.2f}s   {mib(f.get('ssh', 0)):>11}"
+        print(f"{'':9}{label:<28}{min(ts):>7.2f}s{statistics.median(ts):>8.2f}s   {mib(f.get('ssh', 0)):>11}"
               f"{mib(f.get('uploaded', 0)):>11}{mib(f.get('read_back', 0)):>11}{mib(f.get('copied', 0)):>14}"
+              f"{max(int(r['rss_kb']) for r in rs if r['kind'] == kind) / 1024:>6.0f} MiB"
               + ("   (built cold)" if f.get("cold") and kind != "first" and kind != "fallback" else ""))
     q = next(r for r in rs if r["kind"] == "quick")
     c = min(times("clone"))
-    print(f"{'':9}{'Quick Start steps':<22}{float(q['seconds']):>7.2f}s{'':9}   {q['steps']}")
-    print(f"{'':9}{'shallow clone alone':<22}{c:>7.2f}s")
+    print(f"{'':9}{'Quick Start steps':<28}{float(q['seconds']):>7.2f}s{'':9}   {q['steps']}")
+    print(f"{'':9}{'shallow clone alone':<28}{c:>7.2f}s")
     first = best[(size, "first")]
     print(f"{'':9}first push / Quick Start = {first / float(q['seconds']):.2f}x (target <= 0.6x); / clone = {first / c:.2f}x")
     warm = [f for cm, f in figures.items() if "total" in f]
@@ -262,11 +275,11 @@ for size in sizes:
               f"negotiation+pack {avg('negotiate'):.3f}, central directory GET {avg('directory'):.3f}, "
               f"plan {avg('plan'):.3f}, parts after the last byte {avg('last_parts'):.3f}, complete {avg('complete'):.3f}; "
               f"worker total {avg('total'):.3f}")
-    print(f"{'':9}peak RSS: serve {int(serve['rss_kb']) / 1024:.0f} MiB (its whole life at this size), "
+    print(f"{'':9}peak RSS: serve {int(serve['rss_kb']) / 1024:.0f} MiB (since the last push), "
           f"clone {max(int(r['rss_kb']) for r in rs if r['kind'] == 'clone') / 1024:.0f} MiB, Quick Start {int(q['rss_kb']) / 1024:.0f} MiB")
 if len(sizes) > 1:
     a, b = sizes[0], sizes[-1]
-    print(f"\n{b} MB / {a} MB:", ", ".join(f"{k} {best[(b, k)] / best[(a, k)]:.2f}x" for k in ("first", "one file", "100 files", "fallback")),
+    print(f"\n{b} MB / {a} MB:", ", ".join(f"{k} {best[(b, k)] / best[(a, k)]:.2f}x" for k in KINDS),
           "(target for one file <= 1.2x)")
 print(f"cores: {cores}")
 EOF

@@ -1,9 +1,9 @@
 //! The fetched pack, read directly: where each blob sits (from the pack's
-//! `.idx`), and a whole blob's deflate stream, which goes into the zip as
-//! it is. Git stores every object zlib-compressed, and a zip entry is raw
-//! deflate, so a blob that is not a delta is copied without being
-//! recompressed: the zip costs one inflate (for its CRC) per file, not a
-//! deflate.
+//! `.idx`), and a whole blob's content, inflated from its place in the
+//! pack with positioned reads, on many threads at once, so that no more of
+//! the pack than the blob is ever in memory (libgit2 maps the pack in
+//! windows, which count in the worker's memory). A large blob is read as
+//! a stream.
 //!
 //! Anything else (a delta, an object in no pack, a zlib stream with a preset
 //! dictionary) is left to libgit2 by the caller. The pack was checked by
@@ -19,7 +19,6 @@ use std::path::Path;
 
 use git2::Oid;
 
-use crate::zip::Deflated;
 
 const INDEX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const FANOUT: usize = 8;
@@ -155,18 +154,19 @@ impl Pack {
         Ok(Some((size, at)))
     }
 
-    /// The blob `oid`'s size and its deflate stream as a reader, if this
-    /// pack holds it whole: for a blob too large to hold in memory, copied
-    /// into the zip a chunk at a time ([`crate::zip::Source::Deflated`]).
+    /// The blob `oid`'s size and its raw deflate stream as a reader, if
+    /// this pack holds it whole: for a blob too large to hold in memory,
+    /// inflated a chunk at a time.
     pub fn blob_stream(&self, oid: Oid) -> io::Result<Option<(u64, impl io::BufRead + '_)>> {
         Ok(self
             .whole_blob(oid)?
             .map(|(size, at)| (size, BufReader::with_capacity(READ_BUFFER, at))))
     }
 
-    /// The deflate stream of the blob `oid`, if this pack holds it whole
-    /// (not as a delta).
-    pub fn blob(&self, oid: Oid) -> io::Result<Option<Deflated>> {
+    /// The content of the blob `oid`, if this pack holds it whole (not as
+    /// a delta): read and inflated here, so that no more of the pack than
+    /// the blob is ever in memory.
+    pub fn blob(&self, oid: Oid) -> io::Result<Option<Vec<u8>>> {
         let Some((size, at)) = self.whole_blob(oid)? else {
             return Ok(None);
         };
@@ -174,19 +174,22 @@ impl Pack {
         // small blob's stream fits a small buffer: no read far past it.
         let capacity = usize::try_from(size.saturating_add(size / 16 + 64))
             .map_or(READ_BUFFER, |c| c.min(READ_BUFFER));
-        let mut src = BufReader::with_capacity(capacity, at);
-        let deflated = Deflated::copy(&mut src)
+        let src = BufReader::with_capacity(capacity, at);
+        let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
+        flate2::bufread::DeflateDecoder::new(src)
+            .take(size.saturating_add(1))
+            .read_to_end(&mut content)
             .map_err(|e| io::Error::new(e.kind(), format!("blob {oid} in the pack: {e}")))?;
-        if deflated.size != size {
+        if content.len() as u64 != size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
                     "blob {oid} in the pack inflates to {} bytes, not the {size} its header says",
-                    deflated.size
+                    content.len()
                 ),
             ));
         }
-        Ok(Some(deflated))
+        Ok(Some(content))
     }
 }
 
@@ -302,14 +305,8 @@ mod tests {
                 Oid::from_str(git(root, &["rev-parse", &format!("HEAD:{path}")]).trim()).unwrap();
             let content = std::fs::read(root.join(path)).unwrap();
             match pack.blob(id).unwrap() {
-                Some(d) => {
+                Some(inflated) => {
                     whole += 1;
-                    assert_eq!(d.size, content.len() as u64, "{path}");
-                    assert_eq!(d.crc32, crc32fast::hash(&content), "{path}");
-                    let mut inflated = Vec::new();
-                    flate2::read::DeflateDecoder::new(&d.raw[..])
-                        .read_to_end(&mut inflated)
-                        .unwrap();
                     assert_eq!(inflated, content, "{path}");
                 }
                 None => deltas += 1,

@@ -178,6 +178,31 @@ impl Job {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// For an uploaded part, one range of the previous version that covers
+    /// all its old pieces, when reading it whole costs at most twice their
+    /// bytes and a MiB: one GET instead of one a piece (what lies between
+    /// them is the old version of the entries that changed, usually small).
+    pub fn read_back_span(&self) -> Option<OldRange> {
+        let Job::Upload(pieces) = self else {
+            return None;
+        };
+        let mut old = pieces.iter().filter_map(|p| match p {
+            Piece::Old(r) => Some(r),
+            Piece::Data(_) => None,
+        });
+        let first = old.next()?.clone();
+        let (mut end, mut sum) = (first.start + first.len, first.len);
+        for r in old {
+            if r.version_id != first.version_id || r.start < end {
+                return None;
+            }
+            end = r.start + r.len;
+            sum += r.len;
+        }
+        let span = end - first.start;
+        (span <= 2 * sum + 1024 * 1024).then_some(OldRange { len: span, ..first })
+    }
 }
 
 /// Turns what the builder sends into parts S3 takes.
@@ -321,6 +346,19 @@ mod tests {
             data(100),
         ]);
         assert!(jobs.iter().all(|j| matches!(j, Job::Upload(_))), "{jobs:?}");
+    }
+
+    #[test]
+    fn the_old_pieces_of_a_part_are_read_in_one_range_when_close() {
+        let part = Job::Upload(vec![
+            Piece::Old(old(100, 1000)),
+            Piece::Data(Bytes::from_static(b"new")),
+            Piece::Old(old(1200, 1000)),
+        ]);
+        assert_eq!(part.read_back_span(), Some(old(100, 2100)));
+        let far = Job::Upload(vec![Piece::Old(old(0, 10)), Piece::Old(old(50 * MIB, 10))]);
+        assert_eq!(far.read_back_span(), None);
+        assert_eq!(Job::Copy(old(0, 6 * MIB)).read_back_span(), None);
     }
 
     #[test]

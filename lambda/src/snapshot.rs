@@ -205,7 +205,7 @@ impl Blobs {
                 batch_bytes += file.size;
                 end += 1;
             }
-            let repo_path = self.repo_path.as_path();
+            let (repo_path, packs) = (self.repo_path.as_path(), &self.packs);
             let entries: Vec<Result<Entry, SnapshotError>> = items[start..end]
                 .par_iter()
                 .map_init(
@@ -214,17 +214,26 @@ impl Blobs {
                         let Item::File(file) = item else {
                             unreachable!("a batch holds files only")
                         };
+                        let deflate = |content: &[u8]| -> Result<Entry, SnapshotError> {
+                            let entry = Entry::deflate(
+                                file.path.clone(),
+                                file.mode,
+                                content,
+                                DosTime::FIXED,
+                            )?;
+                            Ok(entry.with_git_id(GitId::blob(git_id(file.oid))))
+                        };
+                        // A whole blob is read from the pack directly; a
+                        // delta (or a loose object) through libgit2.
+                        for pack in packs {
+                            if let Some(content) = pack.blob(file.oid)? {
+                                return deflate(&content);
+                            }
+                        }
                         let repo = repo
                             .as_ref()
                             .map_err(|e| git2::Error::from_str(e.message()))?;
-                        let blob = repo.find_blob(file.oid)?;
-                        let entry = Entry::deflate(
-                            file.path.clone(),
-                            file.mode,
-                            blob.content(),
-                            DosTime::FIXED,
-                        )?;
-                        Ok(entry.with_git_id(GitId::blob(git_id(file.oid))))
+                        deflate(repo.find_blob(file.oid)?.content())
                     },
                 )
                 .collect();

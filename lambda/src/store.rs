@@ -553,6 +553,27 @@ impl Store {
         Ok(body.into_bytes())
     }
 
+    /// `range` of the previous version, all of it.
+    async fn read_exactly(&self, key: &str, range: &OldRange) -> Result<Bytes, StoreError> {
+        let old = self
+            .read_range(key, &range.version_id, range.http_range())
+            .await?;
+        if old.len() as u64 != range.len {
+            return Err(StoreError::S3 {
+                action: "GetObject",
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                message: format!(
+                    "asked for {} bytes of the previous version, got {}",
+                    range.len,
+                    old.len()
+                ),
+                hint: "",
+            });
+        }
+        Ok(old)
+    }
+
     /// Uploads or copies one part.
     async fn put_part(
         &self,
@@ -585,30 +606,22 @@ impl Store {
                     .and_then(|r| r.e_tag())
                     .map(String::from)
             }
-            Job::Upload(pieces) => {
-                let mut body = BytesMut::new();
+            Job::Upload(ref pieces) => {
+                let mut body = BytesMut::with_capacity(job.len() as usize);
+                let span = match job.read_back_span() {
+                    Some(span) => Some((span.start, self.read_exactly(&key, &span).await?)),
+                    None => None,
+                };
                 for piece in pieces {
                     match piece {
-                        Piece::Data(bytes) => body.extend_from_slice(&bytes),
-                        Piece::Old(range) => {
-                            let old = self
-                                .read_range(&key, &range.version_id, range.http_range())
-                                .await?;
-                            if old.len() as u64 != range.len {
-                                return Err(StoreError::S3 {
-                                    action: "GetObject",
-                                    bucket: self.bucket.clone(),
-                                    key,
-                                    message: format!(
-                                        "asked for {} bytes of the previous version, got {}",
-                                        range.len,
-                                        old.len()
-                                    ),
-                                    hint: "",
-                                });
+                        Piece::Data(bytes) => body.extend_from_slice(bytes),
+                        Piece::Old(range) => match &span {
+                            Some((start, old)) => {
+                                let at = (range.start - start) as usize;
+                                body.extend_from_slice(&old[at..at + range.len as usize]);
                             }
-                            body.extend_from_slice(&old);
-                        }
+                            None => body.extend_from_slice(&self.read_exactly(&key, range).await?),
+                        },
                     }
                 }
                 let out = self
