@@ -31,6 +31,9 @@ use crate::snapshot::{self, Blobs, File, Item, SnapshotError, Stats};
 use crate::zip::directory::{self, End, Unusable, TAIL_BYTES};
 use crate::zip::{CentralRecord, CopySink, GitId, GitKind, ZipWriter, LAYOUT_VERSION, MODE_DIR};
 
+/// How much of the end of the previous zip the first GET reads.
+const FIRST_READ: u64 = 4 * 1024 * 1024;
+
 /// The previous zip, as read back from the end of its object.
 #[derive(Debug, Clone)]
 pub struct Previous {
@@ -64,7 +67,9 @@ where
     F: Fn(Option<u64>, u64) -> Fut,
     Fut: std::future::Future<Output = Result<bytes::Bytes, E>>,
 {
-    let tail = read(None, TAIL_BYTES.min(size)).await?;
+    // One GET of the end usually holds the central directory too (4 MiB:
+    // about 35,000 entries); a second reads it when it does not.
+    let tail = read(None, TAIL_BYTES.max(FIRST_READ).min(size)).await?;
     let end = match directory::end(&tail, size) {
         Ok(end) => end,
         Err(e) => return Ok(Err(e.into())),
@@ -79,7 +84,11 @@ where
             described.layout
         ))));
     }
-    let cd = read(Some(end.cd_start), end.cd_len).await?;
+    let tail_start = size - tail.len() as u64;
+    let cd = match end.cd_start.checked_sub(tail_start) {
+        Some(at) => tail.slice(at as usize..(at + end.cd_len) as usize),
+        None => read(Some(end.cd_start), end.cd_len).await?,
+    };
     Ok(parse_previous(version_id, size, &end, &cd, &described))
 }
 

@@ -19,7 +19,6 @@ use std::path::Path;
 
 use git2::Oid;
 
-
 const INDEX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const FANOUT: usize = 8;
 const FANOUT_BYTES: usize = 256 * 4;

@@ -282,7 +282,7 @@ async fn git_pull(
             None => "the previous zip's comment and metadata name different commits".into(),
         },
         Prepared::Cold(reason) => reason,
-        Prepared::Ready(ready) => match build_warm(job, store, &slot, ready, started).await {
+        Prepared::Ready(ready) => match build_warm(job, store, &slot, *ready, started).await {
             Ok(done) => return Ok(done),
             Err(WorkError::Snapshot(e)) => format!("the warm build failed ({e})"),
             Err(e) => return Err(e),

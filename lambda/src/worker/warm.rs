@@ -27,7 +27,7 @@ use crate::store::{Current, ZipStore};
 /// What the warm path came to, before anything is written.
 pub enum Prepared {
     /// The fetched objects and the plan of the new zip.
-    Ready(Ready),
+    Ready(Box<Ready>),
     /// The ref still points at the previous zip's commit.
     Unchanged { commit: String },
     /// Build cold, for this reason.
@@ -151,12 +151,12 @@ pub async fn prepare(
         "planned the zip on the previous zip"
     );
     Ok(match plan {
-        Ok(plan) => Prepared::Ready(Ready {
+        Ok(plan) => Prepared::Ready(Box::new(Ready {
             previous,
             fetched,
             plan,
             dir,
-        }),
+        })),
         Err(Fallback(reason)) => Prepared::Cold(reason),
     })
 }

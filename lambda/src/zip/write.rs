@@ -881,7 +881,7 @@ impl<W: CopySink> ZipWriter<W> {
         data_len: u64,
     ) -> io::Result<bool> {
         let checked = record.name.strip_suffix('/').unwrap_or(&record.name);
-        if !self.admit_as(&record.name.clone(), &checked.to_string()) {
+        if !self.admit_as(&record.name, checked) {
             return Ok(false);
         }
         u16::try_from(record.name.len()).map_err(|_| too_long(&record.name))?;
