@@ -180,9 +180,9 @@ impl Job {
     }
 
     /// For an uploaded part, one range of the previous version that covers
-    /// all its old pieces, when reading it whole costs at most twice their
-    /// bytes and a MiB: one GET instead of one a piece (what lies between
-    /// them is the old version of the entries that changed, usually small).
+    /// all its old pieces, when it holds at most a MiB besides them: one
+    /// GET instead of one a piece (what lies between them is the old
+    /// version of the entries that changed, usually small).
     pub fn read_back_span(&self) -> Option<OldRange> {
         let Job::Upload(pieces) = self else {
             return None;
@@ -201,7 +201,7 @@ impl Job {
             sum += r.len;
         }
         let span = end - first.start;
-        (span <= 2 * sum + 1024 * 1024).then_some(OldRange { len: span, ..first })
+        (span <= sum + 1024 * 1024).then_some(OldRange { len: span, ..first })
     }
 }
 
