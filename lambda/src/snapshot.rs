@@ -41,7 +41,7 @@ use crate::zip::{
 };
 
 /// Upper bound on the file content read into memory at once.
-pub const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 const BATCH_ENTRIES: usize = 256;
 
 /// What was written.

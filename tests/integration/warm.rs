@@ -24,16 +24,39 @@ fn cold(work: &WorkTree, commit: &str) -> Vec<u8> {
         .0
 }
 
-/// xorshift64: the same pushes on every run.
+/// xorshift64: the same pushes and contents on every run.
 struct Rng(u64);
 
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
+        self.0
     }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// `len` bytes that deflate cannot shrink.
+    fn noise(&mut self, len: usize) -> Vec<u8> {
+        (0..len.div_ceil(8))
+            .flat_map(|_| self.next().to_le_bytes())
+            .take(len)
+            .collect()
+    }
+}
+
+/// moto's S3, a bucket (versioned or not) and a real sshd.
+async fn scene(bucket: &str, versioned: bool) -> (S3, Sshd) {
+    let s3 = s3().await;
+    if versioned {
+        versioned_bucket(&s3, bucket).await;
+    } else {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    (s3, Sshd::start(true))
 }
 
 fn tracked(work: &WorkTree) -> Vec<String> {
@@ -155,10 +178,8 @@ fn edit(work: &WorkTree, rng: &mut Rng, step: usize) -> &'static str {
 /// `git2s3 serve`; after each, the zip in S3 is the cold zip of the commit.
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_pushes_equal_cold_builds_byte_for_byte() {
-    let s3 = s3().await;
     let bucket = "warm-property";
-    versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
+    let (s3, sshd) = scene(bucket, true).await;
     let url = sshd.bare_repo("acme/api");
     let work = WorkTree::new(&sshd.repo_path("acme/api"));
     for i in 0..30 {
@@ -262,10 +283,21 @@ struct Case<'a> {
     s3: &'a S3,
     bucket: &'a str,
     sshd: &'a Sshd,
-    server: &'a Server,
+    server: Server,
 }
 
-impl Case<'_> {
+impl<'a> Case<'a> {
+    /// `git2s3 serve` writing to `bucket`, fetching from `sshd`.
+    fn start(s3: &'a S3, bucket: &'a str, sshd: &'a Sshd) -> Case<'a> {
+        let server = Server::start(bucket, &sshd.deploy_key, &sshd.known_hosts);
+        Case {
+            s3,
+            bucket,
+            sshd,
+            server,
+        }
+    }
+
     async fn run(
         &self,
         repo: &str,
@@ -277,16 +309,9 @@ impl Case<'_> {
         let bare = self.sshd.repo_path(repo);
         let work = WorkTree::new(&bare);
         // Files whose data, not their headers, make most of the zip.
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for i in 0..12 {
-            let body: String = (0..200)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    format!("{x:016x}\n")
-                })
-                .collect();
+            let body: String = (0..200).map(|_| format!("{:016x}\n", rng.next())).collect();
             work.write(&format!("pkg/mod{i}/lib.rs"), body.as_bytes());
         }
         let first = work.commit("first");
@@ -296,7 +321,7 @@ impl Case<'_> {
         self.server
             .push_ok(&format!("{repo}-1"), repo, &url, "refs/heads/main", &first)
             .await;
-        let zip = wait_for(self.s3, self.bucket, &key, &first, self.server).await;
+        let zip = wait_for(self.s3, self.bucket, &key, &first, &self.server).await;
         if let Some(spoil) = previous {
             put_previous(self.s3, self.bucket, &key, &first, spoil(zip)).await;
         }
@@ -307,7 +332,7 @@ impl Case<'_> {
         self.server
             .push_ok(&format!("{repo}-2"), repo, &url, "refs/heads/main", &second)
             .await;
-        let zip = wait_for(self.s3, self.bucket, &key, &second, self.server).await;
+        let zip = wait_for(self.s3, self.bucket, &key, &second, &self.server).await;
         assert!(
             zip == cold(&work, &second),
             "{repo}: not the cold zip of {second}"
@@ -341,17 +366,9 @@ fn git_in(dir: &str, args: &[&str]) {
 /// every time, and never a bad one.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_fallback_builds_the_cold_zip_and_says_why() {
-    let s3 = s3().await;
     let bucket = "warm-fallbacks";
-    versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
-    let server = Server::start(bucket, &sshd.deploy_key, &sshd.known_hosts);
-    let case = Case {
-        s3: &s3,
-        bucket,
-        sshd: &sshd,
-        server: &server,
-    };
+    let (s3, sshd) = scene(bucket, true).await;
+    let case = Case::start(&s3, bucket, &sshd);
     let nothing = |_: &WorkTree, _: &str, _: &str| {};
     // Built before this change: a zip with no git2s3 comment or git ids.
     case.run(
@@ -435,13 +452,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
 
     // A server that speaks only protocol v0 (sshd drops GIT_PROTOCOL).
     let v0 = Sshd::start_with(true, false);
-    let server = Server::start(bucket, &v0.deploy_key, &v0.known_hosts);
-    let case = Case {
-        s3: &s3,
-        bucket,
-        sshd: &v0,
-        server: &server,
-    };
+    let case = Case::start(&s3, bucket, &v0);
     case.run(
         "acme/v0-only",
         nothing,
@@ -454,17 +465,9 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
 /// A bucket without versioning has no version to copy from.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unversioned_bucket_builds_cold_and_says_why() {
-    let s3 = s3().await;
     let bucket = "warm-unversioned";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    let sshd = Sshd::start(true);
-    let server = Server::start(bucket, &sshd.deploy_key, &sshd.known_hosts);
-    let case = Case {
-        s3: &s3,
-        bucket,
-        sshd: &sshd,
-        server: &server,
-    };
+    let (s3, sshd) = scene(bucket, false).await;
+    let case = Case::start(&s3, bucket, &sshd);
     case.run("acme/unversioned", |_, _, _| {}, None, "not versioned")
         .await;
 }
@@ -475,28 +478,14 @@ async fn an_unversioned_bucket_builds_cold_and_says_why() {
 /// and only the changed blob comes over SSH.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_file_push_copies_the_unchanged_entries_inside_s3() {
-    let s3 = s3().await;
     let bucket = "warm-copies";
-    versioned_bucket(&s3, bucket).await;
-    let sshd = Sshd::start(true);
+    let (s3, sshd) = scene(bucket, true).await;
     let url = sshd.bare_repo("acme/big");
     let work = WorkTree::new(&sshd.repo_path("acme/big"));
-    let noise = |seed: u64| {
-        let mut x = seed;
-        (0..3 * 1024 * 1024 / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect::<Vec<u8>>()
-    };
-    for i in 0..8u64 {
-        work.write(
-            &format!("{}/blob{i}.bin", if i < 4 { "a" } else { "c" }),
-            &noise(i + 1),
-        );
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for i in 0..8 {
+        let dir = if i < 4 { "a" } else { "c" };
+        work.write(&format!("{dir}/blob{i}.bin"), &rng.noise(3 << 20));
     }
     work.write("b/middle.txt", b"the one file that changes\n");
     let first = work.commit("first");
