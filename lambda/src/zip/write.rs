@@ -234,49 +234,6 @@ impl Entry {
             ..self
         }
     }
-
-    /// An entry whose deflate stream was lifted as it is from elsewhere (a
-    /// git pack), so it is written without being recompressed.
-    pub fn from_deflated(name: String, mode: u32, deflated: Deflated, modified: DosTime) -> Entry {
-        let empty = deflated.size == 0;
-        Entry {
-            name,
-            mode,
-            method: if empty { METHOD_STORE } else { METHOD_DEFLATE },
-            crc32: deflated.crc32,
-            uncompressed_size: deflated.size,
-            modified,
-            data: if empty { Vec::new() } else { deflated.raw },
-            git_id: None,
-        }
-    }
-}
-
-/// A raw deflate stream lifted out of a larger file (a zip archive, a git
-/// pack) as it was: the bytes, and the CRC-32 and size of what they inflate to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deflated {
-    pub raw: Vec<u8>,
-    pub crc32: u32,
-    pub size: u64,
-}
-
-impl Deflated {
-    /// Copies the raw deflate stream that starts at `src`'s position, and
-    /// leaves `src` just after it. It is inflated only to find its end and
-    /// to take its CRC; the bytes are never recompressed.
-    pub fn copy<R: BufRead>(src: &mut R) -> io::Result<Deflated> {
-        let mut raw = Vec::new();
-        let copied = copy_deflate(src, &mut |chunk| {
-            raw.extend_from_slice(chunk);
-            Ok(())
-        })?;
-        Ok(Deflated {
-            raw,
-            crc32: copied.crc32,
-            size: copied.size,
-        })
-    }
 }
 
 /// How much of a streamed entry is held at once.
