@@ -22,14 +22,13 @@
 //! [`Fallback`]: the worker then builds cold, and logs why.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use git2::{ObjectType, Oid, Repository};
 
 use crate::snapshot::{self, Blobs, File, Item, SnapshotError, Stats};
 use crate::zip::directory::{self, End, Unusable, TAIL_BYTES};
-use crate::zip::{CentralRecord, CopySink, GitId, GitKind, ZipWriter, LAYOUT_VERSION, MODE_DIR};
+use crate::zip::{CentralRecord, CopySink, GitId, ZipWriter, LAYOUT_VERSION, MODE_DIR};
 
 /// How much of the end of the previous zip the first GET reads.
 const FIRST_READ: u64 = 4 * 1024 * 1024;
@@ -204,13 +203,6 @@ impl<'a> Index<'a> {
     }
 }
 
-fn id_of(kind: GitKind, oid: Oid) -> GitId {
-    GitId {
-        kind,
-        id: snapshot::git_id(oid),
-    }
-}
-
 /// Plans the zip of `commit` (in `repo`, fetched warm) on `previous`.
 pub fn plan(repo: &Repository, commit: Oid, previous: &Previous) -> Result<Plan, Fallback> {
     let git = |e: git2::Error| Fallback(format!("reading the fetched objects: {}", e.message()));
@@ -269,7 +261,7 @@ fn walk(
         match entry.kind() {
             Some(ObjectType::Tree) => {
                 let path = format!("{prefix}{name}/");
-                let id = id_of(GitKind::Tree, entry.id());
+                let id = GitId::tree(snapshot::git_id(entry.id()));
                 if let Some(i) = index.at(&path, id) {
                     plan.steps.push(Step::Keep {
                         first: i,
@@ -301,7 +293,7 @@ fn walk(
                     continue;
                 };
                 let path = format!("{prefix}{name}");
-                let id = id_of(GitKind::Blob, entry.id());
+                let id = GitId::blob(snapshot::git_id(entry.id()));
                 if let Some(i) = index.at(&path, id) {
                     let changed = (index.records[i].mode != mode).then_some(mode);
                     plan.steps.push(Step::Keep {
@@ -443,74 +435,74 @@ pub fn write<W: CopySink>(
     Ok((out, counts))
 }
 
-/// For tests and tools: the whole warm build into memory, the previous
-/// zip given whole.
-pub fn build_in_memory(
-    repo_path: &Path,
-    commit: Oid,
-    previous_zip: &[u8],
-) -> Result<Result<Vec<u8>, Fallback>, SnapshotError> {
-    let size = previous_zip.len() as u64;
-    let read = |start: Option<u64>, len: u64| {
-        let (from, to) = match start {
-            Some(s) => (s, s + len),
-            None => (size - len, size),
-        };
-        let bytes = previous_zip
-            .get(from as usize..to as usize)
-            .map(bytes::Bytes::copy_from_slice)
-            .ok_or_else(|| std::io::Error::other("out of range"));
-        std::future::ready(bytes)
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let previous = match runtime.block_on(read_previous("v", size, read))? {
-        Ok(p) => p,
-        Err(f) => return Ok(Err(f)),
-    };
-    let repo = Repository::open(repo_path)?;
-    let plan = match plan(&repo, commit, &previous) {
-        Ok(p) => p,
-        Err(f) => return Ok(Err(f)),
-    };
-    let out = Memory {
-        bytes: Vec::new(),
-        old: previous_zip,
-    };
-    let (out, _) = write(repo_path, &previous, &plan, out)?;
-    Ok(Ok(out.bytes))
-}
-
-/// A [`CopySink`] in memory, copying from the previous zip's bytes.
-struct Memory<'a> {
-    bytes: Vec<u8>,
-    old: &'a [u8],
-}
-
-impl Write for Memory<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CopySink for Memory<'_> {
-    fn copy(&mut self, start: u64, len: u64) -> std::io::Result<()> {
-        let range = self
-            .old
-            .get(start as usize..(start + len) as usize)
-            .ok_or_else(|| std::io::Error::other("a copy past the previous zip's end"))?;
-        self.bytes.extend_from_slice(range);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole warm build into memory, the previous
+    /// zip given whole.
+    fn build_in_memory(
+        repo_path: &Path,
+        commit: Oid,
+        previous_zip: &[u8],
+    ) -> Result<Result<Vec<u8>, Fallback>, SnapshotError> {
+        let size = previous_zip.len() as u64;
+        let read = |start: Option<u64>, len: u64| {
+            let (from, to) = match start {
+                Some(s) => (s, s + len),
+                None => (size - len, size),
+            };
+            let bytes = previous_zip
+                .get(from as usize..to as usize)
+                .map(bytes::Bytes::copy_from_slice)
+                .ok_or_else(|| std::io::Error::other("out of range"));
+            std::future::ready(bytes)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let previous = match runtime.block_on(read_previous("v", size, read))? {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let repo = Repository::open(repo_path)?;
+        let plan = match plan(&repo, commit, &previous) {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let out = Memory {
+            bytes: Vec::new(),
+            old: previous_zip,
+        };
+        let (out, _) = write(repo_path, &previous, &plan, out)?;
+        Ok(Ok(out.bytes))
+    }
+
+    /// A [`CopySink`] in memory, copying from the previous zip's bytes.
+    struct Memory<'a> {
+        bytes: Vec<u8>,
+        old: &'a [u8],
+    }
+
+    impl std::io::Write for Memory<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl CopySink for Memory<'_> {
+        fn copy(&mut self, start: u64, len: u64) -> std::io::Result<()> {
+            let range = self
+                .old
+                .get(start as usize..(start + len) as usize)
+                .ok_or_else(|| std::io::Error::other("a copy past the previous zip's end"))?;
+            self.bytes.extend_from_slice(range);
+            Ok(())
+        }
+    }
     use crate::test_git::git;
 
     fn commit(root: &Path, message: &str) -> Oid {
