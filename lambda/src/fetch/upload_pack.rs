@@ -33,7 +33,7 @@ pub enum Since {
     /// The new objects are in the repository.
     Fetched(Fetched),
     /// The ref already points at the old commit: nothing to fetch.
-    Unchanged { fetched_ref: String },
+    Unchanged,
     /// The server does not have the old commit (a force push, then gc).
     OldCommitGone,
     /// The server cannot do it; the reason is logged and the build is cold.
@@ -267,9 +267,7 @@ fn negotiate(
         return Err(NegotiationError::RefNotFound);
     };
     if peeled.unwrap_or(target) == old {
-        return Ok(Since::Unchanged {
-            fetched_ref: target.to_string(),
-        });
+        return Ok(Since::Unchanged);
     }
     conn.write_all(&fetch_request(target, old, false))?;
     conn.flush()?;
@@ -592,7 +590,7 @@ mod tests {
         assert!(matches!(err, NegotiationError::RefNotFound));
         let mut conn = Local::start(dir.path(), "version=2");
         let since = negotiate(&mut conn, "refs/heads/main", new, &repo).unwrap();
-        assert!(matches!(since, Since::Unchanged { .. }), "{since:?}");
+        assert!(matches!(since, Since::Unchanged), "{since:?}");
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub async fn prepare(
     };
     let fetched = match since {
         Ok(Since::Fetched(fetched)) => fetched,
-        Ok(Since::Unchanged { .. }) => {
+        Ok(Since::Unchanged) => {
             return Ok(Prepared::Unchanged {
                 commit: previous.commit.to_string(),
             })
