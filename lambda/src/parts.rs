@@ -98,8 +98,8 @@ impl PartWriter {
 
     fn send_buffered(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            let rest = self.buf.split().freeze();
-            self.send(Part::Data(rest))?;
+            let rest = std::mem::replace(&mut self.buf, BytesMut::with_capacity(PART_BYTES));
+            self.send(Part::Data(rest.freeze()))?;
         }
         Ok(())
     }
@@ -112,13 +112,21 @@ impl PartWriter {
 }
 
 impl Write for PartWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= PART_BYTES {
-            let part = self.buf.split_to(PART_BYTES).freeze();
-            self.send(Part::Data(part))?;
+    /// Each part is its own allocation of [`PART_BYTES`], filled and sent
+    /// whole. (Splitting one growing buffer instead would let a part in
+    /// flight keep alive a buffer twice its size, shared with the next.)
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let written = data.len();
+        while !data.is_empty() {
+            let take = data.len().min(PART_BYTES - self.buf.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == PART_BYTES {
+                let full = std::mem::replace(&mut self.buf, BytesMut::with_capacity(PART_BYTES));
+                self.send(Part::Data(full.freeze()))?;
+            }
         }
-        Ok(data.len())
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -606,6 +606,14 @@ impl Store {
                     .and_then(|r| r.e_tag())
                     .map(String::from)
             }
+            // A part of new bytes only (every part of a cold build) is sent
+            // as it came, not copied.
+            Job::Upload(pieces) if matches!(pieces.as_slice(), [Piece::Data(_)]) => {
+                let Some(Piece::Data(body)) = pieces.into_iter().next() else {
+                    unreachable!("matched above")
+                };
+                self.upload_part(&key, &upload_id, number, body).await?
+            }
             Job::Upload(ref pieces) => {
                 let mut body = BytesMut::with_capacity(job.len() as usize);
                 let span = match job.read_back_span() {
@@ -624,24 +632,36 @@ impl Store {
                         },
                     }
                 }
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .body(ByteStream::from(body.freeze()))
-                    .send()
-                    .await
-                    .map_err(|e| self.error("UploadPart", &key, e))?;
-                out.e_tag().map(String::from)
+                self.upload_part(&key, &upload_id, number, body.freeze())
+                    .await?
             }
         };
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(e_tag)
             .build())
+    }
+
+    /// Uploads one part's bytes; its ETag.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.error("UploadPart", key, e))?;
+        Ok(out.e_tag().map(String::from))
     }
 
     async fn upload_parts(

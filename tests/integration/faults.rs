@@ -257,6 +257,76 @@ fn through(sshd: &Sshd, proxy: &Proxy, repo: &str) -> (std::path::PathBuf, Strin
     (path, url)
 }
 
+/// Fault: the SSH connection drops half-way through a warm push's pack
+/// (what changed since the previous zip). That fetch failing is a reason
+/// to build cold, in the same try: a fresh connection fetches the whole
+/// tree, and the zip is the cold zip of the new commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_cut_mid_warm_fetch_builds_cold_in_the_same_try() {
+    let Scene {
+        s3,
+        bucket,
+        sshd,
+        url: _,
+        work,
+        commit,
+    } = Scene::new("fault-warm-cut", "warm-cut", 1).await;
+    let proxy = Proxy::start(sshd.port);
+    let (known_hosts, url) = through(&sshd, &proxy, "acme/warm-cut");
+    let key = "acme/warm-cut/main/acme_warm-cut.zip";
+    let server = Server::start_with(
+        bucket,
+        &fetch_args(&sshd, &known_hosts, &["--retry-delay", "1s"]),
+        &[],
+    );
+    server
+        .push_ok(
+            "warm-cut-1",
+            "acme/warm-cut",
+            &url,
+            "refs/heads/main",
+            &commit,
+        )
+        .await;
+    assert_zip_is(&s3, bucket, key, &work, &commit, &server).await;
+    // The second push adds 3 MB that does not compress: its warm pack is
+    // that large, and the cut comes inside it.
+    work.write("data/more.bin", &noise(3 << 20, 7));
+    let second = work.commit("second");
+    work.git(&["push", "-q", "origin", "main"]);
+    let connections = proxy.connections();
+    proxy.cut_next_after(400_000);
+    server
+        .push_ok(
+            "warm-cut-2",
+            "acme/warm-cut",
+            &url,
+            "refs/heads/main",
+            &second,
+        )
+        .await;
+    let zip = wait_for(&s3, bucket, key, &second, &server).await;
+    let cold =
+        git2s3_lambda::snapshot::write_zip(&work.dir.path().join(".git"), &second, Vec::new())
+            .unwrap()
+            .0;
+    assert!(zip == cold, "not the cold zip of {second}");
+    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(
+        proxy.connections(),
+        connections + 2,
+        "the warm fetch, then the cold one"
+    );
+    server.wait_idle().await;
+    let log = server.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("building cold") && l.contains("the warm fetch failed")),
+        "{log}"
+    );
+    assert!(!log.contains("job will be tried again"), "{log}");
+}
+
 /// Fault: the worker's timeout hits while the zip is being uploaded (S3
 /// slowed to 1 MB/s). A try cut off by its timeout writes nothing; a job
 /// whose next try is unhindered lands; one whose every try times out is

@@ -265,15 +265,28 @@ fn unzip_tests(zip: &[u8]) {
     );
 }
 
-async fn put_previous(s3: &S3, bucket: &str, key: &str, commit: &str, body: Vec<u8>) {
+/// Writes `body` at `key`, with `commit` metadata where given (git2s3
+/// writes it on every zip; another tool would not).
+async fn put_previous(s3: &S3, bucket: &str, key: &str, commit: Option<&str>, body: Vec<u8>) {
     s3.put_object()
         .bucket(bucket)
         .key(key)
-        .metadata("commit", commit)
+        .set_metadata(commit.map(|c| [("commit".to_string(), c.to_string())].into()))
         .body(ByteStream::from(body))
         .send()
         .await
         .unwrap();
+}
+
+/// What the key holds when the second push comes.
+enum Previous {
+    /// The first push's zip, as git2s3 wrote it.
+    AsBuilt,
+    /// The first push's zip, changed by `fn(work tree, first commit, zip)`;
+    /// its metadata still names the first commit.
+    Spoiled(fn(&WorkTree, &str, Vec<u8>) -> Vec<u8>),
+    /// The first push's zip, put there again by another tool: no metadata.
+    Foreign,
 }
 
 /// A repository whose first push is built cold, then whatever the case
@@ -302,7 +315,7 @@ impl<'a> Case<'a> {
         &self,
         repo: &str,
         before_second: impl FnOnce(&WorkTree, &str, &str),
-        previous: Option<fn(Vec<u8>) -> Vec<u8>>,
+        previous: Previous,
         reason: &str,
     ) {
         let url = self.sshd.bare_repo(repo);
@@ -322,8 +335,13 @@ impl<'a> Case<'a> {
             .push_ok(&format!("{repo}-1"), repo, &url, "refs/heads/main", &first)
             .await;
         let zip = wait_for(self.s3, self.bucket, &key, &first, &self.server).await;
-        if let Some(spoil) = previous {
-            put_previous(self.s3, self.bucket, &key, &first, spoil(zip)).await;
+        match previous {
+            Previous::AsBuilt => {}
+            Previous::Spoiled(spoil) => {
+                let zip = spoil(&work, &first, zip);
+                put_previous(self.s3, self.bucket, &key, Some(&first), zip).await;
+            }
+            Previous::Foreign => put_previous(self.s3, self.bucket, &key, None, zip).await,
         }
         before_second(&work, bare.to_str().unwrap(), &first);
         work.write("pkg/mod3/lib.rs", b"fn changed() {}\n");
@@ -344,6 +362,26 @@ impl<'a> Case<'a> {
             "{repo}: no cold build because {reason:?} in serve's log:\n{log}"
         );
     }
+}
+
+/// A commit of `commit`'s tree without `path`, made beside the branch
+/// (the work tree and its index stay as they are).
+fn commit_without(work: &WorkTree, commit: &str, path: &str) -> String {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .env("GIT_INDEX_FILE", work.dir.path().join(".git/index.without"))
+            .current_dir(work.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    git(&["read-tree", commit]);
+    git(&["rm", "-q", "-r", "--cached", path]);
+    let tree = git(&["write-tree"]);
+    git(&["commit-tree", &tree, "-m", "without"])
 }
 
 fn git_in(dir: &str, args: &[&str]) {
@@ -374,7 +412,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
     case.run(
         "acme/old-layout",
         nothing,
-        Some(|_| {
+        Previous::Spoiled(|_, _, _| {
             let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
             zip.start_file("pkg/mod0/lib.rs", zip::write::SimpleFileOptions::default())
                 .unwrap();
@@ -387,7 +425,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
     case.run(
         "acme/future-layout",
         nothing,
-        Some(|zip| {
+        Previous::Spoiled(|_, _, zip| {
             let needle = b"git2s3 layout 1 ";
             let at = zip
                 .windows(needle.len())
@@ -405,20 +443,49 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
     case.run(
         "acme/truncated",
         nothing,
-        Some(|zip| zip[..zip.len() * 2 / 3].to_vec()),
+        Previous::Spoiled(|_, _, zip| zip[..zip.len() * 2 / 3].to_vec()),
         "no zip end record",
     )
     .await;
     case.run(
         "acme/corrupted",
         nothing,
-        Some(|mut zip| {
+        Previous::Spoiled(|_, _, mut zip| {
             // The first central record's offset, one byte off.
             let end = git2s3_lambda::zip::directory::end(&zip, zip.len() as u64).unwrap();
             zip[end.cd_start as usize + 42] ^= 1;
             zip
         }),
         "not right after the entry before it",
+    )
+    .await;
+    // The same zip, put back by another tool: git2s3 did not write it.
+    case.run(
+        "acme/foreign",
+        nothing,
+        Previous::Foreign,
+        "was not written by git2s3",
+    )
+    .await;
+    // A zip that claims the first commit but holds a tree without
+    // pkg/mod0: the fetch since the first commit does not bring that
+    // folder, and the zip does not hold it either.
+    case.run(
+        "acme/claims-another-commit",
+        nothing,
+        Previous::Spoiled(|work, first, _| {
+            let without = commit_without(work, first, "pkg/mod0");
+            let zip = cold(work, &without);
+            let (claimed, real) = (format!("commit={first}"), format!("commit={without}"));
+            let at = zip
+                .windows(real.len())
+                .rposition(|w| w == real.as_bytes())
+                .unwrap();
+            let mut zip = zip;
+            zip[at..at + claimed.len()].copy_from_slice(claimed.as_bytes());
+            zip
+        }),
+        "is in neither the fetched pack nor the previous zip",
     )
     .await;
     // A force push, then gc: the server no longer has the previous commit.
@@ -432,7 +499,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
             git_in(bare, &["reflog", "expire", "--expire=now", "--all"]);
             git_in(bare, &["gc", "-q", "--prune=now"]);
         },
-        None,
+        Previous::AsBuilt,
         "the server no longer has",
     )
     .await;
@@ -445,7 +512,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
             std::fs::create_dir_all(work.dir.path().join("pkg")).unwrap();
             work.git(&["mv", "pkg-mod3", "pkg/mod3"]);
         },
-        None,
+        Previous::AsBuilt,
         "moved to new paths",
     )
     .await;
@@ -456,7 +523,7 @@ async fn every_fallback_builds_the_cold_zip_and_says_why() {
     case.run(
         "acme/v0-only",
         nothing,
-        None,
+        Previous::AsBuilt,
         "does not speak git protocol v2",
     )
     .await;
@@ -468,8 +535,13 @@ async fn an_unversioned_bucket_builds_cold_and_says_why() {
     let bucket = "warm-unversioned";
     let (s3, sshd) = scene(bucket, false).await;
     let case = Case::start(&s3, bucket, &sshd);
-    case.run("acme/unversioned", |_, _, _| {}, None, "not versioned")
-        .await;
+    case.run(
+        "acme/unversioned",
+        |_, _, _| {},
+        Previous::AsBuilt,
+        "not versioned",
+    )
+    .await;
 }
 
 /// A one-file push to a repository of 24 MB: the entries before and after
