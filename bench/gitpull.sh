@@ -20,7 +20,10 @@
 #   100 files - a push changing 100 files of one folder, and one changing 100
 #               files anywhere in the tree, warm; each WARM_RUNS times;
 #   fallback  - a force push (the last commit amended) and `git gc --prune=now`
-#               on the server: the previous zip's commit is gone, so cold.
+#               on the server: the previous zip's commit is gone, so cold;
+#   moto      - after each round of warm pushes, moto alone (no git2s3):
+#               CopyObject of the zip, and the multipart upload a one-file
+#               push makes (copy, 5 MiB part, copy, complete): moto's floor.
 # It prints each time (best, and median), the bytes that came over SSH and
 # the bytes uploaded, read back (ranged GET) and copied inside S3 for each
 # kind of push, from serve's log; where a warm push's time goes; the ratios
@@ -198,9 +201,11 @@ EOF
     # any client can spend in moto on a new version of an object that size;
     # and moto taking the multipart upload a one-file warm push makes (the
     # first half copied, a 5 MiB part uploaded, the rest copied, then the
-    # complete), the least a warm push can spend in moto.
+    # complete; the three parts at once), the least a warm push can spend
+    # in moto.
     read -r R M < <(py "$ENDPOINT" "$REPO/main/$NAME.zip" <<'EOF'
 import boto3, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 s3 = boto3.client("s3", endpoint_url=sys.argv[1])
 bucket, key = "bench-git2s3", sys.argv[2]
 head = s3.head_object(Bucket=bucket, Key=key)
@@ -216,9 +221,13 @@ def copied(number, first, last):
     r = s3.upload_part_copy(Bucket=bucket, Key="reference-multipart.zip", UploadId=upload, PartNumber=number,
                             CopySource=source, CopySourceRange=f"bytes={first}-{last}")
     return {"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]}
-parts = [copied(1, 0, half - 1)]
-r = s3.upload_part(Bucket=bucket, Key="reference-multipart.zip", UploadId=upload, PartNumber=2, Body=os.urandom(new))
-parts += [{"PartNumber": 2, "ETag": r["ETag"]}, copied(3, half + new, size - 1)]
+def uploaded(number, body):
+    r = s3.upload_part(Bucket=bucket, Key="reference-multipart.zip", UploadId=upload, PartNumber=number, Body=body)
+    return {"PartNumber": number, "ETag": r["ETag"]}
+# At once, as git2s3 sends its parts (up to four in flight).
+with ThreadPoolExecutor(3) as pool:
+    parts = [f.result() for f in [pool.submit(copied, 1, 0, half - 1), pool.submit(uploaded, 2, os.urandom(new)),
+                                  pool.submit(copied, 3, half + new, size - 1)]]
 s3.complete_multipart_upload(Bucket=bucket, Key="reference-multipart.zip", UploadId=upload,
                              MultipartUpload={"Parts": parts})
 print(f"{copy:.3f} {time.time() - start:.3f}")

@@ -614,32 +614,43 @@ impl Store {
                 };
                 self.upload_part(&key, &upload_id, number, body).await?
             }
-            Job::Upload(ref pieces) => {
-                let mut body = BytesMut::with_capacity(job.len() as usize);
-                let span = match job.read_back_span() {
-                    Some(span) => Some((span.start, self.read_exactly(&key, &span).await?)),
-                    None => None,
-                };
-                for piece in pieces {
-                    match piece {
-                        Piece::Data(bytes) => body.extend_from_slice(bytes),
-                        Piece::Old(range) => match &span {
-                            Some((start, old)) => {
-                                let at = (range.start - start) as usize;
-                                body.extend_from_slice(&old[at..at + range.len as usize]);
-                            }
-                            None => body.extend_from_slice(&self.read_exactly(&key, range).await?),
-                        },
-                    }
-                }
-                self.upload_part(&key, &upload_id, number, body.freeze())
-                    .await?
+            job @ Job::Upload(_) => {
+                let body = self.read_back(&key, job).await?;
+                self.upload_part(&key, &upload_id, number, body).await?
             }
         };
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(e_tag)
             .build())
+    }
+
+    /// An uploaded part's bytes, its old pieces read back from the previous
+    /// version. Only the result outlives this call: the pieces and what was
+    /// read are dropped before the part is sent, so a part in flight holds
+    /// one copy of its bytes.
+    async fn read_back(&self, key: &str, job: Job) -> Result<Bytes, StoreError> {
+        let mut body = BytesMut::with_capacity(job.len() as usize);
+        let span = match job.read_back_span() {
+            Some(span) => Some((span.start, self.read_exactly(key, &span).await?)),
+            None => None,
+        };
+        let Job::Upload(pieces) = job else {
+            unreachable!("a copied part is not read back")
+        };
+        for piece in pieces {
+            match piece {
+                Piece::Data(bytes) => body.extend_from_slice(&bytes),
+                Piece::Old(range) => match &span {
+                    Some((start, old)) => {
+                        let at = (range.start - start) as usize;
+                        body.extend_from_slice(&old[at..at + range.len as usize]);
+                    }
+                    None => body.extend_from_slice(&self.read_exactly(key, &range).await?),
+                },
+            }
+        }
+        Ok(body.freeze())
     }
 
     /// Uploads one part's bytes; its ETag.
