@@ -553,25 +553,23 @@ impl Store {
         Ok(body.into_bytes())
     }
 
-    /// `range` of the previous version, all of it.
-    async fn read_exactly(&self, key: &str, range: &OldRange) -> Result<Bytes, StoreError> {
-        let old = self
-            .read_range(key, &range.version_id, range.http_range())
-            .await?;
-        if old.len() as u64 != range.len {
-            return Err(StoreError::S3 {
-                action: "GetObject",
-                bucket: self.bucket.clone(),
-                key: key.to_string(),
-                message: format!(
-                    "asked for {} bytes of the previous version, got {}",
-                    range.len,
-                    old.len()
-                ),
-                hint: "",
-            });
-        }
-        Ok(old)
+    /// A ranged GET of `range` of the previous version, to read in order.
+    async fn old_bytes(&self, key: &str, range: &OldRange) -> Result<OldBytes, StoreError> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(&range.version_id)
+            .range(range.http_range())
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        Ok(OldBytes {
+            body: got.body,
+            at: range.start,
+            chunk: Bytes::new(),
+        })
     }
 
     /// Uploads or copies one part.
@@ -626,29 +624,41 @@ impl Store {
     }
 
     /// An uploaded part's bytes, its old pieces read back from the previous
-    /// version. Only the result outlives this call: the pieces and what was
-    /// read are dropped before the part is sent, so a part in flight holds
+    /// version as they arrive: one ranged GET for all of them when they lie
+    /// close together ([`Job::read_back_span`]), one each otherwise. Only
+    /// the part's bytes are held, never a whole read beside them, and the
+    /// pieces are dropped before the part is sent: a part in flight holds
     /// one copy of its bytes.
     async fn read_back(&self, key: &str, job: Job) -> Result<Bytes, StoreError> {
         let mut body = BytesMut::with_capacity(job.len() as usize);
-        let span = match job.read_back_span() {
-            Some(span) => Some((span.start, self.read_exactly(key, &span).await?)),
+        let mut span = match job.read_back_span() {
+            Some(span) => Some(self.old_bytes(key, &span).await?),
             None => None,
         };
         let Job::Upload(pieces) = job else {
             unreachable!("a copied part is not read back")
         };
         for piece in pieces {
-            match piece {
-                Piece::Data(bytes) => body.extend_from_slice(&bytes),
-                Piece::Old(range) => match &span {
-                    Some((start, old)) => {
-                        let at = (range.start - start) as usize;
-                        body.extend_from_slice(&old[at..at + range.len as usize]);
+            let read = match piece {
+                Piece::Data(bytes) => {
+                    body.extend_from_slice(&bytes);
+                    continue;
+                }
+                Piece::Old(range) => match span.as_mut() {
+                    Some(old) => old.append(&range, &mut body).await,
+                    None => {
+                        let mut old = self.old_bytes(key, &range).await?;
+                        old.append(&range, &mut body).await
                     }
-                    None => body.extend_from_slice(&self.read_exactly(key, &range).await?),
                 },
-            }
+            };
+            read.map_err(|message| StoreError::S3 {
+                action: "GetObject",
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                message,
+                hint: "",
+            })?;
         }
         Ok(body.freeze())
     }
@@ -792,6 +802,45 @@ impl Store {
     }
 }
 
+/// The body of a ranged GET of the previous version, read in order, a
+/// chunk at a time.
+struct OldBytes {
+    body: ByteStream,
+    /// The offset in the object of `chunk`'s first byte.
+    at: u64,
+    chunk: Bytes,
+}
+
+impl OldBytes {
+    /// Appends `range` to `out`, skipping what lies before it. Ranges come
+    /// in order and do not overlap.
+    async fn append(&mut self, range: &OldRange, out: &mut BytesMut) -> Result<(), String> {
+        debug_assert!(range.start >= self.at, "ranges are read in order");
+        let end = range.start + range.len;
+        while self.at < end {
+            if self.chunk.is_empty() {
+                self.chunk = match self.body.next().await {
+                    Some(Ok(chunk)) => chunk,
+                    Some(Err(e)) => return Err(DisplayErrorContext(&e).to_string()),
+                    None => return Err(format!(
+                        "the previous version's bytes ended at {}, short of the {end} asked for",
+                        self.at
+                    )),
+                };
+                continue;
+            }
+            let n = (self.chunk.len() as u64).min(end - self.at) as usize;
+            let read = self.chunk.split_to(n);
+            let skip = range.start.saturating_sub(self.at);
+            if skip < n as u64 {
+                out.extend_from_slice(&read[skip as usize..]);
+            }
+            self.at += n as u64;
+        }
+        Ok(())
+    }
+}
+
 fn joined(
     done: Option<Result<Result<CompletedPart, StoreError>, tokio::task::JoinError>>,
 ) -> Result<CompletedPart, StoreError> {
@@ -805,6 +854,27 @@ fn joined(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn old_bytes_are_read_in_order_past_the_gaps_and_a_short_body_is_an_error() {
+        let mut old = OldBytes {
+            body: ByteStream::from(Bytes::from_static(b"0123456789")),
+            at: 100,
+            chunk: Bytes::new(),
+        };
+        let range = |start, len| OldRange {
+            version_id: "v1".into(),
+            start,
+            len,
+        };
+        let mut out = BytesMut::new();
+        old.append(&range(101, 2), &mut out).await.unwrap();
+        old.append(&range(105, 3), &mut out).await.unwrap();
+        assert_eq!(&out[..], b"12567");
+        let short = old.append(&range(109, 5), &mut out).await.unwrap_err();
+        assert!(short.contains("ended at 110"), "{short}");
+        assert_eq!(&out[..], b"125679");
+    }
 
     #[test]
     fn the_revision_summary_is_short_id_subject_and_author() {

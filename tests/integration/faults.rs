@@ -14,6 +14,7 @@ use crate::moto::moto;
 use crate::proxy::{Proxy, SlowDown};
 use crate::server::Server;
 use crate::sshd::{Sshd, WorkTree};
+use crate::warm::cold;
 
 async fn s3() -> S3 {
     git2s3::aws::s3_client(&moto().sdk_config().await)
@@ -306,11 +307,7 @@ async fn ssh_cut_mid_warm_fetch_builds_cold_in_the_same_try() {
         )
         .await;
     let zip = wait_for(&s3, bucket, key, &second, &server).await;
-    let cold =
-        git2s3_lambda::snapshot::write_zip(&work.dir.path().join(".git"), &second, Vec::new())
-            .unwrap()
-            .0;
-    assert!(zip == cold, "not the cold zip of {second}");
+    assert!(zip == cold(&work, &second), "not the cold zip of {second}");
     assert_eq!(proxy.cuts(), 1);
     assert_eq!(
         proxy.connections(),

@@ -18,7 +18,7 @@ async fn s3() -> S3 {
 
 /// The zip a cold build of `commit` writes, from the work tree's objects
 /// (the build depends on the tree alone, not on the pack it came in).
-fn cold(work: &WorkTree, commit: &str) -> Vec<u8> {
+pub fn cold(work: &WorkTree, commit: &str) -> Vec<u8> {
     snapshot::write_zip(&work.dir.path().join(".git"), commit, Vec::new())
         .unwrap()
         .0
