@@ -822,10 +822,12 @@ impl OldBytes {
                 self.chunk = match self.body.next().await {
                     Some(Ok(chunk)) => chunk,
                     Some(Err(e)) => return Err(DisplayErrorContext(&e).to_string()),
-                    None => return Err(format!(
+                    None => {
+                        return Err(format!(
                         "the previous version's bytes ended at {}, short of the {end} asked for",
                         self.at
-                    )),
+                    ))
+                    }
                 };
                 continue;
             }
