@@ -528,13 +528,13 @@ impl Store {
         }
     }
 
-    /// Bytes of one version of `key`, `range` as HTTP gives it.
-    async fn read_range(
+    /// The body of a GET of one version of `key`, `range` as HTTP gives it.
+    async fn get_range(
         &self,
         key: &str,
         version_id: &str,
         range: String,
-    ) -> Result<Bytes, StoreError> {
+    ) -> Result<ByteStream, StoreError> {
         let got = self
             .client
             .get_object()
@@ -545,8 +545,18 @@ impl Store {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        let body = got
-            .body
+        Ok(got.body)
+    }
+
+    /// Bytes of one version of `key`, `range` as HTTP gives it.
+    async fn read_range(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: String,
+    ) -> Result<Bytes, StoreError> {
+        let body = self.get_range(key, version_id, range).await?;
+        let body = body
             .collect()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
@@ -555,18 +565,10 @@ impl Store {
 
     /// A ranged GET of `range` of the previous version, to read in order.
     async fn old_bytes(&self, key: &str, range: &OldRange) -> Result<OldBytes, StoreError> {
-        let got = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(&range.version_id)
-            .range(range.http_range())
-            .send()
-            .await
-            .map_err(|e| self.error("GetObject", key, e))?;
         Ok(OldBytes {
-            body: got.body,
+            body: self
+                .get_range(key, &range.version_id, range.http_range())
+                .await?,
             at: range.start,
             chunk: Bytes::new(),
         })
