@@ -438,6 +438,7 @@ pub fn write<W: CopySink>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_git::git;
 
     /// The whole warm build into memory, the previous
     /// zip given whole.
@@ -503,7 +504,6 @@ mod tests {
             Ok(())
         }
     }
-    use crate::test_git::git;
 
     fn commit(root: &Path, message: &str) -> Oid {
         git(root, &["add", "-A"]);

@@ -122,8 +122,7 @@ impl Write for PartWriter {
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buf.len() == PART_BYTES {
-                let full = std::mem::replace(&mut self.buf, BytesMut::with_capacity(PART_BYTES));
-                self.send(Part::Data(full.freeze()))?;
+                self.send_buffered()?;
             }
         }
         Ok(written)

@@ -606,16 +606,8 @@ impl Store {
                     .and_then(|r| r.e_tag())
                     .map(String::from)
             }
-            // A part of new bytes only (every part of a cold build) is sent
-            // as it came, not copied.
-            Job::Upload(pieces) if matches!(pieces.as_slice(), [Piece::Data(_)]) => {
-                let Some(Piece::Data(body)) = pieces.into_iter().next() else {
-                    unreachable!("matched above")
-                };
-                self.upload_part(&key, &upload_id, number, body).await?
-            }
             job @ Job::Upload(_) => {
-                let body = self.read_back(&key, job).await?;
+                let body = self.part_bytes(&key, job).await?;
                 self.upload_part(&key, &upload_id, number, body).await?
             }
         };
@@ -625,20 +617,26 @@ impl Store {
             .build())
     }
 
-    /// An uploaded part's bytes, its old pieces read back from the previous
-    /// version as they arrive: one ranged GET for all of them when they lie
-    /// close together ([`Job::read_back_span`]), one each otherwise. Only
-    /// the part's bytes are held, never a whole read beside them, and the
-    /// pieces are dropped before the part is sent: a part in flight holds
-    /// one copy of its bytes.
-    async fn read_back(&self, key: &str, job: Job) -> Result<Bytes, StoreError> {
-        let mut body = BytesMut::with_capacity(job.len() as usize);
-        let mut span = match job.read_back_span() {
+    /// An uploaded part's bytes. A part of new bytes only (every part of a
+    /// cold build) is sent as it came, not copied. Otherwise its old pieces
+    /// are read back from the previous version as they arrive: one ranged
+    /// GET for all of them when they lie close together
+    /// ([`Job::read_back_span`]), one each otherwise. Only the part's bytes
+    /// are held, never a whole read beside them, and the pieces are dropped
+    /// before the part is sent: a part in flight holds one copy of its bytes.
+    async fn part_bytes(&self, key: &str, job: Job) -> Result<Bytes, StoreError> {
+        let span = job.read_back_span();
+        let len = job.len() as usize;
+        let Job::Upload(pieces) = job else {
+            unreachable!("a copied part has no bytes here")
+        };
+        if let [Piece::Data(bytes)] = pieces.as_slice() {
+            return Ok(bytes.clone());
+        }
+        let mut body = BytesMut::with_capacity(len);
+        let mut span = match span {
             Some(span) => Some(self.old_bytes(key, &span).await?),
             None => None,
-        };
-        let Job::Upload(pieces) = job else {
-            unreachable!("a copied part is not read back")
         };
         for piece in pieces {
             let read = match piece {

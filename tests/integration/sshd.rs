@@ -188,6 +188,11 @@ impl WorkTree {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
+        self.git_env(&[], args)
+    }
+
+    /// [`WorkTree::git`], with more variables in git's environment.
+    pub fn git_env(&self, env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> String {
         run(Command::new("git")
             .args([
                 "-c",
@@ -198,6 +203,7 @@ impl WorkTree {
                 "core.quotePath=false",
             ])
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path()))
     }
 

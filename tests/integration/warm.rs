@@ -367,16 +367,10 @@ impl<'a> Case<'a> {
 /// A commit of `commit`'s tree without `path`, made beside the branch
 /// (the work tree and its index stay as they are).
 fn commit_without(work: &WorkTree, commit: &str, path: &str) -> String {
+    let index = work.dir.path().join(".git/index.without");
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-            .args(args)
-            .env("GIT_INDEX_FILE", work.dir.path().join(".git/index.without"))
-            .current_dir(work.dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let out = work.git_env(&[("GIT_INDEX_FILE", index.as_os_str())], args);
+        out.trim().to_string()
     };
     git(&["read-tree", commit]);
     git(&["rm", "-q", "-r", "--cached", path]);
